@@ -1,0 +1,17 @@
+"""The .nrf bitstream: container, header records and weight entropy coding.
+
+Nothing outside this package reads or writes bytes of the format.
+"""
+from .container import GopIndexEntry, NrfFile, write_nrf
+from .entropy import QuantizedTensor, TensorCodingInfo
+from .errors import BitstreamError
+from .gop_chunk import GopChunk, Keyframe
+from .header import (FORMAT_MAJOR, FORMAT_MINOR, FieldArch, Header, KeyframeCodec, Matrix,
+                     PixelFormat, QuantSpec, VideoInfo)
+from .records import describe
+
+__all__ = [
+    "BitstreamError", "FieldArch", "FORMAT_MAJOR", "FORMAT_MINOR", "GopChunk", "GopIndexEntry",
+    "Header", "Keyframe", "KeyframeCodec", "Matrix", "NrfFile", "PixelFormat", "QuantSpec",
+    "QuantizedTensor", "TensorCodingInfo", "VideoInfo", "describe", "write_nrf",
+]

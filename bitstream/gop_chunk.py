@@ -1,0 +1,95 @@
+"""The payload of one GOP chunk: which GOP it is, its keyframe's bytes, its two networks' weights."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from .bytes_io import ByteReader, ByteWriter
+from .entropy import QuantizedTensor, TensorCodingInfo, decode_tensors, encode_tensors
+
+MAX_NALS = 64
+
+
+@dataclasses.dataclass
+class Keyframe:
+    """An intra-coded picture: indices into the file's shared parameter sets, then its slice NAL units.
+
+    NAL units are stored without start codes; the decoder puts `00 00 00 01` back.
+    """
+
+    parameter_set_ids: list[int]
+    slices: list[bytes]
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(len(s) for s in self.slices)
+
+
+@dataclasses.dataclass
+class GopChunk:
+    """Everything one GOP adds to the file."""
+
+    gop_index: int
+    first_frame: int
+    frame_count: int
+    key_offset: int
+    keyframe: Keyframe
+    networks: list[list[QuantizedTensor]]
+    coding: list[list[TensorCodingInfo]] = dataclasses.field(default_factory=list)
+    keyframe_size: int = 0  # bytes the keyframe occupies in the chunk
+    weights_size: int = 0  # bytes the coded networks occupy in the chunk
+
+
+def write_gop_chunk(chunk: GopChunk) -> bytes:
+    writer = ByteWriter()
+    writer.pack("IIHH", chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset)
+    start = len(writer)
+    writer.uvarint(len(chunk.keyframe.parameter_set_ids))
+    for pid in chunk.keyframe.parameter_set_ids:
+        writer.uvarint(pid)
+    writer.uvarint(len(chunk.keyframe.slices))
+    for nal in chunk.keyframe.slices:
+        writer.blob(nal)
+    chunk.keyframe_size = len(writer) - start
+    start = len(writer)
+    writer.uvarint(len(chunk.networks))
+    chunk.coding = []
+    for tensors in chunk.networks:
+        data, infos = encode_tensors(tensors)
+        writer.blob(data)
+        chunk.coding.append(infos)
+    chunk.weights_size = len(writer) - start
+    return writer.getvalue()
+
+
+def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tuple[int, ...]]],
+                   parameter_set_count: int, base_offset: int = 0) -> GopChunk:
+    reader = ByteReader(data, where, base_offset)
+    gop_index, first, count, key_offset = reader.unpack("IIHH")
+    start = reader.offset
+    n_ids = reader.uvarint(MAX_NALS)
+    ids = [reader.uvarint(parameter_set_count - 1 if parameter_set_count else 0) for _ in range(n_ids)]
+    if ids and not parameter_set_count:
+        raise reader.error("keyframe refers to parameter sets but the file has none")
+    n_slices = reader.uvarint(MAX_NALS)
+    if n_slices == 0:
+        raise reader.error("keyframe has no slice data")
+    slices = [reader.blob() for _ in range(n_slices)]
+    if any(len(s) == 0 for s in slices):
+        raise reader.error("empty keyframe NAL unit")
+    keyframe_size = reader.offset - start
+    start = reader.offset
+    n_networks = reader.uvarint(16)
+    if n_networks != len(network_shapes):
+        raise reader.error(f"{n_networks} networks, the header's architecture has {len(network_shapes)}")
+    networks, coding = [], []
+    for net_index, shapes in enumerate(network_shapes):
+        blob = reader.blob()
+        sub = ByteReader(blob, f"{where} network {net_index}", base_offset + reader.offset - len(blob))
+        tensors, infos = decode_tensors(sub, shapes)
+        sub.expect_end()
+        networks.append(tensors)
+        coding.append(infos)
+    reader.expect_end()
+    return GopChunk(gop_index, first, count, key_offset, Keyframe(ids, slices), networks, coding,
+                    keyframe_size, reader.offset - start)

@@ -1,0 +1,296 @@
+"""encode() and decode(): the library the CLI is a thin layer over.
+
+Data flows one way: video -> GOP plan -> keyframes (x265) -> trained fields per GOP -> quantized
+tensors -> container bytes. The encoder then runs the decoder on those bytes (the same parser and
+renderer `nrff decode` uses) and reports quality measured on what it decoded.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from bitstream import (GopChunk, Header, Keyframe, KeyframeCodec, NrfFile, PixelFormat, QuantizedTensor,
+                       QuantSpec, VideoInfo, write_nrf)
+
+from .errors import InputError, OutputError
+from .fields import CoordinateField, parameter_shapes
+from .gop import Gop, gops_needed, plan_gops, reference_keys
+from .io import Video, atomic_output, output_kind, read_video, refuse_overwrite, write_video
+from .keyframes import CodedKeyframe, decode_keyframe, encode_keyframe
+from .metrics import Quality, measure
+from .quant import dequantize
+from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
+from .settings import EncodeSettings, field_archs, flow_scale_for, resolve_device
+from .train import GopResult, GopTask, schedule_for, train_gop
+
+Progress = Callable[[int, int, str], None]
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class EncodeReport:
+    """What an encode produced, measured on the decoded file."""
+
+    bytes: int
+    bpp: float
+    quality: Quality
+    width: int
+    height: int
+    frames: int
+    gops: int
+    keyframe_bytes: int
+    network_bytes: int
+    container_bytes: int
+    seconds: float
+    train_seconds: float
+    device: str
+    notes: list[str]
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["quality"] = self.quality.as_dict()
+        return out
+
+
+# ---------------------------------------------------------------- keyframes
+
+
+def _code_keyframes(video: Video, gops: Sequence[Gop], qp: int, preset: str
+                    ) -> tuple[list[bytes], list[Keyframe], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """x265 every keyframe; share identical parameter sets; decode each with the decoder's own function."""
+    parameter_sets: list[bytes] = []
+    records, decoded = [], []
+    for gop in gops:
+        t = gop.key
+        coded: CodedKeyframe = encode_keyframe(video.y[t], video.u[t], video.v[t], qp, preset, video.full_range)
+        ids = []
+        for unit in coded.parameter_sets:
+            if unit not in parameter_sets:
+                parameter_sets.append(unit)
+            ids.append(parameter_sets.index(unit))
+        records.append(Keyframe(ids, coded.slices))
+        decoded.append(decode_keyframe(coded.parameter_sets, coded.slices, video.height, video.width))
+    return parameter_sets, records, decoded
+
+
+# ---------------------------------------------------------------- training in parallel
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None) -> list[GopResult]:
+    """Train every GOP; CPU GOPs use one thread each (so results never depend on `jobs`)."""
+    results: dict[int, GopResult] = {}
+    total = len(tasks)
+    if progress:
+        progress(0, total, "training")
+
+    def done(result: GopResult) -> None:
+        results[result.index] = result
+        if progress:
+            progress(len(results), total, f"GOP {result.index}: {result.train_psnr:.2f} dB train, "
+                                          f"{result.seconds:.0f}s")
+
+    if jobs <= 1 or total == 1 or tasks[0].device != "cpu":
+        with _single_thread() if tasks[0].device == "cpu" else contextlib.nullcontext():
+            for task in tasks:
+                done(train_gop(task))
+    else:
+        # fork like torch's DataLoader workers (threads set to 1 in the child); spawn where fork is absent
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+            futures = [pool.submit(train_gop, task) for task in tasks]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    done(future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return [results[i] for i in range(total)]
+
+
+# ---------------------------------------------------------------- encode
+
+
+def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
+                 progress: Progress | None = None, log: Log | None = None) -> tuple[bytes, EncodeReport]:
+    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode."""
+    started = time.perf_counter()
+    log = log or (lambda text: None)
+    device = resolve_device(settings.device)
+    rung = settings.rung
+    gops = plan_gops(video.frame_count, settings.gop)
+    longest = max(g.count for g in gops)
+    flow_arch, residual_arch = field_archs(rung, video.height, video.width, longest)
+    flow_scale = flow_scale_for(video.height, video.width)
+    header = Header(
+        video=VideoInfo(width=video.width, height=video.height, fps_num=video.fps.numerator,
+                        fps_den=video.fps.denominator, frame_count=video.frame_count,
+                        pixel_format=int(PixelFormat.YUV420P), matrix=video.matrix, full_range=video.full_range),
+        gop_length=max(settings.gop, longest), gop_count=len(gops), keyframe_codec=int(KeyframeCodec.HEVC),
+        flow_scale=flow_scale, flow=flow_arch, residual=residual_arch,
+        quant=QuantSpec(weight_bits=rung.weight_bits, per_channel=settings.per_channel),
+    )
+    log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
+        f"{len(gops)} GOPs, networks {flow_arch.width}/{residual_arch.width} wide, "
+        f"keyframes x265 QP {rung.keyframe_qp}, training on {device}")
+    parameter_sets, keyframes, decoded_keys = _code_keyframes(video, gops, rung.keyframe_qp,
+                                                              settings.keyframe_preset)
+    schedule = schedule_for(settings.preset, device, settings.iterations)
+    tasks = []
+    for gop in gops:
+        previous, _, following = reference_keys(gops, gop.index)
+        by_frame = {g.key: decoded_keys[g.index] for g in gops}
+        predicted = gop.predicted
+        tasks.append(GopTask(
+            gop=gop,
+            targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
+            ref_previous=by_frame[previous], ref_own=decoded_keys[gop.index], ref_next=by_frame[following],
+            flow_arch=flow_arch, residual_arch=residual_arch, flow_scale=flow_scale,
+            matrix=video.matrix, full_range=video.full_range, schedule=schedule,
+            weight_bits=rung.weight_bits, per_channel=settings.per_channel,
+            seed=settings.seed * 1_000_003 + gop.index, device=device))
+    trainable = [t for t in tasks if t.gop.predicted]
+    jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
+    train_started = time.perf_counter()
+    results = {r.index: r for r in _run_tasks(trainable, jobs, progress)} if trainable else {}
+    train_seconds = time.perf_counter() - train_started
+    chunks = []
+    for gop, keyframe in zip(gops, keyframes):
+        result = results.get(gop.index)
+        networks = [result.flow, result.residual] if result else _untrained_networks(flow_arch, residual_arch)
+        chunks.append(GopChunk(gop.index, gop.first, gop.count, gop.key_offset, keyframe, networks))
+    data = write_nrf(header, parameter_sets, chunks)
+    log("decoding the written file to measure it")
+    decoded = decode(data, device=device)  # the encoder runs the decoder on what it wrote
+    quality = measure(video, decoded)
+    keyframe_bytes = sum(c.keyframe_size for c in chunks) + sum(len(p) for p in parameter_sets)
+    network_bytes = sum(c.weights_size for c in chunks)
+    report = EncodeReport(
+        bytes=len(data), bpp=8.0 * len(data) / (video.width * video.height * video.frame_count),
+        quality=quality, width=video.width, height=video.height, frames=video.frame_count, gops=len(gops),
+        keyframe_bytes=keyframe_bytes, network_bytes=network_bytes,
+        container_bytes=len(data) - keyframe_bytes - network_bytes,
+        seconds=time.perf_counter() - started, train_seconds=train_seconds, device=device,
+        notes=list(video.notes))
+    return data, report
+
+
+def _untrained_networks(flow_arch, residual_arch) -> list[list[QuantizedTensor]]:
+    """A GOP with only its keyframe still carries (all-zero, near-free) networks for a uniform format."""
+    out = []
+    for arch in (flow_arch, residual_arch):
+        out.append([QuantizedTensor(np.zeros(s, dtype=np.int32), np.ones(1, dtype=np.float32))
+                    for s in parameter_shapes(arch)])
+    return out
+
+
+def encode(input_path: str | os.PathLike, output_path: str | os.PathLike,
+           settings: EncodeSettings = EncodeSettings(), progress: Progress | None = None,
+           log: Log | None = None) -> EncodeReport:
+    """Read a video file, encode it, write the .nrf atomically; never overwrites the input."""
+    src, dst = Path(input_path), Path(output_path)
+    refuse_overwrite(src, dst)
+    if dst.is_dir():
+        raise OutputError(f"output {dst} is a folder; give a file name like out.nrf")
+    with atomic_output(dst):  # fail before hours of work when the folder is unwritable
+        pass
+    video = read_video(src, settings.frames)
+    data, report = encode_video(video, settings, progress, log)
+    with atomic_output(dst) as tmp:
+        tmp.write_bytes(data)
+    return report
+
+
+# ---------------------------------------------------------------- decode
+
+
+def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> None:
+    with torch.no_grad():
+        for param, tensor in zip(net.ordered_parameters(), tensors):
+            param.copy_(dequantize(tensor, device))
+
+
+def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int | None] | None = None,
+           device: str = "auto", progress: Progress | None = None) -> Video:
+    """Decode a .nrf (path, bytes or open NrfFile), optionally frames [start, end) only."""
+    device = resolve_device(device)
+    nrf = source if isinstance(source, NrfFile) else NrfFile(source)
+    header = nrf.header
+    info = header.video
+    height, width = info.height, info.width
+    start, end = frames if frames else (0, None)
+    end = info.frame_count if end is None else end
+    if start >= info.frame_count:
+        raise InputError(f"--frames {start}:{end} is outside the file's {info.frame_count} frames")
+    end = min(end, info.frame_count)
+    gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
+    shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+    needed = gops_needed(gops, start, end)
+    chunks = {i: nrf.read_gop(i, shapes) for i in needed}
+    keys = {i: decode_keyframe([nrf.parameter_sets[p] for p in chunks[i].keyframe.parameter_set_ids],
+                               chunks[i].keyframe.slices, height, width, f"GOP {i} keyframe") for i in needed}
+    count = end - start
+    ch, cw = info.chroma_size
+    out_y = np.empty((count, height, width), np.uint8)
+    out_u = np.empty((count, ch, cw), np.uint8)
+    out_v = np.empty((count, ch, cw), np.uint8)
+    torch_device = torch.device(device)
+    direct = [g for g in gops if g.first < end and g.end > start]
+    for n, gop in enumerate(direct):
+        previous = keys[max(gop.index - 1, 0)]
+        following = keys[min(gop.index + 1, len(gops) - 1)]
+        renderer = GopRenderer(
+            gop=gop, height=height, width=width, flow_scale=header.flow_scale,
+            flow_net=CoordinateField(header.flow, device=torch_device),
+            residual_net=CoordinateField(header.residual, device=torch_device),
+            ref_previous=planes_to_yuv444(*previous, torch_device),
+            ref_own=planes_to_yuv444(*keys[gop.index], torch_device),
+            ref_next=planes_to_yuv444(*following, torch_device))
+        _load(renderer.flow_net, chunks[gop.index].networks[0], device)
+        _load(renderer.residual_net, chunks[gop.index].networks[1], device)
+        for t in range(max(start, gop.first), min(end, gop.end)):
+            if t == gop.key:
+                planes = keys[gop.index]
+            else:
+                planes = tuple(to_uint8(p) for p in pool_chroma(renderer.frame(t)))
+            out_y[t - start], out_u[t - start], out_v[t - start] = planes
+        if progress:
+            progress(n + 1, len(direct), f"GOP {gop.index}")
+    return Video(out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range),
+                 [], start)
+
+
+def decode_file(input_path: str | os.PathLike, output_path: str | os.PathLike,
+                frames: tuple[int, int | None] | None = None, device: str = "auto",
+                progress: Progress | None = None) -> Video:
+    """Decode a .nrf file and write the frames by the output's extension (io.write_video)."""
+    refuse_overwrite(input_path, output_path)
+    output_kind(output_path)  # reject an unsupported extension before decoding
+    video = decode(input_path, frames, device, progress)
+    write_video(output_path, video)
+    return video

@@ -1,0 +1,201 @@
+"""The `nrff` command: a thin click layer over nrffcodec's library functions."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .api import EncodeReport, decode_file, encode
+from .errors import USER_ERRORS, InputError
+from .info import inspect_file
+from .io import output_kind, parse_frame_range
+from .settings import DEFAULT_QUALITY, QUALITY_MAX, QUALITY_MIN, EncodeSettings
+from .train import PRESETS
+
+EXIT_BAD_INPUT = 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Turn user errors into one line on stderr and exit code 2; anything else into one line, exit 1."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as exc:
+            click.echo(f"nrff: error: {_one_line(exc)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("nrff: interrupted (no output written)", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
+            if os.environ.get("NRFF_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"nrff: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                       f"(set NRFF_DEBUG=1 for details)", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+class Bar:
+    """A tqdm bar per GOP with ETA, silent under -q; usable as an nrffcodec progress callback."""
+
+    def __init__(self, quiet: bool, desc: str) -> None:
+        self.quiet, self.desc, self._bar = quiet, desc, None
+
+    def __call__(self, done: int, total: int, info: str) -> None:
+        if self.quiet:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=self.desc, unit="GOP", file=sys.stderr, dynamic_ncols=True)
+        self._bar.set_postfix_str(info, refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nrff")
+def cli() -> None:
+    """nrff: a neural video codec (Neural Residual Flow Fields) with a real bitstream."""
+
+
+def summary_lines(report: EncodeReport, path: str) -> list[str]:
+    q = report.quality
+    share = lambda n: f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"  # noqa: E731
+    return [
+        f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
+        f"{report.width}x{report.height}, {report.gops} GOPs",
+        f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
+        f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
+        f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "
+        f"container {share(report.container_bytes)}",
+        f"time {report.seconds:.1f} s (training {report.train_seconds:.1f} s on {report.device}), "
+        f"{report.seconds / report.frames:.2f} s/frame",
+    ]
+
+
+@cli.command("encode")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--quality", type=click.IntRange(QUALITY_MIN, QUALITY_MAX), default=DEFAULT_QUALITY, show_default=True,
+              help=f"Rate knob {QUALITY_MIN}..{QUALITY_MAX}: higher = bigger file, better picture.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
+              help="Encode time vs quality.")
+@click.option("--gop", type=click.IntRange(1, 512), default=15, show_default=True, help="Frames per GOP.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
+@click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")
+@click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override the preset's iterations.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int, device: str,
+               frames_text: str | None, jobs: int | None, weight_bits: int | None, seed: int,
+               iterations: int | None, as_json: bool, quiet: bool) -> None:
+    """Encode video IN to the .nrf file OUT."""
+    settings = EncodeSettings(quality=quality, preset=preset, gop=gop, device=device,
+                              frames=parse_frame_range(frames_text), jobs=jobs, weight_bits=weight_bits, seed=seed,
+                              iterations=iterations)
+    bar = Bar(quiet, "training")
+    try:
+        report = encode(input_path, output_path, settings, progress=bar,
+                        log=lambda text: _say(quiet, f"nrff: {text}"))
+    finally:
+        bar.close()
+    for note in report.notes:
+        _say(quiet, f"note: {note}")
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif not quiet:
+        for line in summary_lines(report, str(output_path)):
+            click.echo(line, err=True)
+
+
+@cli.command("decode")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--frames", "frames_text", metavar="START:END", help="Decode frames [START, END) only.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, device: str, quiet: bool) -> None:
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs."""
+    started = time.perf_counter()
+    bar = Bar(quiet, "decoding")
+    try:
+        video = decode_file(input_path, output_path, parse_frame_range(frames_text), device, progress=bar)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    _say(quiet, f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{video.first_frame + video.frame_count - 1}"
+                f", {video.width}x{video.height} @ {float(video.fps):.3f} fps, "
+                f"{seconds:.1f} s ({video.frame_count / max(seconds, 1e-9):.1f} frames/s)")
+
+
+@cli.command("info")
+@click.argument("input_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly_errors
+def info_cmd(input_path: Path, as_json: bool) -> None:
+    """Show a .nrf file's header, GOP table and byte breakdown (every CRC is checked)."""
+    if not input_path.exists():
+        raise InputError(f"input not found: {input_path}")
+    info = inspect_file(input_path)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    h = info["header"]
+    v = h["video"]
+    click.echo(f"{info['file']}: nrf version {info['version']}, {info['bytes']['total']:,} bytes, "
+               f"{info['bpp']:.4f} bpp")
+    click.echo(f"video: {v['width']}x{v['height']}, {v['frame_count']} frames, {v['fps_num']}/{v['fps_den']} fps, "
+               f"yuv420p, {'BT.709' if v['matrix'] else 'BT.601'} {'full' if v['full_range'] else 'limited'} range")
+    for name in ("flow", "residual"):
+        a = h[name]
+        click.echo(f"{name} network: width {a['width']}, {a['hidden_layers']} hidden "
+                   f"({'shared' if a['shared_hidden'] else 'separate'}), frequencies t/y/x "
+                   f"{a['freqs_t']}/{a['freqs_y']}/{a['freqs_x']}, {info['parameters_per_gop'][name]} weights/GOP, "
+                   f"{info['bits_per_weight'][name]} bits/weight")
+    click.echo(f"quantizer: {h['quant']['weight_bits']} bits, {'per channel' if h['quant']['per_channel'] else 'per tensor'}"
+               f"; flow scale {h['flow_scale']} px; entropy models chosen: "
+               + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())))
+    click.echo("GOP  frames     key  bytes  keyframe  networks  bits/w flow  bits/w residual")
+    for g in info["gops"]:
+        click.echo(f"{g['gop']:>3}  {g['first_frame']:>4}-{g['first_frame'] + g['frames'] - 1:<5} {g['keyframe']:>4} "
+                   f"{g['bytes']:>6} {g['keyframe_bytes']:>9} {g['network_bytes']:>9} "
+                   f"{g['flow']['bits_per_weight']:>12} {g['residual']['bits_per_weight']:>16}")
+    b = info["bytes"]
+    click.echo(f"bytes: keyframes {b['keyframes']:,} + networks {b['networks']:,} + container {b['container']:,} "
+               f"= {b['total']:,}")
+
+
+def main() -> None:
+    cli(prog_name="nrff")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Typed encoder settings and the --quality ladder that turns one number into a codec configuration."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from bitstream import FieldArch
+
+from .errors import InputError
+from .fields import default_freqs
+from .train import PRESETS
+
+
+@dataclasses.dataclass(frozen=True)
+class Rung:
+    """One --quality value: keyframe QP, network widths, weight bits."""
+
+    keyframe_qp: int
+    flow_width: int
+    residual_width: int
+    weight_bits: int
+
+
+# Picked by measurement on ../shared/clips (docs/results.md): bytes and PSNR rise together.
+QUALITY_LADDER: dict[int, Rung] = {
+    1: Rung(40, 8, 8, 8),
+    2: Rung(37, 8, 12, 8),
+    3: Rung(34, 12, 16, 8),
+    4: Rung(31, 12, 20, 8),
+    5: Rung(28, 16, 24, 8),
+    6: Rung(25, 16, 32, 8),
+    7: Rung(22, 24, 40, 8),
+    8: Rung(19, 32, 48, 8),
+}
+QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
+DEFAULT_QUALITY = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeSettings:
+    """Everything `nrff encode` can be told. `iterations` overrides the preset (tests, experiments)."""
+
+    quality: int = DEFAULT_QUALITY
+    preset: str = "medium"
+    gop: int = 15
+    device: str = "auto"
+    frames: tuple[int, int | None] | None = None
+    seed: int = 0
+    jobs: int | None = None
+    iterations: int | None = None
+    weight_bits: int | None = None
+    per_channel: bool = True
+    keyframe_preset: str = "slow"
+
+    def __post_init__(self) -> None:
+        if self.quality not in QUALITY_LADDER:
+            raise InputError(f"--quality must be {QUALITY_MIN}..{QUALITY_MAX}, got {self.quality}")
+        if self.preset not in PRESETS:
+            raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if not 1 <= self.gop <= 512:
+            raise InputError(f"--gop must be 1..512, got {self.gop}")
+        if self.jobs is not None and self.jobs < 1:
+            raise InputError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:
+            raise InputError(f"--weight-bits must be 2..16, got {self.weight_bits}")
+        if self.iterations is not None and self.iterations < 1:
+            raise InputError("iterations must be positive")
+
+    @property
+    def rung(self) -> Rung:
+        rung = QUALITY_LADDER[self.quality]
+        if self.weight_bits is not None:
+            rung = dataclasses.replace(rung, weight_bits=self.weight_bits)
+        return rung
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when a GPU is present, else 'cpu'; refuses 'cuda' without one."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+def field_archs(rung: Rung, height: int, width: int, gop_frames: int) -> tuple[FieldArch, FieldArch]:
+    """(flow, residual) architectures: NRFF's encoding with floor(log2(axis)) frequencies per axis."""
+    freqs = dict(freqs_t=default_freqs(gop_frames), freqs_y=default_freqs(height), freqs_x=default_freqs(width))
+    flow = FieldArch(width=rung.flow_width, hidden_layers=2, shared_hidden=True, out_channels=4, **freqs)
+    residual = FieldArch(width=rung.residual_width, hidden_layers=2, shared_hidden=True, out_channels=4, **freqs)
+    return flow, residual
+
+
+def flow_scale_for(height: int, width: int) -> float:
+    """Pixels per unit of flow output: a power of two near a sixteenth of the larger side."""
+    return float(2.0 ** max(0, round(math.log2(max(height, width) / 16))))

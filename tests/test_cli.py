@@ -1,0 +1,133 @@
+"""The nrff command through click's CliRunner: happy paths, one-line errors, exit codes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nrffcodec import __version__
+from nrffcodec.cli import cli
+
+ENCODE_FAST = ["--preset", "fast", "--iterations", "30", "--gop", "6", "--device", "cpu", "--jobs", "1"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(result, exit_code: int = 2) -> str:
+    assert result.exit_code == exit_code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nrff: error:"), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli_encoded(tmp_path_factory, clip_path):
+    out = tmp_path_factory.mktemp("cli") / "clip.nrf"
+    result = run("encode", clip_path, out, *ENCODE_FAST, "--iterations", "200", "--json")
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_encode_reports_file_bytes_and_quality(cli_encoded) -> None:
+    path, report = cli_encoded
+    assert report["bytes"] == path.stat().st_size
+    assert report["quality"]["psnr_rgb"] > 20 and report["quality"]["psnr_yuv"] > 20
+    assert report["keyframe_bytes"] + report["network_bytes"] + report["container_bytes"] == report["bytes"]
+
+
+def test_info_json_total_equals_file_size(cli_encoded) -> None:
+    path, _ = cli_encoded
+    result = run("info", path, "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert info["bytes"]["total"] == path.stat().st_size
+    assert info["bytes"]["keyframes"] + info["bytes"]["networks"] + info["bytes"]["container"] == info["bytes"]["total"]
+    assert len(info["gops"]) == 2 and info["header"]["video"]["width"] == 48
+    text = run("info", path)
+    assert text.exit_code == 0 and "bits/weight" in text.output
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.y4m", "pngs"])
+def test_decode_to_every_output_kind(cli_encoded, tmp_path, name: str) -> None:
+    path, _ = cli_encoded
+    out = tmp_path / name
+    result = run("decode", path, out, "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_decode_frame_range(cli_encoded, tmp_path) -> None:
+    path, _ = cli_encoded
+    result = run("decode", path, tmp_path / "part", "--frames", "2:5", "-q")
+    assert result.exit_code == 0
+    assert len(list((tmp_path / "part").iterdir())) == 3
+
+
+def test_quiet_encode_prints_nothing(clip_path, tmp_path) -> None:
+    result = run("encode", clip_path, tmp_path / "q.nrf", *ENCODE_FAST, "--frames", "0:6", "-q")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_missing_input(tmp_path) -> None:
+    assert "not found" in _one_line_error(run("encode", tmp_path / "none.mp4", tmp_path / "o.nrf"))
+    assert "not" in _one_line_error(run("decode", tmp_path / "none.nrf", tmp_path / "o.mp4"))
+
+
+def test_non_video_input(tmp_path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello " * 100)
+    line = _one_line_error(run("encode", junk, tmp_path / "o.nrf", *ENCODE_FAST))
+    assert "video" in line
+
+
+def test_refuses_to_overwrite_the_input(clip_path, cli_encoded) -> None:
+    assert "overwrite the input" in _one_line_error(run("encode", clip_path, clip_path, *ENCODE_FAST))
+    path, _ = cli_encoded
+    assert "overwrite the input" in _one_line_error(run("decode", path, path.with_suffix(".nrf")))
+
+
+def test_unwritable_output(clip_path, tmp_path) -> None:
+    line = _one_line_error(run("encode", clip_path, tmp_path / "no" / "such" / "dir.nrf", *ENCODE_FAST))
+    assert "does not exist" in line
+
+
+def test_frames_outside_the_clip(clip_path, tmp_path) -> None:
+    line = _one_line_error(run("encode", clip_path, tmp_path / "o.nrf", *ENCODE_FAST, "--frames", "100:200"))
+    assert "outside" in line
+
+
+def test_truncated_nrf(cli_encoded, tmp_path) -> None:
+    path, _ = cli_encoded
+    cut = tmp_path / "cut.nrf"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size - 7])
+    assert "truncated" in _one_line_error(run("decode", cut, tmp_path / "o.mkv"))
+    assert "truncated" in _one_line_error(run("info", cut))
+
+
+def test_corrupted_nrf_names_the_problem(cli_encoded, tmp_path) -> None:
+    path, _ = cli_encoded
+    data = bytearray(path.read_bytes())
+    data[-30] ^= 0xFF  # inside the last GOP chunk
+    bad = tmp_path / "bad.nrf"
+    bad.write_bytes(bytes(data))
+    line = _one_line_error(run("decode", bad, tmp_path / "o.mkv"))
+    assert "CRC" in line and "GOPC" in line
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_bad_options_are_usage_errors(clip_path, tmp_path) -> None:
+    result = run("encode", clip_path, tmp_path / "o.nrf", "--quality", "99")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    result = run("decode", clip_path, tmp_path / "o.avi")
+    _one_line_error(result)

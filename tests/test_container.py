@@ -1,0 +1,165 @@
+"""The .nrf container: round trip, range checks on write and read, versions, index, CRCs."""
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from bitstream import (BitstreamError, FieldArch, GopChunk, Header, Keyframe, NrfFile, QuantizedTensor, QuantSpec,
+                       VideoInfo, write_nrf)
+from bitstream.container import PREAMBLE, SECTION_HEAD
+from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
+
+ARCH = FieldArch(width=4, hidden_layers=1, shared_hidden=True, freqs_t=1, freqs_y=2, freqs_x=2, out_channels=4)
+SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
+
+
+def make_header(frames: int = 5, gops: int = 2, **video) -> Header:
+    info = dict(width=37, height=23, fps_num=30000, fps_den=1001, frame_count=frames)
+    info.update(video)
+    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, flow_scale=2.0,
+                  flow=ARCH, residual=ARCH, quant=QuantSpec(weight_bits=8, per_channel=True))
+
+
+def make_chunks(counts=(3, 2), seed: int = 0) -> list[GopChunk]:
+    rng = np.random.default_rng(seed)
+    chunks, first = [], 0
+    for i, n in enumerate(counts):
+        nets = [[QuantizedTensor(rng.integers(-9, 9, s).astype(np.int32), np.full(1, 0.5, np.float32))
+                 for s in shapes] for shapes in SHAPES]
+        chunks.append(GopChunk(i, first, n, n // 2, Keyframe([0, 1], [bytes(rng.integers(1, 255, 30, dtype=np.uint8))]),
+                               nets))
+        first += n
+    return chunks
+
+
+def build() -> bytes:
+    return write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], make_chunks())
+
+
+def test_round_trip() -> None:
+    data = build()
+    nrf = NrfFile(data)
+    assert nrf.header == make_header()
+    assert nrf.parameter_sets == [b"\x40\x01vps", b"\x42\x01sps"]
+    assert [(e.first_frame, e.frame_count, e.key_offset) for e in nrf.index] == [(0, 3, 1), (3, 2, 1)]
+    assert nrf.index[-1].offset + nrf.index[-1].length == len(data)
+    for i, original in enumerate(make_chunks()):
+        chunk = nrf.read_gop(i, SHAPES)
+        assert chunk.keyframe.slices == original.keyframe.slices
+        for net_a, net_b in zip(chunk.networks, original.networks):
+            for a, b in zip(net_a, net_b):
+                np.testing.assert_array_equal(a.symbols, b.symbols)
+    assert sum(size for _, _, size in nrf.sections) + sum(e.length for e in nrf.index) == len(data)
+
+
+def test_reading_from_path_matches_bytes(tmp_path) -> None:
+    path = tmp_path / "x.nrf"
+    path.write_bytes(build())
+    assert NrfFile(path).header == NrfFile(build()).header
+
+
+@pytest.mark.parametrize("change", [dict(width=0), dict(width=20000), dict(fps_den=0), dict(fps_num=2**31)])
+def test_out_of_range_fields_are_refused_on_write(change) -> None:
+    with pytest.raises(ValueError, match="outside"):
+        write_nrf(make_header(**change), [], make_chunks())
+
+
+def test_inconsistent_header_is_refused() -> None:
+    with pytest.raises(ValueError, match="GOPs for"):
+        make_header(frames=1, gops=2)
+
+
+def test_flow_scale_must_be_exact_float32() -> None:
+    with pytest.raises(ValueError, match="float32"):
+        write_nrf(dataclasses.replace(make_header(), flow_scale=0.1), [], make_chunks())
+
+
+def _rewrite_head(data: bytes, mutate) -> bytes:
+    """Re-encode the HEAD section with `mutate(payload) -> payload`, fixing length, CRC and index offsets."""
+    nrf = NrfFile(data)
+    _, offset, size = nrf.sections[1]
+    tag, length = SECTION_HEAD.unpack_from(data, offset)
+    payload = mutate(data[offset + 8 : offset + 8 + length])
+    head = SECTION_HEAD.pack(tag, len(payload))
+    section = head + payload + struct.pack("<I", zlib.crc32(head + payload))
+    delta = len(section) - size
+    rest = bytearray(data[offset + size :])
+    out = bytearray(data[:offset] + section + bytes(rest))
+    if delta:  # shift the GOP index's chunk offsets
+        _, gidx_offset, _ = [s for s in NrfFile(bytes(data)).sections if s[0] == "GIDX"][0]
+        gidx_offset += delta
+        tag, length = SECTION_HEAD.unpack_from(out, gidx_offset)
+        body = bytearray(out[gidx_offset + 8 : gidx_offset + 8 + length])
+        for i in range((length - 2) // 20):
+            pos = 2 + 20 * i + 8
+            struct.pack_into("<Q", body, pos, struct.unpack_from("<Q", body, pos)[0] + delta)
+        head = SECTION_HEAD.pack(tag, length)
+        out[gidx_offset : gidx_offset + 12 + length] = head + body + struct.pack("<I", zlib.crc32(head + bytes(body)))
+    return bytes(out)
+
+
+def test_out_of_range_field_in_file_is_rejected() -> None:
+    data = _rewrite_head(build(), lambda p: b"\x00\x00" + p[2:])  # width = 0
+    with pytest.raises(BitstreamError, match="width"):
+        NrfFile(data)
+
+
+def test_newer_minor_version_with_extra_fields_still_decodes() -> None:
+    data = bytearray(_rewrite_head(build(), lambda p: p + b"\x01\x02\x03\x04"))
+    struct.pack_into("<B", data, 5, FORMAT_MINOR + 1)
+    nrf = NrfFile(bytes(data))
+    assert nrf.header == make_header()
+    assert nrf.read_gop(1, SHAPES).frame_count == 2
+
+
+def test_newer_major_version_is_refused_naming_both_versions() -> None:
+    data = bytearray(build())
+    struct.pack_into("<BB", data, 4, FORMAT_MAJOR + 1, 3)
+    with pytest.raises(BitstreamError, match=rf"{FORMAT_MAJOR + 1}\.3.*{FORMAT_MAJOR}\."):
+        NrfFile(bytes(data))
+
+
+def test_wrong_magic_is_refused() -> None:
+    with pytest.raises(BitstreamError, match="not an .nrf"):
+        NrfFile(b"RIFF" + build()[4:])
+
+
+def test_every_truncation_is_detected() -> None:
+    data = build()
+    for cut in range(len(data)):
+        with pytest.raises(BitstreamError):
+            nrf = NrfFile(data[:cut])
+            for i in range(len(nrf.index)):
+                nrf.read_gop(i, SHAPES)
+
+
+def test_every_single_bit_flip_is_detected() -> None:
+    data = build()
+    for pos in range(PREAMBLE.size, len(data)):
+        flipped = bytearray(data)
+        flipped[pos] ^= 1 << (pos % 8)
+        with pytest.raises(BitstreamError):
+            nrf = NrfFile(bytes(flipped))
+            for i in range(len(nrf.index)):
+                nrf.read_gop(i, SHAPES)
+
+
+def test_swapped_chunks_are_detected() -> None:
+    chunks = make_chunks(counts=(3, 3))
+    data = write_nrf(make_header(frames=6), [b"\x40\x01vps", b"\x42\x01sps"], chunks)
+    nrf = NrfFile(data)
+    a, b = nrf.index
+    swapped = data[: a.offset] + data[b.offset : b.offset + b.length] + data[a.offset : a.offset + a.length]
+    broken = NrfFile(swapped)
+    with pytest.raises(BitstreamError, match="GOP 0"):
+        broken.read_gop(0, SHAPES)
+
+
+def test_header_claiming_huge_sizes_is_rejected_quickly() -> None:
+    data = _rewrite_head(build(), lambda p: struct.pack("<HHIII", 16384, 16384, 1, 1, 10_000_000) + p[16:])
+    with pytest.raises(BitstreamError):
+        NrfFile(data)

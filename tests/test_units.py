@@ -1,0 +1,107 @@
+"""Quantizer bounds, warp correctness, GOP planning, colour conversion."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nrffcodec.colour import rgb8_to_yuv420, yuv420_to_rgb8
+from nrffcodec.gop import gops_needed, plan_gops, reference_keys
+from nrffcodec.quant import dequantize, fake_quantize, qmax, quantize, steps_for
+from nrffcodec.warp import sample, warp
+
+
+# ---------------------------------------------------------------- quantizer
+
+@pytest.mark.parametrize("bits", [4, 6, 8, 12])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantization_error_is_at_most_half_a_step(bits: int, per_channel: bool) -> None:
+    w = torch.randn(16, 24) * torch.linspace(0.01, 3, 16)[:, None]
+    q = quantize(w, bits, per_channel)
+    assert np.abs(q.symbols).max() <= qmax(bits)
+    steps = torch.from_numpy(q.steps)
+    assert steps.numel() == (16 if per_channel else 1)
+    bound = (steps[:, None] if per_channel else steps) / 2
+    assert torch.all((dequantize(q) - w).abs() <= bound * (1 + 1e-6))
+    assert np.array_equal(q.steps, q.steps.astype(np.float16).astype(np.float32)), "steps travel as float16"
+
+
+def test_fake_quantize_equals_what_the_decoder_rebuilds() -> None:
+    w = torch.randn(8, 5, requires_grad=True)
+    fq = fake_quantize(w, 8, True)
+    assert torch.equal(fq.detach(), dequantize(quantize(w, 8, True)))
+    fq.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w)), "straight-through gradient"
+
+
+def test_steps_never_let_symbols_overflow() -> None:
+    w = torch.tensor([[1e-3, -7.77], [123.456, 0.0]])
+    for bits in (2, 3, 8):
+        step = steps_for(w, bits, False)
+        assert (w.abs().max() / step).item() <= qmax(bits)
+
+
+# ---------------------------------------------------------------- warp
+
+def test_zero_flow_is_identity() -> None:
+    image = torch.rand(3, 23, 37)
+    zero = torch.zeros(23, 37)
+    assert torch.allclose(warp(image, zero, zero), image, atol=1e-5)
+
+
+def test_known_shift_moves_the_pattern() -> None:
+    image = torch.zeros(1, 20, 30)
+    image[0, 8:12, 10:14] = 1.0
+    # backward warp: output(y, x) = image(y + fy, x + fx); flow (-2, -3) moves the square by (+2, +3)
+    out = warp(image, torch.full((20, 30), -2.0), torch.full((20, 30), -3.0))
+    expected = torch.zeros(1, 20, 30)
+    expected[0, 10:14, 13:17] = 1.0
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_sample_at_half_pixel_interpolates() -> None:
+    image = torch.tensor([[[0.0, 1.0, 2.0, 3.0]] * 4])
+    value = sample(image, torch.tensor([1.0]), torch.tensor([1.5]))
+    assert abs(value.item() - 1.5) < 1e-5
+
+
+# ---------------------------------------------------------------- GOP planning
+
+def test_one_frame() -> None:
+    gops = plan_gops(1, 15)
+    assert [(g.first, g.count, g.key) for g in gops] == [(0, 1, 0)]
+    assert gops[0].predicted == []
+    assert reference_keys(gops, 0) == (0, 0, 0)
+
+
+def test_fewer_frames_than_a_gop() -> None:
+    gops = plan_gops(7, 15)
+    assert [(g.first, g.count, g.key) for g in gops] == [(0, 7, 3)]
+    assert gops[0].predicted == [0, 1, 2, 4, 5, 6]
+
+
+def test_remainder_is_spread_not_left_as_a_tiny_gop() -> None:
+    gops = plan_gops(32, 15)
+    assert [(g.first, g.count) for g in gops] == [(0, 16), (16, 16)]
+    gops = plan_gops(40, 15)
+    assert [g.count for g in gops] == [14, 13, 13]
+    assert sum(g.count for g in gops) == 40
+    assert reference_keys(gops, 1) == (gops[0].key, gops[1].key, gops[2].key)
+    assert reference_keys(gops, 0)[0] == gops[0].key and reference_keys(gops, 2)[2] == gops[2].key
+
+
+def test_gops_needed_include_reference_neighbours() -> None:
+    gops = plan_gops(60, 15)
+    assert gops_needed(gops, 30, 45) == [1, 2, 3]
+    assert gops_needed(gops, 0, 1) == [0, 1]
+
+
+# ---------------------------------------------------------------- colour
+
+def test_rgb_round_trip_is_close() -> None:
+    rng = np.random.default_rng(0)
+    rgb = np.repeat(np.repeat(rng.integers(20, 235, (6, 9, 3), dtype=np.uint8), 2, 0), 2, 1)[:11, :17]
+    y, u, v = rgb8_to_yuv420(rgb, 0, False)
+    assert y.shape == (11, 17) and u.shape == (6, 9)
+    back = yuv420_to_rgb8(y, u, v, 0, False)
+    assert np.abs(back.astype(int) - rgb.astype(int)).max() <= 3

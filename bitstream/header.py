@@ -31,7 +31,8 @@ class Matrix(enum.IntEnum):
 
 
 class KeyframeCodec(enum.IntEnum):
-    HEVC = 0  # Annex B HEVC intra picture (x265 on the encoder side)
+    HEVC = 0  # HEVC intra picture, NAL units (x265 on the encoder side)
+    AV1 = 1  # AV1 intra picture, OBUs (SVT-AV1 on the encoder side, dav1d decodes)
 
 
 @dataclasses.dataclass(frozen=True)

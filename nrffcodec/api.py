@@ -26,7 +26,7 @@ from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
 from .gop import Gop, gops_needed, plan_gops, reference_keys
 from .io import Video, atomic_output, output_kind, read_video, refuse_overwrite, write_video
-from .keyframes import CodedKeyframe, decode_keyframe, encode_keyframe
+from .keyframes import IntraCodec, Planes, intra_codec
 from .metrics import Quality, measure
 from .quant import dequantize
 from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
@@ -65,21 +65,21 @@ class EncodeReport:
 # ---------------------------------------------------------------- keyframes
 
 
-def _code_keyframes(video: Video, gops: Sequence[Gop], qp: int, preset: str
-                    ) -> tuple[list[bytes], list[Keyframe], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """x265 every keyframe; share identical parameter sets; decode each with the decoder's own function."""
+def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: int
+                    ) -> tuple[list[bytes], list[Keyframe], list[Planes]]:
+    """Intra-code every keyframe; share identical parameter sets; decode each with the decoder's own function."""
     parameter_sets: list[bytes] = []
     records, decoded = [], []
     for gop in gops:
         t = gop.key
-        coded: CodedKeyframe = encode_keyframe(video.y[t], video.u[t], video.v[t], qp, preset, video.full_range)
+        coded = codec.encode((video.y[t], video.u[t], video.v[t]), qp, video.full_range)
         ids = []
         for unit in coded.parameter_sets:
             if unit not in parameter_sets:
                 parameter_sets.append(unit)
             ids.append(parameter_sets.index(unit))
         records.append(Keyframe(ids, coded.slices))
-        decoded.append(decode_keyframe(coded.parameter_sets, coded.slices, video.height, video.width))
+        decoded.append(codec.decode(coded.parameter_sets, coded.slices, video.height, video.width))
     return parameter_sets, records, decoded
 
 
@@ -151,15 +151,15 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
         video=VideoInfo(width=video.width, height=video.height, fps_num=video.fps.numerator,
                         fps_den=video.fps.denominator, frame_count=video.frame_count,
                         pixel_format=int(PixelFormat.YUV420P), matrix=video.matrix, full_range=video.full_range),
-        gop_length=max(settings.gop, longest), gop_count=len(gops), keyframe_codec=int(KeyframeCodec.HEVC),
+        gop_length=max(settings.gop, longest), gop_count=len(gops), keyframe_codec=int(settings.keyframe_codec),
         flow_scale=flow_scale, flow=flow_arch, residual=residual_arch,
         quant=QuantSpec(weight_bits=rung.weight_bits, per_channel=settings.per_channel),
     )
     log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
         f"{len(gops)} GOPs, networks {flow_arch.width}/{residual_arch.width} wide, "
         f"keyframes x265 QP {rung.keyframe_qp}, training on {device}")
-    parameter_sets, keyframes, decoded_keys = _code_keyframes(video, gops, rung.keyframe_qp,
-                                                              settings.keyframe_preset)
+    parameter_sets, keyframes, decoded_keys = _code_keyframes(video, gops, intra_codec(settings.keyframe_codec),
+                                                              rung.keyframe_qp)
     schedule = schedule_for(settings.preset, device, settings.iterations)
     tasks = []
     for gop in gops:
@@ -172,7 +172,7 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
             ref_previous=by_frame[previous], ref_own=decoded_keys[gop.index], ref_next=by_frame[following],
             flow_arch=flow_arch, residual_arch=residual_arch, flow_scale=flow_scale,
             matrix=video.matrix, full_range=video.full_range, schedule=schedule,
-            weight_bits=rung.weight_bits, per_channel=settings.per_channel,
+            quant=settings.quant_config,
             seed=settings.seed * 1_000_003 + gop.index, device=device))
     trainable = [t for t in tasks if t.gop.predicted]
     jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
@@ -252,8 +252,9 @@ def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int |
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     needed = gops_needed(gops, start, end)
     chunks = {i: nrf.read_gop(i, shapes) for i in needed}
-    keys = {i: decode_keyframe([nrf.parameter_sets[p] for p in chunks[i].keyframe.parameter_set_ids],
-                               chunks[i].keyframe.slices, height, width, f"GOP {i} keyframe") for i in needed}
+    codec = intra_codec(header.keyframe_codec)
+    keys = {i: codec.decode([nrf.parameter_sets[p] for p in chunks[i].keyframe.parameter_set_ids],
+                            chunks[i].keyframe.slices, height, width, f"GOP {i} keyframe") for i in needed}
     count = end - start
     ch, cw = info.chroma_size
     out_y = np.empty((count, height, width), np.uint8)

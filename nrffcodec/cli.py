@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import click
 
+from bitstream import KeyframeCodec
+
 from . import __version__
 from .api import EncodeReport, decode_file, encode
 from .errors import USER_ERRORS, InputError
@@ -108,18 +110,20 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
+@click.option("--keyframe-codec", type=click.Choice(["av1", "hevc"]), default="av1", show_default=True,
+              help="Intra codec for keyframes (SVT-AV1 or x265).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override the preset's iterations.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int, device: str,
-               frames_text: str | None, jobs: int | None, weight_bits: int | None, seed: int,
-               iterations: int | None, as_json: bool, quiet: bool) -> None:
+               frames_text: str | None, jobs: int | None, weight_bits: int | None, keyframe_codec: str,
+               seed: int, iterations: int | None, as_json: bool, quiet: bool) -> None:
     """Encode video IN to the .nrf file OUT."""
     settings = EncodeSettings(quality=quality, preset=preset, gop=gop, device=device,
                               frames=parse_frame_range(frames_text), jobs=jobs, weight_bits=weight_bits, seed=seed,
-                              iterations=iterations)
+                              iterations=iterations, keyframe_codec=KeyframeCodec[keyframe_codec.upper()])
     bar = Bar(quiet, "training")
     try:
         report = encode(input_path, output_path, settings, progress=bar,

@@ -1,10 +1,18 @@
 """Uniform weight quantization: steps per tensor or per output channel, stored as float16.
 
+Two ways to pick a step: min-max (the largest weight maps to the largest symbol: every weight
+kept within half a step, but symbols spread evenly and cost ~bits each) or a fixed fraction of
+the weights' RMS (`step_ratio`): symbols then follow the weights' bell shape and the entropy
+coder pays roughly log2(1 / step_ratio) + 2 bits per weight; the rare weight beyond
+`qmax * step` is clipped, and quantization-aware training adapts the network to both.
+
 `fake_quantize` is what the network sees during quantization-aware training (straight-through
 gradient); `quantize` produces the integers the file stores. Both compute round(w / step) * step
 in float32 with the same step, so the decoder's `symbols * step` equals the trained forward pass.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -12,43 +20,71 @@ import torch
 from bitstream import QuantizedTensor
 
 _MIN_STEP = float(np.finfo(np.float16).tiny)  # smallest normal float16
+_MAX_STEP = 60000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig:
+    bits: int = 8
+    per_channel: bool = False
+    step_ratio: float | None = None  # step = step_ratio * RMS; None = min-max
+
+    @property
+    def qmax(self) -> int:
+        return qmax(self.bits)
+
+
+SMALL_TENSOR = 64
+
+
+def quant_config_for(w: torch.Tensor, config: QuantConfig) -> QuantConfig:
+    """Biases and Swish parameters get a 4x finer step: they are few and every one matters."""
+    if config.step_ratio is None or (w.ndim >= 2 and w.numel() >= SMALL_TENSOR):
+        return config
+    return dataclasses.replace(config, step_ratio=config.step_ratio / 4)
 
 
 def qmax(bits: int) -> int:
     return 2 ** (bits - 1) - 1
 
 
-def _per_channel(w: torch.Tensor, per_channel: bool) -> bool:
-    return per_channel and w.ndim >= 2 and w.shape[0] > 1
+def _rows(w: torch.Tensor, config: QuantConfig) -> torch.Tensor:
+    """[channels, n] view when per-channel applies (matrices with >1 output row), else [1, n]."""
+    if config.per_channel and w.ndim >= 2 and w.shape[0] > 1:
+        return w.reshape(w.shape[0], -1)
+    return w.reshape(1, -1)
 
 
-def steps_for(w: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:
-    """Min-max symmetric steps, rounded *up* to float16 so that |w| / step never exceeds qmax."""
-    w = w.detach().float()
-    if _per_channel(w, per_channel):
-        peak = w.abs().reshape(w.shape[0], -1).amax(dim=1)
-    else:
-        peak = w.abs().max().reshape(1)
-    step = (peak / qmax(bits)).clamp(min=_MIN_STEP, max=60000.0)
-    half = step.half().float()
-    up = torch.nextafter(step.half(), torch.tensor(float("inf"), dtype=torch.float16, device=step.device)).float()
-    return torch.where(half >= step, half, up)
+def steps_for(w: torch.Tensor, config: QuantConfig) -> torch.Tensor:
+    """One float16-exact step per row of `_rows(w)`."""
+    rows = _rows(w.detach().float(), config)
+    if config.step_ratio is None:
+        step = (rows.abs().amax(dim=1) / config.qmax).clamp(_MIN_STEP, _MAX_STEP)
+        half = step.half().float()
+        # round *up* so that |w| / step never exceeds qmax
+        up = torch.nextafter(step.half(), torch.tensor(float("inf"), dtype=torch.float16, device=step.device))
+        return torch.where(half >= step, half, up.float())
+    rms = rows.pow(2).mean(dim=1).sqrt()
+    return (rms * config.step_ratio).clamp(_MIN_STEP, _MAX_STEP).half().float()
 
 
 def _broadcast(step: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return step.reshape((-1,) + (1,) * (w.ndim - 1)) if step.numel() > 1 else step.reshape(())
 
 
-def fake_quantize(w: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:
-    """Quantize-dequantize in the forward pass, identity gradient (straight-through)."""
-    step = _broadcast(steps_for(w, bits, per_channel), w)
-    q = torch.clamp(torch.round(w / step), -qmax(bits), qmax(bits)) * step
+def fake_quantize(w: torch.Tensor, config: QuantConfig, step: torch.Tensor | None = None) -> torch.Tensor:
+    """Quantize-dequantize in the forward pass, identity gradient (straight-through).
+
+    Pass `step` (from steps_for) to keep the grid fixed while the weights move during training.
+    """
+    step = _broadcast(steps_for(w, config) if step is None else step, w)
+    q = torch.clamp(torch.round(w / step), -config.qmax, config.qmax) * step
     return w + (q - w).detach()
 
 
-def quantize(w: torch.Tensor, bits: int, per_channel: bool) -> QuantizedTensor:
-    step = steps_for(w, bits, per_channel)
-    symbols = torch.clamp(torch.round(w.detach().float() / _broadcast(step, w)), -qmax(bits), qmax(bits))
+def quantize(w: torch.Tensor, config: QuantConfig, step: torch.Tensor | None = None) -> QuantizedTensor:
+    step = steps_for(w, config) if step is None else step
+    symbols = torch.clamp(torch.round(w.detach().float() / _broadcast(step, w)), -config.qmax, config.qmax)
     return QuantizedTensor(symbols.to(torch.int32).cpu().numpy(), step.cpu().numpy().astype(np.float32))
 
 

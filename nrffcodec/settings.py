@@ -6,10 +6,11 @@ import math
 
 import torch
 
-from bitstream import FieldArch
+from bitstream import FieldArch, KeyframeCodec
 
 from .errors import InputError
 from .fields import default_freqs
+from .quant import QuantConfig
 from .train import PRESETS
 
 
@@ -51,8 +52,12 @@ class EncodeSettings:
     jobs: int | None = None
     iterations: int | None = None
     weight_bits: int | None = None
-    per_channel: bool = True
-    keyframe_preset: str = "slow"
+    keyframe_qp: int | None = None
+    flow_width: int | None = None
+    residual_width: int | None = None
+    per_channel: bool = False
+    step_ratio: float | None = 0.5
+    keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITY_LADDER:
@@ -69,11 +74,15 @@ class EncodeSettings:
             raise InputError("iterations must be positive")
 
     @property
+    def quant_config(self) -> QuantConfig:
+        return QuantConfig(self.rung.weight_bits, self.per_channel, self.step_ratio)
+
+    @property
     def rung(self) -> Rung:
         rung = QUALITY_LADDER[self.quality]
-        if self.weight_bits is not None:
-            rung = dataclasses.replace(rung, weight_bits=self.weight_bits)
-        return rung
+        overrides = {name: getattr(self, name) for name in ("keyframe_qp", "flow_width", "residual_width",
+                                                            "weight_bits") if getattr(self, name) is not None}
+        return dataclasses.replace(rung, **overrides)
 
 
 def resolve_device(name: str) -> str:

@@ -248,6 +248,22 @@ def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[Tens
     return out.getvalue(), infos
 
 
+def _inflate(reader: ByteReader, frame: bytes, limit: int) -> bytes:
+    """Decompress the zstd weight headers, checking the size the frame declares first.
+
+    zstandard allocates a frame's declared content size up front whatever `max_output_size`
+    says, so a few crafted bytes claiming a terabyte would otherwise raise MemoryError.
+    """
+    try:
+        size = zstandard.frame_content_size(frame)
+        if not 0 <= size <= limit:
+            declared = "no size" if size < 0 else f"{size} bytes"
+            raise reader.error(f"weight headers declare {declared} (a size of at most {limit} bytes is required)")
+        return zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise reader.error(f"weight headers do not decompress ({exc})") from None
+
+
 def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
                    ) -> tuple[list[QuantizedTensor], list[TensorCodingInfo]]:
     """Inverse of encode_tensors; `shapes` come from the architecture in the header."""
@@ -257,10 +273,7 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
     block = reader.blob()
     header_limit = sum(16 + 2 * (s[0] if s else 1) + 3 * MAX_ALPHABET for s in shapes)
     if mode == _ZSTD:
-        try:
-            block = zstandard.ZstdDecompressor().decompress(block, max_output_size=header_limit)
-        except zstandard.ZstdError as exc:
-            raise reader.error(f"weight headers do not decompress ({exc})") from None
+        block = _inflate(reader, block, header_limit)
     n_words = reader.uvarint(reader.remaining // 4)
     words = np.frombuffer(reader.raw(4 * n_words), dtype="<u4").astype(np.uint32)
     headers = ByteReader(block, reader.where + " weight headers")

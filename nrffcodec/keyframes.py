@@ -94,12 +94,19 @@ def encode_keyframe(y: np.ndarray, u: np.ndarray, v: np.ndarray, qp: int, preset
     return CodedKeyframe(parameter_sets, slices)
 
 
+def _pixel_allowance(height: int, width: int) -> int:
+    """Pixels FFmpeg may allocate for the keyframe: its coded size plus the decoder's alignment padding."""
+    return (coded_size(width) + 128) * (coded_size(height) + 128)
+
+
 def decode_keyframe(parameter_sets: list[bytes], slices: list[bytes], height: int, width: int,
                     where: str = "keyframe") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode one stored keyframe to uint8 planes cropped to (height, width)."""
     try:
         decoder = av.CodecContext.create("hevc", "r")
         decoder.thread_count = 1
+        # a hostile SPS may claim a huge picture: FFmpeg refuses one larger than the header's before allocating
+        decoder.options = {"max_pixels": str(_pixel_allowance(height, width))}
         frames = decoder.decode(av.Packet(join_annexb(parameter_sets + slices))) + decoder.decode(None)
     except (av.error.FFmpegError, ValueError) as exc:
         raise BitstreamError(f"{where}: HEVC data does not decode ({exc})") from None

@@ -252,6 +252,8 @@ def encode(input_path: str | os.PathLike, output_path: str | os.PathLike,
     refuse_overwrite(src, dst)
     if dst.is_dir():
         raise OutputError(f"output {dst} is a folder; give a file name like out.nrf")
+    if workdir is not None and Path(workdir).resolve() in (dst.resolve(), src.resolve()):
+        raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     video = read_video(src, settings.frames)
     check_output(dst, estimated_nrf_bytes(video, settings))  # ...or too full

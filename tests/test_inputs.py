@@ -7,27 +7,15 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from nrffcodec.cli import cli
 from nrffcodec.errors import InputError
 from nrffcodec.io import read_video, write_video
 
+from .cli_tools import one_line_error, run
 from .clips import moving_texture
 
 ENCODE_TINY = ["--preset", "fast", "--iterations", "5", "--quality", "1", "--gop", "4", "--device", "cpu",
                "--jobs", "1", "-q"]
-
-
-def run(*args) -> object:
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nrff: error:"), result.stderr
-    return lines[0]
 
 
 def write_mp4(path: Path, frames: int = 12, rotation: int | None = None, faststart: bool = False) -> None:

@@ -8,32 +8,21 @@ from collections import namedtuple
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 import nrffcodec.api
 import nrffcodec.io
 import nrffcodec.render
 import nrffcodec.resources
 from bitstream import BitstreamError, NrfFile
-from nrffcodec.cli import cli
 from nrffcodec.errors import ResourceError
 from nrffcodec.gop import Gop
 from nrffcodec.resources import check_decode_memory, train_with_fallback
 from nrffcodec.train import PRESETS, GopResult, GopTask
 
+from .cli_tools import one_line_error, run
+
 ENCODE_FAST = ["--preset", "fast", "--iterations", "5", "--gop", "6", "--device", "cpu", "--jobs", "1", "-q"]
 Usage = namedtuple("Usage", "total used free")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nrff: error:"), result.stderr
-    return lines[0]
 
 
 @pytest.fixture

@@ -304,8 +304,8 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
             params = tuple(headers.uvarint(MAX_TENSOR_ELEMENTS) for _ in range(span + 1))
             if sum(params) == 0:
                 raise headers.error(f"tensor {index}: empty histogram")
-        if kind == Model.CONST and span != 0:
-            raise headers.error(f"tensor {index}: constant model with a range of {span + 1}")
+        if (kind == Model.CONST) != (span == 0):  # the writer codes a one-symbol range as CONST, only it
+            raise headers.error(f"tensor {index}: {kind.name} model over {span + 1} symbols")
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         choice = _ModelChoice(kind, lo, hi, params)
         if kind == Model.CONST:
@@ -313,10 +313,14 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
         else:
             if decoder is None:
                 raise reader.error(f"tensor {index}: coded symbols missing")
-            model = constriction.stream.model.Categorical(choice.probabilities(), perfect=False)
+            probabilities = choice.probabilities()
+            total = float(probabilities.sum())
+            if not (math.isfinite(total) and total > 0):  # e.g. a Laplace law far from 0 underflows to nothing
+                raise headers.error(f"tensor {index}: {kind.name} model gives its symbols no probability")
             try:
+                model = constriction.stream.model.Categorical(probabilities, perfect=False)
                 flat = decoder.decode(model, count).astype(np.int32) + lo
-            except Exception as exc:  # constriction signals exhausted/invalid data
+            except Exception as exc:  # constriction signals a model it cannot use, or exhausted/invalid data
                 raise reader.error(f"tensor {index}: entropy decoding failed ({exc})") from None
         tensors.append(QuantizedTensor(flat.reshape(shape), steps))
         counts = np.bincount(flat - lo, minlength=span + 1)

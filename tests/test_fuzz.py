@@ -21,16 +21,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import zstandard
+
 from bitstream import FORMAT_MAJOR, BitstreamError
+from bitstream.bytes_io import ByteReader, ByteWriter
 from bitstream.container import PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
+from bitstream.entropy import _PLAIN, _ZSTD, decode_tensors, encode_tensors
 from bitstream.header import MAGIC
 from nrffcodec import decode
 from nrffcodec.info import inspect_file
 
-from .nrf_tools import all_crcs_match, one_thread, reseal, sections, time_limit, tiny_encodes
+from .nrf_tools import all_crcs_match, one_thread, parts, reseal, sections, time_limit, tiny_encodes
 
 CASE_SECONDS = 20.0
 CI_EXAMPLES = int(os.environ.get("NRFF_FUZZ_CI_EXAMPLES", "30"))
+CI_WEIGHT_EXAMPLES = 5 * CI_EXAMPLES  # a weight block decodes in a millisecond
 SLOW_CASES = int(os.environ.get("NRFF_FUZZ_CASES", "10000"))
 QUIET_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
@@ -168,6 +173,59 @@ def test_damaged_files_decode_or_raise_the_bitstream_error(seeds, kind: str, dat
 @given(data=st.data())
 def test_fuzz_many_cases(seeds, data) -> None:
     run_case(data.draw, seeds, data.draw(st.sampled_from(sorted(MUTATIONS))))
+
+
+# ---------------------------------------------------------------- the entropy decoder on its own
+
+
+@pytest.fixture(scope="module")
+def weight_blocks(seeds) -> list[tuple[bytes, bytes, list[tuple[int, ...]]]]:
+    """(per-tensor header block, coded words, shapes) of each real network: damage to the header block
+    reaches every model's parameters, which CRCs and zstd would otherwise keep from the decoder."""
+    _, _, chunks = parts(seeds["two_gops"])
+    out = []
+    for network in chunks[0].networks + chunks[1].networks:
+        reader = ByteReader(encode_tensors(network)[0], "seed")
+        (packing,) = reader.unpack("B")
+        block = reader.blob()
+        if packing == _ZSTD:
+            block = zstandard.ZstdDecompressor().decompress(block)
+        out.append((block, reader.raw(reader.remaining), [t.symbols.shape for t in network]))
+    return out
+
+
+def damaged_weights(draw: Draw, weight_blocks) -> None:
+    block, words, shapes = draw(st.sampled_from(weight_blocks))
+    kind = draw(st.sampled_from(["flip_bits", "overwrite", "insert_bytes", "delete_bytes", "words"]))
+    if kind == "words":
+        words = flip_bits(draw, words)
+    else:
+        block = MUTATIONS[kind](draw, block)
+    writer = ByteWriter()
+    writer.pack("B", _PLAIN)
+    writer.blob(block)
+    with time_limit(CASE_SECONDS):
+        try:
+            decode_tensors(ByteReader(writer.getvalue() + words, "fuzz"), shapes)
+        except BitstreamError:
+            pass
+
+
+@settings(max_examples=CI_WEIGHT_EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=QUIET_HEALTH)
+@given(data=st.data())
+def test_damaged_weight_headers_decode_or_raise_the_bitstream_error(weight_blocks, data) -> None:
+    damaged_weights(data.draw, weight_blocks)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_CASES, deadline=None, suppress_health_check=QUIET_HEALTH)
+@given(data=st.data())
+def test_fuzz_many_weight_headers(weight_blocks, data) -> None:
+    damaged_weights(data.draw, weight_blocks)
+
+
+# ---------------------------------------------------------------- exhaustive
 
 
 def test_truncation_at_every_offset_is_refused(seeds) -> None:

@@ -143,7 +143,8 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
                     matrix = int(Matrix.BT709)
                 full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"
                 yuv = _to_yuv420(frame, notes)
-                y, u, v = _upright((_plane(yuv, 0), _plane(yuv, 1), _plane(yuv, 2)), frame.rotation, notes)
+                rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
+                y, u, v = _upright((_plane(yuv, 0), _plane(yuv, 1), _plane(yuv, 2)), rotation, notes)
                 ys.append(y)
                 us.append(u)
                 vs.append(v)

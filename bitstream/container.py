@@ -48,9 +48,23 @@ class GopIndexEntry:
         return self.first_frame + self.frame_count
 
 
-def _section(tag: bytes, payload: bytes) -> bytes:
+def frame_section(tag: bytes, payload: bytes) -> bytes:
+    """tag, length, payload, CRC-32 over all three: the framing of every section."""
     head = SECTION_HEAD.pack(tag, len(payload))
     return head + payload + CRC.pack(zlib.crc32(head + payload))
+
+
+def write_parameter_sets(writer: ByteWriter, parameter_sets: Sequence[bytes]) -> None:
+    if len(parameter_sets) > MAX_PARAMETER_SETS:
+        raise ValueError("too many keyframe parameter sets")
+    writer.uvarint(len(parameter_sets))
+    for nal in parameter_sets:
+        writer.blob(nal)
+
+
+def read_parameter_sets(reader: ByteReader) -> list[bytes]:
+    count = reader.uvarint(MAX_PARAMETER_SETS)
+    return [reader.blob() for _ in range(count)]
 
 
 def _index_payload(entries: Sequence[GopIndexEntry]) -> bytes:
@@ -66,8 +80,6 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
     check_record(header)
     if len(chunks) != header.gop_count:
         raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
-    if len(parameter_sets) > MAX_PARAMETER_SETS:
-        raise ValueError("too many keyframe parameter sets")
     expected_first = 0
     for i, chunk in enumerate(chunks):
         if chunk.gop_index != i or chunk.first_frame != expected_first:
@@ -80,20 +92,18 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
     head_writer = ByteWriter()
     write_record(head_writer, header)
     pset_writer = ByteWriter()
-    pset_writer.uvarint(len(parameter_sets))
-    for nal in parameter_sets:
-        pset_writer.blob(nal)
-    bodies = [_section(b"GOPC", write_gop_chunk(chunk)) for chunk in chunks]
+    write_parameter_sets(pset_writer, parameter_sets)
+    bodies = [frame_section(b"GOPC", write_gop_chunk(chunk)) for chunk in chunks]
     prefix = (PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR)
-              + _section(b"HEAD", head_writer.getvalue())
-              + _section(b"PSET", pset_writer.getvalue()))
+              + frame_section(b"HEAD", head_writer.getvalue())
+              + frame_section(b"PSET", pset_writer.getvalue()))
     index_size = SECTION_OVERHEAD + 2 + INDEX_ENTRY.size * len(chunks)
     offset = len(prefix) + index_size
     entries = []
     for chunk, body in zip(chunks, bodies):
         entries.append(GopIndexEntry(chunk.first_frame, chunk.frame_count, chunk.key_offset, offset, len(body)))
         offset += len(body)
-    index = _section(b"GIDX", _index_payload(entries))
+    index = frame_section(b"GIDX", _index_payload(entries))
     assert len(index) == index_size
     return prefix + index + b"".join(bodies)
 
@@ -165,10 +175,10 @@ class NrfFile:
         self.header = read_record(ByteReader(payload, "section HEAD", base), Header)
         payload, base = self._read_section(stream, b"PSET", MAX_PSET_BYTES)
         reader = ByteReader(payload, "section PSET", base)
-        count = reader.uvarint(MAX_PARAMETER_SETS)
-        self.parameter_sets = [reader.blob() for _ in range(count)]
+        self.parameter_sets = read_parameter_sets(reader)
         reader.expect_end()
-        max_index = 2 + INDEX_ENTRY.size * self.header.gop_count + 65536
+        # a newer minor version may lengthen the entries (up to a u16 each); the file size bounds it too
+        max_index = 2 + 0xFFFF * self.header.gop_count
         payload, base = self._read_section(stream, b"GIDX", max_index)
         self.index = self._parse_index(payload, base, stream.tell())
 

@@ -248,6 +248,22 @@ def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[Tens
     return out.getvalue(), infos
 
 
+def _inflate(reader: ByteReader, frame: bytes, limit: int) -> bytes:
+    """Decompress the zstd weight headers, checking the size the frame declares first.
+
+    zstandard allocates a frame's declared content size up front whatever `max_output_size`
+    says, so a few crafted bytes claiming a terabyte would otherwise raise MemoryError.
+    """
+    try:
+        size = zstandard.frame_content_size(frame)
+        if not 0 <= size <= limit:
+            declared = "no size" if size < 0 else f"{size} bytes"
+            raise reader.error(f"weight headers declare {declared} (a size of at most {limit} bytes is required)")
+        return zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise reader.error(f"weight headers do not decompress ({exc})") from None
+
+
 def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
                    ) -> tuple[list[QuantizedTensor], list[TensorCodingInfo]]:
     """Inverse of encode_tensors; `shapes` come from the architecture in the header."""
@@ -257,10 +273,7 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
     block = reader.blob()
     header_limit = sum(16 + 2 * (s[0] if s else 1) + 3 * MAX_ALPHABET for s in shapes)
     if mode == _ZSTD:
-        try:
-            block = zstandard.ZstdDecompressor().decompress(block, max_output_size=header_limit)
-        except zstandard.ZstdError as exc:
-            raise reader.error(f"weight headers do not decompress ({exc})") from None
+        block = _inflate(reader, block, header_limit)
     n_words = reader.uvarint(reader.remaining // 4)
     words = np.frombuffer(reader.raw(4 * n_words), dtype="<u4").astype(np.uint32)
     headers = ByteReader(block, reader.where + " weight headers")
@@ -291,8 +304,8 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
             params = tuple(headers.uvarint(MAX_TENSOR_ELEMENTS) for _ in range(span + 1))
             if sum(params) == 0:
                 raise headers.error(f"tensor {index}: empty histogram")
-        if kind == Model.CONST and span != 0:
-            raise headers.error(f"tensor {index}: constant model with a range of {span + 1}")
+        if (kind == Model.CONST) != (span == 0):  # the writer codes a one-symbol range as CONST, only it
+            raise headers.error(f"tensor {index}: {kind.name} model over {span + 1} symbols")
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         choice = _ModelChoice(kind, lo, hi, params)
         if kind == Model.CONST:
@@ -300,10 +313,14 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
         else:
             if decoder is None:
                 raise reader.error(f"tensor {index}: coded symbols missing")
-            model = constriction.stream.model.Categorical(choice.probabilities(), perfect=False)
+            probabilities = choice.probabilities()
+            total = float(probabilities.sum())
+            if not (math.isfinite(total) and total > 0):  # e.g. a Laplace law far from 0 underflows to nothing
+                raise headers.error(f"tensor {index}: {kind.name} model gives its symbols no probability")
             try:
+                model = constriction.stream.model.Categorical(probabilities, perfect=False)
                 flat = decoder.decode(model, count).astype(np.int32) + lo
-            except Exception as exc:  # constriction signals exhausted/invalid data
+            except Exception as exc:  # constriction signals a model it cannot use, or exhausted/invalid data
                 raise reader.error(f"tensor {index}: entropy decoding failed ({exc})") from None
         tensors.append(QuantizedTensor(flat.reshape(shape), steps))
         counts = np.bincount(flat - lo, minlength=span + 1)

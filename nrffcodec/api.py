@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import signal
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -25,13 +26,16 @@ from bitstream import (GopChunk, Header, Keyframe, KeyframeCodec, NrfFile, Pixel
 from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
 from .gop import Gop, gops_needed, plan_gops, reference_keys
-from .io import Video, atomic_output, output_kind, read_video, refuse_overwrite, write_video
+from .io import Video, atomic_output, check_output, output_kind, read_video, refuse_overwrite, write_video
 from .keyframes import IntraCodec, Planes, intra_codec
 from .metrics import Quality, measure
 from .quant import dequantize
 from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
+from .resources import (check_decode_memory, estimated_nrf_bytes, estimated_video_bytes, explain_cuda_oom,
+                        train_with_fallback)
 from .settings import EncodeSettings, field_archs, flow_scale_for, resolve_device
 from .train import GopResult, GopTask, schedule_for, train_gop
+from .workdir import Workdir, job_key
 
 Progress = Callable[[int, int, str], None]
 Log = Callable[[str], None]
@@ -66,10 +70,10 @@ class EncodeReport:
 
 
 def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: int
-                    ) -> tuple[list[bytes], list[Keyframe], list[Planes]]:
-    """Intra-code every keyframe; share identical parameter sets; decode each with the decoder's own function."""
+                    ) -> tuple[list[bytes], list[Keyframe]]:
+    """Intra-code every keyframe; share identical parameter sets."""
     parameter_sets: list[bytes] = []
-    records, decoded = [], []
+    records = []
     for gop in gops:
         t = gop.key
         coded = codec.encode((video.y[t], video.u[t], video.v[t]), qp, video.full_range)
@@ -79,8 +83,14 @@ def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: in
                 parameter_sets.append(unit)
             ids.append(parameter_sets.index(unit))
         records.append(Keyframe(ids, coded.slices))
-        decoded.append(codec.decode(coded.parameter_sets, coded.slices, video.height, video.width))
-    return parameter_sets, records, decoded
+    return parameter_sets, records
+
+
+def _decode_keyframes(codec: IntraCodec, parameter_sets: list[bytes], keyframes: Sequence[Keyframe],
+                      height: int, width: int) -> list[Planes]:
+    """Each keyframe as the decoder will see it (the decoder's own function), for training."""
+    return [codec.decode([parameter_sets[p] for p in k.parameter_set_ids], k.slices, height, width)
+            for k in keyframes]
 
 
 # ---------------------------------------------------------------- training in parallel
@@ -88,6 +98,14 @@ def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: in
 
 def _worker_init() -> None:
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers: shutdown() alone would wait for the GOPs still training."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 @contextlib.contextmanager
@@ -100,8 +118,12 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None) -> list[GopResult]:
-    """Train every GOP; CPU GOPs use one thread each (so results never depend on `jobs`)."""
+def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: Log = lambda text: None,
+               on_result: Callable[[GopResult], None] | None = None) -> list[GopResult]:
+    """Train every GOP; CPU GOPs use one thread each (so results never depend on `jobs`).
+
+    `on_result` sees each GOP the moment it is trained (the work folder keeps it).
+    """
     results: dict[int, GopResult] = {}
     total = len(tasks)
     if progress:
@@ -109,6 +131,8 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None) -> li
 
     def done(result: GopResult) -> None:
         results[result.index] = result
+        if on_result:
+            on_result(result)
         if progress:
             progress(len(results), total, f"GOP {result.index}: {result.train_psnr:.2f} dB train, "
                                           f"{result.seconds:.0f}s")
@@ -116,7 +140,7 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None) -> li
     if jobs <= 1 or total == 1 or tasks[0].device != "cpu":
         with _single_thread() if tasks[0].device == "cpu" else contextlib.nullcontext():
             for task in tasks:
-                done(train_gop(task))
+                done(train_with_fallback(task, train_gop, log))
     else:
         # fork like torch's DataLoader workers (threads set to 1 in the child); spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -129,16 +153,21 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None) -> li
             except BaseException:
                 for future in futures:
                     future.cancel()
+                _stop_workers(pool)
                 raise
-    return [results[i] for i in range(total)]
+    return [results[task.gop.index] for task in tasks]
 
 
 # ---------------------------------------------------------------- encode
 
 
 def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
-                 progress: Progress | None = None, log: Log | None = None) -> tuple[bytes, EncodeReport]:
-    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode."""
+                 progress: Progress | None = None, log: Log | None = None,
+                 workdir: str | os.PathLike | None = None) -> tuple[bytes, EncodeReport]:
+    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
+
+    With `workdir`, keyframes and each trained GOP are kept there and reused by the same encode.
+    """
     started = time.perf_counter()
     log = log or (lambda text: None)
     device = resolve_device(settings.device)
@@ -158,8 +187,12 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
         f"{len(gops)} GOPs, networks {flow_arch.width}/{residual_arch.width} wide, "
         f"keyframes x265 QP {rung.keyframe_qp}, training on {device}")
-    parameter_sets, keyframes, decoded_keys = _code_keyframes(video, gops, intra_codec(settings.keyframe_codec),
-                                                              rung.keyframe_qp)
+    store = Workdir(workdir, job_key(video, settings, device), log, estimated_nrf_bytes(video, settings)) \
+        if workdir else None
+    codec = intra_codec(settings.keyframe_codec)
+    code = lambda: _code_keyframes(video, gops, codec, rung.keyframe_qp)  # noqa: E731
+    parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
+    decoded_keys = _decode_keyframes(codec, parameter_sets, keyframes, video.height, video.width)
     schedule = schedule_for(settings.preset, device, settings.iterations)
     tasks = []
     for gop in gops:
@@ -174,10 +207,14 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
             matrix=video.matrix, full_range=video.full_range, schedule=schedule,
             quant=settings.quant_config,
             seed=settings.seed * 1_000_003 + gop.index, device=device))
-    trainable = [t for t in tasks if t.gop.predicted]
+    results = store.finished([parameter_shapes(flow_arch), parameter_shapes(residual_arch)],
+                             len(parameter_sets)) if store else {}
+    trainable = [t for t in tasks if t.gop.predicted and t.gop.index not in results]
     jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
     train_started = time.perf_counter()
-    results = {r.index: r for r in _run_tasks(trainable, jobs, progress)} if trainable else {}
+    if trainable:
+        results.update((r.index, r) for r in _run_tasks(trainable, jobs, progress, log,
+                                                        store.save if store else None))
     train_seconds = time.perf_counter() - train_started
     chunks = []
     for gop, keyframe in zip(gops, keyframes):
@@ -211,16 +248,18 @@ def _untrained_networks(flow_arch, residual_arch) -> list[list[QuantizedTensor]]
 
 def encode(input_path: str | os.PathLike, output_path: str | os.PathLike,
            settings: EncodeSettings = EncodeSettings(), progress: Progress | None = None,
-           log: Log | None = None) -> EncodeReport:
+           log: Log | None = None, workdir: str | os.PathLike | None = None) -> EncodeReport:
     """Read a video file, encode it, write the .nrf atomically; never overwrites the input."""
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
     if dst.is_dir():
         raise OutputError(f"output {dst} is a folder; give a file name like out.nrf")
-    with atomic_output(dst):  # fail before hours of work when the folder is unwritable
-        pass
+    if workdir is not None and Path(workdir).resolve() in (dst.resolve(), src.resolve()):
+        raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
+    check_output(dst)  # fail before hours of work when the folder is unwritable...
     video = read_video(src, settings.frames)
-    data, report = encode_video(video, settings, progress, log)
+    check_output(dst, estimated_nrf_bytes(video, settings))  # ...or too full
+    data, report = encode_video(video, settings, progress, log, workdir)
     with atomic_output(dst) as tmp:
         tmp.write_bytes(data)
     return report
@@ -235,9 +274,13 @@ def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> 
             param.copy_(dequantize(tensor, device))
 
 
+@explain_cuda_oom("decode with --device cpu, or fewer frames at a time with --frames")
 def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int | None] | None = None,
            device: str = "auto", progress: Progress | None = None) -> Video:
-    """Decode a .nrf (path, bytes or open NrfFile), optionally frames [start, end) only."""
+    """Decode a .nrf (path, bytes or open NrfFile), optionally frames [start, end) only.
+
+    A malformed, hostile or too large file raises BitstreamError, before any large allocation.
+    """
     device = resolve_device(device)
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
     header = nrf.header
@@ -251,6 +294,7 @@ def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int |
     gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     needed = gops_needed(gops, start, end)
+    check_decode_memory(info, start, end, len(needed))
     chunks = {i: nrf.read_gop(i, shapes) for i in needed}
     codec = intra_codec(header.keyframe_codec)
     keys = {i: codec.decode([nrf.parameter_sets[p] for p in chunks[i].keyframe.parameter_set_ids],
@@ -291,7 +335,12 @@ def decode_file(input_path: str | os.PathLike, output_path: str | os.PathLike,
                 progress: Progress | None = None) -> Video:
     """Decode a .nrf file and write the frames by the output's extension (io.write_video)."""
     refuse_overwrite(input_path, output_path)
-    output_kind(output_path)  # reject an unsupported extension before decoding
-    video = decode(input_path, frames, device, progress)
+    kind = output_kind(output_path)  # reject an unsupported extension before decoding
+    nrf = NrfFile(input_path)
+    info = nrf.header.video
+    start, end = frames if frames else (0, None)
+    count = min(info.frame_count if end is None else end, info.frame_count) - start
+    check_output(output_path, estimated_video_bytes(kind, count, info.height, info.width))
+    video = decode(nrf, frames, device, progress)
     write_video(output_path, video)
     return video

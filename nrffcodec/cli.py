@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -114,12 +115,14 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
               help="Intra codec for keyframes (SVT-AV1 or x265).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override the preset's iterations.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep finished GOPs in this folder; the same command run again resumes from them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int, device: str,
                frames_text: str | None, jobs: int | None, weight_bits: int | None, keyframe_codec: str,
-               seed: int, iterations: int | None, as_json: bool, quiet: bool) -> None:
+               seed: int, iterations: int | None, workdir: Path | None, as_json: bool, quiet: bool) -> None:
     """Encode video IN to the .nrf file OUT."""
     settings = EncodeSettings(quality=quality, preset=preset, gop=gop, device=device,
                               frames=parse_frame_range(frames_text), jobs=jobs, weight_bits=weight_bits, seed=seed,
@@ -127,7 +130,7 @@ def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, g
     bar = Bar(quiet, "training")
     try:
         report = encode(input_path, output_path, settings, progress=bar,
-                        log=lambda text: _say(quiet, f"nrff: {text}"))
+                        log=lambda text: _say(quiet, f"nrff: {text}"), workdir=workdir)
     finally:
         bar.close()
     for note in report.notes:
@@ -197,7 +200,12 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
                f"= {b['total']:,}")
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwind like Ctrl-C: temporary outputs are removed, the exit code is 130
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="nrff")
 
 

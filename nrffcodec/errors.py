@@ -16,4 +16,8 @@ class OutputError(NrffError):
     """The output cannot be written."""
 
 
+class ResourceError(NrffError):
+    """The machine lacks what the job needs (GPU memory); the message names the setting to lower."""
+
+
 USER_ERRORS = (NrffError, BitstreamError)

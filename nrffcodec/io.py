@@ -100,21 +100,27 @@ def _to_yuv420(frame: av.VideoFrame, notes: set[str]) -> av.VideoFrame:
 
 
 def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = None) -> Video:
-    """Decode `path` (any format FFmpeg opens) to 8-bit 4:2:0 planes, frames [start, end) only."""
+    """Decode `path` (any format FFmpeg opens) to 8-bit 4:2:0 planes, frames [start, end) only.
+
+    A damaged or truncated input gives the frames that decode, with a note saying how many;
+    display rotation is applied; a variable frame rate keeps every frame (see the notes).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
         raise InputError(f"input is a folder, not a video: {path}")
     start, end = frames if frames else (0, None)
-    ys, us, vs = [], [], []
+    ys, us, vs, times = [], [], [], []
     notes: set[str] = set()
+    damage: list[str] = []
     matrix, full_range, fps = int(Matrix.BT601), False, DEFAULT_FPS
     decoded = 0
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a video file FFmpeg can open: {path} ({_reason(exc)})") from None
+        raise InputError(f"cannot open {path} as a video ({_reason(exc)}): not a video, "
+                         f"or a damaged or truncated file") from None
     with container:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
@@ -122,40 +128,86 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
         stream = container.streams.video[0]
         if stream.codec_context.name in TEXT_ART_CODECS:
             raise InputError(f"not a video file: {path} (FFmpeg reads it as text, {container.format.name})")
-        stream.thread_type = "AUTO"
+        stream.thread_type = "SLICE"
+        declared = stream.frames  # 0 when the container does not say
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if rate and rate > 0:
             fps = Fraction(rate).limit_denominator(2**31 - 1)
         else:
             notes.add(f"no frame rate in the input: assuming {DEFAULT_FPS}")
-        try:
-            for frame in container.decode(stream):
-                if end is not None and decoded >= end:
-                    break
-                if decoded >= start:
-                    if frame.colorspace == AVCOL_SPC_BT709:
-                        matrix = int(Matrix.BT709)
-                    full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"
-                    if getattr(frame, "rotation", 0):
-                        notes.add(f"rotation metadata ({frame.rotation} degrees) ignored: frames coded as stored")
-                    yuv = _to_yuv420(frame, notes)
-                    ys.append(_plane(yuv, 0))
-                    us.append(_plane(yuv, 1))
-                    vs.append(_plane(yuv, 2))
-                decoded += 1
-        except av.error.FFmpegError as exc:
-            if decoded == 0:
-                raise InputError(f"cannot decode any frame of {path} ({_reason(exc)})") from None
-            notes.add(f"input damaged or truncated: kept the {decoded} frames decoded before the error")
+        for frame in _frames_that_decode(container, stream, damage):
+            if end is not None and decoded >= end:
+                break
+            if decoded >= start:
+                if frame.colorspace == AVCOL_SPC_BT709:
+                    matrix = int(Matrix.BT709)
+                full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"
+                yuv = _to_yuv420(frame, notes)
+                rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
+                y, u, v = _upright((_plane(yuv, 0), _plane(yuv, 1), _plane(yuv, 2)), rotation, notes)
+                ys.append(y)
+                us.append(u)
+                vs.append(v)
+                times.append(frame.time)
+            decoded += 1
     if decoded == 0:
-        raise InputError(f"no decodable video frames in {path}")
+        reason = f" ({damage[0]})" if damage else ""
+        raise InputError(f"no decodable video frames in {path}{reason}")
+    if damage or (end is None and declared > decoded):
+        of = f" of the {declared} it declares" if declared > decoded else ""
+        notes.add(f"input damaged or truncated: coding the {decoded} frames that decode{of}"
+                  + (f", {len(damage)} damaged packets skipped" if damage else ""))
     if start >= decoded:
         raise InputError(f"--frames {start}:{'' if end is None else end} is outside the clip ({decoded} frames)")
     if end is not None and end > decoded:
         notes.add(f"--frames end {end} is past the clip's {decoded} frames: coding {start}:{decoded}")
     if len({y.shape for y in ys}) != 1:
         raise InputError(f"frame size changes inside {path}: not supported")
+    if _variable_rate(times):
+        notes.add(f"variable frame rate: all {len(ys)} frames kept in order, evenly timed at the average "
+                  f"{float(fps):.3f} fps (the input's timestamps are not kept)")
     return Video(np.stack(ys), np.stack(us), np.stack(vs), fps, matrix, full_range, sorted(notes), start)
+
+
+def _frames_that_decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                        damage: list[str]) -> Iterator[av.VideoFrame]:
+    """Every frame that decodes, in order: a damaged packet is skipped (its error kept in `damage`)
+    instead of ending the input, and the decoder is flushed when the demuxer gives up early.
+
+    Packet by packet and without frame threading, because frame threads drop the frames around an
+    error, and a different number on each run.
+    """
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.FFmpegError as exc:
+                damage.append(_reason(exc))
+    except av.error.FFmpegError as exc:
+        damage.append(_reason(exc))
+        with contextlib.suppress(av.error.FFmpegError):
+            yield from stream.codec_context.decode(None)
+
+
+def _upright(planes: tuple[np.ndarray, ...], rotation: int, notes: set[str]) -> tuple[np.ndarray, ...]:
+    """Apply display-rotation metadata (counter-clockwise degrees, as FFmpeg reports it) like players do."""
+    turns = round(rotation / 90)
+    if rotation != 90 * turns:
+        notes.add(f"rotation metadata ({rotation} degrees) is not a quarter turn: ignored")
+        return planes
+    if turns % 4 == 0:
+        return planes
+    notes.add(f"rotation metadata ({rotation} degrees) applied: frames coded upright, as players show them")
+    return tuple(np.ascontiguousarray(np.rot90(p, turns)) for p in planes)
+
+
+def _variable_rate(times: list[float | None]) -> bool:
+    """True when the frames' timestamps are not evenly spaced (beyond timestamp rounding)."""
+    known = [t for t in times if t is not None]
+    if len(known) < 3:
+        return False
+    steps = np.diff(known)
+    return float(np.ptp(steps)) > max(0.002, 0.1 * float(np.median(steps)))
 
 
 def _reason(exc: BaseException) -> str:
@@ -201,15 +253,66 @@ def refuse_overwrite(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         raise OutputError(f"refusing to overwrite the input {src}")
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds."""
+def _folder(target: Path) -> Path:
+    return target.parent if str(target.parent) else Path(".")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_output(path: str | os.PathLike, needed_bytes: int = 0) -> None:
+    """Fail before any work when `path` cannot be written: no folder, no write access, too little space.
+
+    Write access is tried with a nameless temporary file rather than os.access, which says yes
+    to root on a read-only file system; nothing is created under the output's own name.
+    """
     target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = _folder(target)
     if not parent.is_dir():
         raise OutputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+    try:
+        with tempfile.TemporaryFile(dir=parent, prefix=f".{target.name}.", suffix=".probe"):
+            pass
+        free = shutil.disk_usage(parent).free
+    except OSError as exc:
+        raise OutputError(f"output folder is not writable: {parent} ({exc.strerror or exc})") from None
+    if needed_bytes > free:
+        raise OutputError(f"not enough disk space in {parent} for {target.name}: about "
+                          f"{human_bytes(needed_bytes)} needed, {human_bytes(free)} free")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds.
+
+    Whatever stops the block (an error, Ctrl-C, SIGTERM through the CLI) removes the temporary
+    file, so the output's name only ever holds a complete file; a failing write is an OutputError.
+    """
+    target = Path(path)
+    parent = _folder(target)
+    check_output(target)
+    try:
+        with _temporary_beside(target, parent, is_dir) as tmp:
+            yield tmp
+            if is_dir and target.is_dir():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+                os.replace(target, old / "x")
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _temporary_beside(target: Path, parent: Path, is_dir: bool) -> Iterator[Path]:
+    """A temporary file or folder next to `target`, removed unless it was renamed away."""
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     else:
@@ -221,13 +324,6 @@ def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Pat
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise; honour the umask like open()
     try:
         yield tmp
-        if is_dir and target.is_dir():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, old / "x")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

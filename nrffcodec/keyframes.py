@@ -176,6 +176,10 @@ class IntraCodec:
             raise RuntimeError(f"{self.encoder} produced no picture")
         return coded
 
+    def pixel_allowance(self, height: int, width: int) -> int:
+        """Pixels FFmpeg may allocate for the keyframe: its coded size plus the decoder's alignment padding."""
+        return (coded_size(width, self.min_side) + 128) * (coded_size(height, self.min_side) + 128)
+
     def decode(self, parameter_sets: list[bytes], slices: list[bytes], height: int, width: int,
                where: str = "keyframe") -> Planes:
         """Decode one stored keyframe to uint8 planes cropped to (height, width)."""
@@ -183,6 +187,9 @@ class IntraCodec:
         try:
             decoder = av.CodecContext.create(self.decoder, "r")
             decoder.thread_count = 1
+            # a hostile sequence header may claim a huge picture: FFmpeg refuses one larger than the
+            # header's before allocating
+            decoder.options = {"max_pixels": str(self.pixel_allowance(height, width))}
             frames = decoder.decode(av.Packet(self.join(parameter_sets, slices))) + decoder.decode(None)
         except (av.error.FFmpegError, ValueError) as exc:
             raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None

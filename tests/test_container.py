@@ -10,8 +10,9 @@ import pytest
 
 from bitstream import (BitstreamError, FieldArch, GopChunk, Header, Keyframe, NrfFile, QuantizedTensor, QuantSpec,
                        VideoInfo, write_nrf)
-from bitstream.container import PREAMBLE, SECTION_HEAD
+from bitstream.container import INDEX_ENTRY, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
 from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
+from nrffcodec import decode
 
 ARCH = FieldArch(width=4, hidden_layers=1, shared_hidden=True, freqs_t=1, freqs_y=2, freqs_x=2, out_channels=4)
 SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
@@ -163,3 +164,38 @@ def test_header_claiming_huge_sizes_is_rejected_quickly() -> None:
     data = _rewrite_head(build(), lambda p: struct.pack("<HHIII", 16384, 16384, 1, 1, 10_000_000) + p[16:])
     with pytest.raises(BitstreamError):
         NrfFile(data)
+
+
+def _newer_minor(data: bytes, entry_padding: int = 0, extra_sections: bytes = b"") -> bytes:
+    """The same file as a newer minor version would lay it out: longer GOP-index entries and/or
+    unknown sections between GIDX and the first GOPC (offsets moved to match)."""
+    nrf = NrfFile(data)
+    _, gidx_offset, gidx_size = [s for s in nrf.sections if s[0] == "GIDX"][0]
+    chunks = data[nrf.index[0].offset :]
+    entry_size = INDEX_ENTRY.size + entry_padding
+    index_size = SECTION_OVERHEAD + 2 + entry_size * len(nrf.index)
+    shift = index_size - gidx_size + len(extra_sections)
+    payload = struct.pack("<H", entry_size) + b"".join(
+        INDEX_ENTRY.pack(e.first_frame, e.frame_count, e.key_offset, e.offset + shift, e.length) + b"\x5a" * entry_padding
+        for e in nrf.index)
+    preamble = PREAMBLE.pack(b"NRFF", FORMAT_MAJOR, FORMAT_MINOR + 1)
+    return preamble + data[PREAMBLE.size : gidx_offset] + frame_section(b"GIDX", payload) + extra_sections + chunks
+
+
+@pytest.mark.parametrize("padding,extra", [(4, b""), (0, b"XTRA"), (9, b"XTRA")])
+def test_newer_minor_index_entries_and_sections_are_skipped(padding: int, extra: bytes) -> None:
+    unknown = frame_section(extra, b"a field this reader does not know") if extra else b""
+    nrf = NrfFile(_newer_minor(build(), padding, unknown))
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR + 1)
+    assert [(e.first_frame, e.frame_count) for e in nrf.index] == [(0, 3), (3, 2)]
+    for i, original in enumerate(make_chunks()):
+        assert nrf.read_gop(i, SHAPES).keyframe.slices == original.keyframe.slices
+
+
+def test_a_real_file_in_newer_minor_layout_decodes_to_the_same_frames(encoded) -> None:
+    path, _ = encoded
+    data = path.read_bytes()
+    newer = _newer_minor(_rewrite_head(data, lambda p: p + b"\x07" * 6), 4, frame_section(b"XTRA", b"?"))
+    assert NrfFile(newer).version[1] == FORMAT_MINOR + 1
+    a, b = decode(data, device="cpu"), decode(newer, device="cpu")
+    assert all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
 import pytest
+import zstandard
 
 from bitstream import BitstreamError
-from bitstream.bytes_io import ByteReader
+from bitstream.bytes_io import ByteReader, ByteWriter
 from bitstream.entropy import QuantizedTensor, choose_model, decode_tensors, encode_tensors
 
 
@@ -87,3 +89,17 @@ def test_garbage_gives_bitstream_error() -> None:
     for garbage in (b"", b"\x07", b"\x01\xff\xff\xff\xff\xff", bytes(range(40))):
         with pytest.raises(BitstreamError):
             decode_tensors(ByteReader(garbage, "test"), shapes)
+
+
+@pytest.mark.parametrize("declared", [2**40, 2**31, None])
+def test_weight_headers_declaring_a_huge_or_no_size_are_refused(declared: int | None) -> None:
+    """zstandard would allocate a frame's declared size whatever max_output_size says (MemoryError)."""
+    frame = zstandard.ZstdCompressor(write_content_size=declared is not None).compress(b"\x00" * 64)
+    if declared is not None:  # frame header descriptor: single segment, 8-byte content size
+        frame = frame[:4] + bytes([0xE0]) + struct.pack("<Q", declared) + frame[6:]
+    writer = ByteWriter()
+    writer.pack("B", 1)  # packing 1: the per-tensor headers are a zstd frame
+    writer.blob(frame)
+    writer.uvarint(0)
+    with pytest.raises(BitstreamError, match="declare"):
+        decode_tensors(ByteReader(writer.getvalue(), "test"), [(4,)])

@@ -1,0 +1,140 @@
+"""`nrff encode --workdir DIR`: finished work kept on disk, so re-running the same command resumes.
+
+DIR holds `keyframes.nrw` (every GOP's coded keyframe, written once they are coded) and one
+`gop-NNNNNN.nrw` per trained GOP (its keyframe and quantized networks), in the versioned,
+CRC-checked format of `bitstream.workfile`. Every file carries a key that hashes all that decides
+the output (settings, source frames, software versions), so a different command never reuses them;
+its files, and damaged ones, are replaced. Writes are atomic, so a kill leaves whole files only.
+Resumed GOPs are the very integers an uninterrupted run would write: the .nrf comes out identical.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import av
+import numpy as np
+import torch
+
+from bitstream import FORMAT_MAJOR, FORMAT_MINOR, BitstreamError, GopChunk, Keyframe
+from bitstream.workfile import read_finished_gop, read_keyframes, write_finished_gop, write_keyframes
+
+from . import __version__
+from .errors import OutputError
+from .gop import Gop
+from .io import Video, atomic_output, check_output
+from .settings import EncodeSettings
+from .train import GopResult
+
+KEYFRAMES_FILE = "keyframes.nrw"
+GOP_PATTERN = "gop-*.nrw"
+MAX_WORK_FILE = 1 << 30  # refuse to read anything larger: no work file of ours comes near it
+Log = Callable[[str], None]
+
+
+def job_key(video: Video, settings: EncodeSettings, device: str) -> bytes:
+    """SHA-256 of everything that decides the encoder's output; `jobs` is left out, as it never does."""
+    chosen = dataclasses.asdict(settings)
+    chosen.pop("jobs", None)
+    described = {
+        "nrff": __version__, "format": [FORMAT_MAJOR, FORMAT_MINOR], "torch": torch.__version__,
+        "av": av.__version__, "ffmpeg": av.library_versions, "device": device, "settings": chosen,
+        "video": [video.width, video.height, video.frame_count, str(video.fps), video.matrix, video.full_range],
+    }
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    for plane in (video.y, video.u, video.v):
+        digest.update(np.ascontiguousarray(plane).data)
+    return digest.digest()
+
+
+def _gop_file(index: int) -> str:
+    return f"gop-{index:06d}.nrw"
+
+
+class Workdir:
+    """One encode's finished keyframes and GOPs in a folder."""
+
+    def __init__(self, folder: str | Path, key: bytes, log: Log, needed_bytes: int = 0) -> None:
+        self.folder = Path(folder)
+        self.key = key
+        self._log = log
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the work folder {self.folder}: {exc.strerror or exc}") from None
+        check_output(self.folder / KEYFRAMES_FILE, needed_bytes)
+        self._gops: list[Gop] = []
+        self._keyframes: list[Keyframe] = []
+
+    # -- files
+    def _read(self, name: str) -> bytes | None:
+        path = self.folder / name
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_WORK_FILE:
+                return None
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def _write(self, name: str, data: bytes) -> None:
+        with atomic_output(self.folder / name) as tmp:
+            tmp.write_bytes(data)
+
+    def _discard(self, name: str, why: BitstreamError) -> None:
+        self._log(f"work folder: {name} not reused ({why})")
+        (self.folder / name).unlink(missing_ok=True)
+
+    # -- keyframes
+    def keyframes(self, gops: Sequence[Gop], code: Callable[[], tuple[list[bytes], list[Keyframe]]]
+                  ) -> tuple[list[bytes], list[Keyframe]]:
+        """The stored keyframes of this encode, or `code()`'s, stored before training starts."""
+        self._gops = list(gops)
+        data = self._read(KEYFRAMES_FILE)
+        if data is not None:
+            try:
+                parameter_sets, chunks = read_keyframes(data, self.key, KEYFRAMES_FILE)
+                if [(c.gop_index, c.first_frame, c.frame_count, c.key_offset) for c in chunks] != \
+                        [(g.index, g.first, g.count, g.key_offset) for g in gops]:
+                    raise BitstreamError(f"{KEYFRAMES_FILE}: GOPs differ from this encode's")
+                self._keyframes = [c.keyframe for c in chunks]
+                return parameter_sets, self._keyframes
+            except BitstreamError as exc:
+                self._discard(KEYFRAMES_FILE, exc)
+        parameter_sets, self._keyframes = code()
+        records = [GopChunk(g.index, g.first, g.count, g.key_offset, k, []) for g, k in zip(gops, self._keyframes)]
+        self._write(KEYFRAMES_FILE, write_keyframes(self.key, parameter_sets, records))
+        return parameter_sets, self._keyframes
+
+    # -- trained GOPs
+    def finished(self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int) -> dict[int, GopResult]:
+        """GOPs trained by an earlier run of this encode (call after `keyframes`)."""
+        done: dict[int, GopResult] = {}
+        wanted = {_gop_file(g.index): g for g in self._gops}
+        for path in sorted(self.folder.glob(GOP_PATTERN)):
+            gop = wanted.get(path.name)
+            data = self._read(path.name)
+            if gop is None or data is None:
+                continue
+            try:
+                chunk = read_finished_gop(data, self.key, shapes, parameter_set_count, path.name)
+                if (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset) != \
+                        (gop.index, gop.first, gop.count, gop.key_offset) or chunk.keyframe != self._keyframes[gop.index]:
+                    raise BitstreamError(f"{path.name}: GOP or keyframe differs from this encode's")
+            except BitstreamError as exc:
+                self._discard(path.name, exc)
+                continue
+            done[gop.index] = GopResult(gop.index, chunk.networks[0], chunk.networks[1], 0.0, math.nan)
+        if done:
+            self._log(f"resuming from {self.folder}: {len(done)} GOPs already trained")
+        return done
+
+    def save(self, result: GopResult) -> None:
+        """Keep a GOP the moment it is trained."""
+        gop = self._gops[result.index]
+        chunk = GopChunk(gop.index, gop.first, gop.count, gop.key_offset, self._keyframes[gop.index],
+                         [result.flow, result.residual])
+        self._write(_gop_file(gop.index), write_finished_gop(self.key, chunk))

@@ -1,0 +1,100 @@
+"""Helpers for tests that damage or craft .nrf files: small real encodes, the section walk, CRC resealing.
+
+Seeds come from the real encoder (never hand-written bytes), so these tests follow the format
+when its version or fields change. Only the section framing (tag, length, payload, CRC-32 after
+a fixed preamble) is assumed, through the container's own constants.
+"""
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import signal
+import zlib
+from typing import Iterator
+
+from bitstream import NrfFile
+from bitstream.container import CRC, PREAMBLE, SECTION_HEAD
+from nrffcodec import EncodeSettings, encode_video
+from nrffcodec.api import _single_thread as one_thread  # noqa: F401 - tiny decodes run 7x faster on one thread
+from nrffcodec.fields import parameter_shapes
+
+from .clips import moving_texture
+
+TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
+
+
+def tiny_encodes() -> dict[str, bytes]:
+    """Small valid files: two GOPs at an odd size, and a single frame."""
+    two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
+    one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
+    return {"two_gops": two_gops, "one_frame": one_frame}
+
+
+def sections(data: bytes) -> list[tuple[int, int]]:
+    """(offset, payload length) of each whole section, walking from the preamble; stops at the first that overruns."""
+    out, pos = [], PREAMBLE.size
+    while pos + SECTION_HEAD.size <= len(data):
+        _, length = SECTION_HEAD.unpack_from(data, pos)
+        end = pos + SECTION_HEAD.size + length + CRC.size
+        if end > len(data):
+            break
+        out.append((pos, length))
+        pos = end
+    return out
+
+
+def _crc_at(data: bytes, offset: int, length: int) -> tuple[int, int]:
+    """(stored, computed) CRC of the section at `offset`."""
+    body_end = offset + SECTION_HEAD.size + length
+    (stored,) = CRC.unpack_from(data, body_end)
+    return stored, zlib.crc32(data[offset:body_end])
+
+
+def all_crcs_match(data: bytes) -> bool:
+    """Sections tile the file exactly after the preamble and every CRC matches."""
+    found = sections(data)
+    if not found:
+        return False
+    last_offset, last_length = found[-1]
+    if last_offset + SECTION_HEAD.size + last_length + CRC.size != len(data):
+        return False
+    return all(stored == computed for stored, computed in (_crc_at(data, o, n) for o, n in found))
+
+
+def reseal(data: bytes) -> bytes:
+    """Recompute every whole section's CRC: damage inside a payload then passes the CRC checks."""
+    out = bytearray(data)
+    for offset, length in sections(data):
+        CRC.pack_into(out, offset + SECTION_HEAD.size + length, _crc_at(bytes(out), offset, length)[1])
+    return bytes(out)
+
+
+def parts(data: bytes):
+    """(header, parameter sets, every GOP chunk) of a valid file, through the real reader."""
+    nrf = NrfFile(data)
+    shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
+    return nrf.header, nrf.parameter_sets, [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
+
+
+class CaseTimeout(Exception):
+    """A single fuzz case ran past its time bound (a hang)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise CaseTimeout when the block runs longer than `seconds`.
+
+    A hang inside C code never returns to Python to see the alarm: at three times the bound
+    faulthandler prints every thread's stack and ends the process, so CI fails instead of stalling.
+    """
+    def expire(signum, frame):
+        raise CaseTimeout(f"case still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    faulthandler.dump_traceback_later(3 * seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

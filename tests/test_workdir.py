@@ -1,0 +1,122 @@
+"""`--workdir`: finished GOPs kept on disk in a versioned, checked format, reused only by the same encode."""
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import pytest
+
+import nrffcodec.api
+from bitstream import BitstreamError, GopChunk
+from bitstream.container import PREAMBLE
+from bitstream.workfile import (WORK_MAJOR, StaleWorkError, read_finished_gop, read_keyframes, write_finished_gop,
+                                write_keyframes)
+from nrffcodec import encode_video
+from nrffcodec.fields import parameter_shapes
+
+from .clips import moving_texture
+from .conftest import fast_settings
+from .nrf_tools import parts
+
+SETTINGS = fast_settings(iterations=8, quality=1, gop=3)
+KEY, OTHER_KEY = b"k" * 32, b"o" * 32
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return moving_texture(16, 16, 6, dx=1)
+
+
+@pytest.fixture(scope="module")
+def reference(clip) -> bytes:
+    """The file an encode without a work folder writes."""
+    return encode_video(clip, SETTINGS)[0]
+
+
+def _encode(clip, folder, settings=SETTINGS) -> tuple[bytes, list[str]]:
+    lines: list[str] = []
+    data, _ = encode_video(clip, settings, log=lines.append, workdir=folder)
+    return data, lines
+
+
+def _no_training(monkeypatch) -> None:
+    def refuse(task):
+        raise AssertionError(f"GOP {task.gop.index} trained again")
+    monkeypatch.setattr(nrffcodec.api, "train_gop", refuse)
+
+
+def test_a_rerun_reuses_every_gop_and_writes_the_same_file(clip, reference, tmp_path, monkeypatch) -> None:
+    first, _ = _encode(clip, tmp_path / "work")
+    assert first == reference
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [
+        "gop-000000.nrw", "gop-000001.nrw", "keyframes.nrw"]
+    _no_training(monkeypatch)
+    again, lines = _encode(clip, tmp_path / "work")
+    assert again == reference and any("2 GOPs already trained" in line for line in lines)
+
+
+def test_a_damaged_gop_file_is_trained_again(clip, reference, tmp_path) -> None:
+    _encode(clip, tmp_path)
+    damaged = tmp_path / "gop-000001.nrw"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    damaged.write_bytes(bytes(data))
+    again, lines = _encode(clip, tmp_path)
+    assert again == reference
+    assert any("gop-000001.nrw not reused" in line and "CRC" in line for line in lines)
+
+
+def test_a_different_command_never_reuses_the_work(clip, tmp_path, monkeypatch) -> None:
+    _encode(clip, tmp_path)
+    other = dataclasses.replace(SETTINGS, seed=7)
+    data, lines = _encode(clip, tmp_path, other)
+    assert data == encode_video(clip, other)[0]
+    assert any("keyframes.nrw not reused" in line and "different encode" in line for line in lines)
+    assert not any("already trained" in line for line in lines)
+    _no_training(monkeypatch)  # the folder now holds the new command's work, complete
+    assert _encode(clip, tmp_path, other)[0] == data
+
+
+def test_other_source_frames_are_another_command(clip, tmp_path) -> None:
+    _encode(clip, tmp_path)
+    changed = dataclasses.replace(clip, y=clip.y.copy())
+    changed.y[-1, 0, 0] ^= 1
+    _, lines = _encode(changed, tmp_path)
+    assert not any("already trained" in line for line in lines)
+
+
+# ---------------------------------------------------------------- the work-file format
+
+
+@pytest.fixture(scope="module")
+def gop_chunk(reference) -> tuple[GopChunk, list[bytes], list]:
+    header, parameter_sets, chunks = parts(reference)
+    return chunks[0], parameter_sets, [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+
+
+def test_work_files_round_trip_and_check_their_key(gop_chunk) -> None:
+    chunk, parameter_sets, shapes = gop_chunk
+    data = write_finished_gop(KEY, chunk)
+    back = read_finished_gop(data, KEY, shapes, len(parameter_sets))
+    assert back.keyframe == chunk.keyframe and write_finished_gop(KEY, back) == data
+    with pytest.raises(StaleWorkError, match="different encode"):
+        read_finished_gop(data, OTHER_KEY, shapes, len(parameter_sets))
+    record = dataclasses.replace(chunk, networks=[])
+    sets, records = read_keyframes(write_keyframes(KEY, parameter_sets, [record]), KEY)
+    assert sets == parameter_sets and records[0].keyframe == chunk.keyframe
+
+
+def test_work_files_of_another_major_version_are_refused_naming_both(gop_chunk) -> None:
+    chunk, parameter_sets, shapes = gop_chunk
+    data = bytearray(write_finished_gop(KEY, chunk))
+    struct.pack_into("<B", data, PREAMBLE.size - 2, WORK_MAJOR + 1)
+    with pytest.raises(BitstreamError, match=rf"version {WORK_MAJOR + 1}\.0 .* {WORK_MAJOR}\.x"):
+        read_finished_gop(bytes(data), KEY, shapes, len(parameter_sets))
+
+
+def test_every_truncation_of_a_work_file_is_refused(gop_chunk) -> None:
+    chunk, parameter_sets, shapes = gop_chunk
+    data = write_finished_gop(KEY, chunk)
+    for cut in range(len(data)):
+        with pytest.raises(BitstreamError):
+            read_finished_gop(data[:cut], KEY, shapes, len(parameter_sets))

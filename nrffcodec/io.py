@@ -290,3 +290,22 @@ def _write_pngs(folder: Path, video: Video) -> None:
         frame = av.VideoFrame.from_ndarray(rgb[t], format="rgb24")
         data = b"".join(bytes(p) for p in list(encoder.encode(frame)) + list(encoder.encode(None)))
         (folder / f"frame_{t:0{digits}d}.png").write_bytes(data)
+
+
+def scale_video(video: Video, width: int, height: int) -> Video:
+    """Frames resized by FFmpeg's swscale (bicubic, as `ffmpeg -vf scale` does), staying 8-bit 4:2:0.
+
+    For benchmarks that bring large clips to a stated size: scale once, then every codec is given
+    the same scaled frames (write them losslessly with write_video(... .mkv) to keep them).
+    """
+    if width < 1 or height < 1:
+        raise InputError(f"cannot scale to {width}x{height}")
+    ys, us, vs = [], [], []
+    for t in range(video.frame_count):
+        frame = _frame_from_planes(video.y[t], video.u[t], video.v[t])
+        scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+        ys.append(_plane(scaled, 0))
+        us.append(_plane(scaled, 1))
+        vs.append(_plane(scaled, 2))
+    note = f"scaled from {video.width}x{video.height} to {width}x{height} (swscale bicubic)"
+    return dataclasses.replace(video, y=np.stack(ys), u=np.stack(us), v=np.stack(vs), notes=video.notes + [note])

@@ -204,6 +204,77 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # unwind like Ctrl-C: temporary outputs are removed, the exit code is 130
 
 
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+
+
+class _PointBars:
+    """A fresh training bar for each nrff point of a sweep (each encode reports from done=0)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, done: int, total: int, info: str) -> None:
+        if done == 0:
+            self.close()
+            self.bar = Bar(self.quiet, "training")
+        self.bar(done, total, info)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@cli.command("sweep")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", metavar="DIR", required=True, type=click.Path(path_type=Path),
+              help="Folder for results.json/.csv, rd.png/.svg and the reusable points.")
+@click.option("--qualities", "qualities_text", default="1,3,5,7", show_default=True,
+              help="nrff --quality values, comma-separated (none: baselines only).")
+@click.option("--baselines", "baselines_text", default="x264,x265", show_default=True,
+              help="Classical codecs to compare with (none: nrff only).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
+              help="nrff's preset.")
+@click.option("--baseline-preset", type=click.Choice(X26X_PRESETS), default="medium", show_default=True,
+              help="x264/x265 preset.")
+@click.option("--crfs", "crfs_text", metavar="LIST",
+              help="Baseline CRFs, comma-separated (default: chosen to cover nrff's bpp and PSNR range).")
+@click.option("--frames", "frames_text", metavar="START:END", help="Use frames [START, END) only, for every codec.")
+@click.option("--device", default="auto", show_default=True, help="nrff's device: auto, cpu or cuda.")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")
+@click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
+@click.option("--force", is_flag=True, help="Redo points already in DIR instead of reusing them.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def sweep_cmd(input_path: Path, out_dir: Path, qualities_text: str, baselines_text: str, preset: str,
+              baseline_preset: str, crfs_text: str | None, frames_text: str | None, device: str, jobs: int | None,
+              iterations: int | None, force: bool, quiet: bool) -> None:
+    """Rate-distortion curves of nrff against x264/x265 on the same frames of IN, with BD-rates."""
+    from .io import read_video
+    from .sweep import Clip, SweepOptions, format_bd, parse_list, run_sweep
+
+    options = SweepOptions(qualities=parse_list(qualities_text, "--qualities"),
+                           baselines=parse_list(baselines_text, "--baselines", str),
+                           preset=preset, baseline_preset=baseline_preset, crfs=parse_list(crfs_text, "--crfs"),
+                           device=device, iterations=iterations, jobs=jobs, force=force)
+    video = read_video(input_path, parse_frame_range(frames_text))
+    for note in video.notes:
+        _say(quiet, f"note: {note}")
+    bars = _PointBars(quiet)
+    try:
+        result = run_sweep(Clip.of(input_path.stem, video), out_dir, options,
+                           log=lambda text: _say(quiet, f"nrff: {text}"), progress=bars)
+    finally:
+        bars.close()
+    if not quiet:
+        for row in result.bd_rate:
+            click.echo(format_bd(row))
+        click.echo(f"wrote {out_dir}/results.json, results.csv, rd.png, rd.svg ({len(result.points)} points)")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="nrff")

@@ -82,10 +82,17 @@ def parse_frame_range(text: str | None) -> tuple[int, int | None] | None:
     return start, end
 
 
-def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
+def plane_array(frame: av.VideoFrame, index: int) -> np.ndarray:
+    """Plane `index` of a frame as a (height, width) uint8 array, line padding removed."""
     plane = frame.planes[index]
     data = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
     return data[: plane.height, : plane.width].copy()
+
+
+def planes_from_frame(frame: av.VideoFrame, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U, V of a yuv420p frame cropped to (height, width) (a coder may have padded it)."""
+    ch, cw = (height + 1) // 2, (width + 1) // 2
+    return plane_array(frame, 0)[:height, :width], plane_array(frame, 1)[:ch, :cw], plane_array(frame, 2)[:ch, :cw]
 
 
 def _to_yuv420(frame: av.VideoFrame, notes: set[str]) -> av.VideoFrame:
@@ -144,7 +151,7 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
                 full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"
                 yuv = _to_yuv420(frame, notes)
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
-                y, u, v = _upright((_plane(yuv, 0), _plane(yuv, 1), _plane(yuv, 2)), rotation, notes)
+                y, u, v = _upright((plane_array(yuv, 0), plane_array(yuv, 1), plane_array(yuv, 2)), rotation, notes)
                 ys.append(y)
                 us.append(u)
                 vs.append(v)
@@ -217,10 +224,16 @@ def _reason(exc: BaseException) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def _frame_from_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> av.VideoFrame:
-    frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
+def frame_from_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray, height: int | None = None,
+                      width: int | None = None) -> av.VideoFrame:
+    """A yuv420p frame holding the planes, edge-padded to (height, width) when given (codecs that need
+    even or minimum sizes); the consumer crops back."""
+    height = y.shape[0] if height is None else height
+    width = y.shape[1] if width is None else width
+    frame = av.VideoFrame(width, height, "yuv420p")
     for index, data in enumerate((y, u, v)):
         plane = frame.planes[index]
+        data = np.pad(data, ((0, plane.height - data.shape[0]), (0, plane.width - data.shape[1])), mode="edge")
         padded = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
         padded[:, : plane.width] = data
         plane.update(padded.tobytes())
@@ -368,7 +381,7 @@ def _write_stream(tmp: Path, kind: str, video: Video) -> None:
                           upsample_chroma(video.v[t], video.height, video.width)]
                 frame = av.VideoFrame.from_ndarray(np.stack(planes), format="yuv444p")
             else:
-                frame = _frame_from_planes(video.y[t], video.u[t], video.v[t])
+                frame = frame_from_planes(video.y[t], video.u[t], video.v[t])
             frame.pts = t
             frame.time_base = stream.codec_context.time_base
             for packet in stream.encode(frame):
@@ -386,3 +399,22 @@ def _write_pngs(folder: Path, video: Video) -> None:
         frame = av.VideoFrame.from_ndarray(rgb[t], format="rgb24")
         data = b"".join(bytes(p) for p in list(encoder.encode(frame)) + list(encoder.encode(None)))
         (folder / f"frame_{t:0{digits}d}.png").write_bytes(data)
+
+
+def scale_video(video: Video, width: int, height: int) -> Video:
+    """Frames resized by FFmpeg's swscale (bicubic, as `ffmpeg -vf scale` does), staying 8-bit 4:2:0.
+
+    For benchmarks that bring large clips to a stated size: scale once, then every codec is given
+    the same scaled frames (write them losslessly with write_video(... .mkv) to keep them).
+    """
+    if width < 1 or height < 1:
+        raise InputError(f"cannot scale to {width}x{height}")
+    ys, us, vs = [], [], []
+    for t in range(video.frame_count):
+        frame = frame_from_planes(video.y[t], video.u[t], video.v[t])
+        scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+        ys.append(plane_array(scaled, 0))
+        us.append(plane_array(scaled, 1))
+        vs.append(plane_array(scaled, 2))
+    note = f"scaled from {video.width}x{video.height} to {width}x{height} (swscale bicubic)"
+    return dataclasses.replace(video, y=np.stack(ys), u=np.stack(us), v=np.stack(vs), notes=video.notes + [note])

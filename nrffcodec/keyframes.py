@@ -23,6 +23,8 @@ import numpy as np
 
 from bitstream import BitstreamError, KeyframeCodec
 
+from .io import frame_from_planes, planes_from_frame
+
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise; keep errors only
@@ -106,29 +108,6 @@ def coded_size(length: int, minimum: int) -> int:
     return max(minimum, length + length % 2)
 
 
-def _frame(planes: Planes, height: int, width: int) -> av.VideoFrame:
-    """A yuv420p frame of (height, width) holding `planes`, edge-padded where the frame is larger."""
-    frame = av.VideoFrame(width, height, "yuv420p")
-    for index, data in enumerate(planes):
-        plane = frame.planes[index]
-        data = np.pad(data, ((0, plane.height - data.shape[0]), (0, plane.width - data.shape[1])), mode="edge")
-        padded = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
-        padded[:, : plane.width] = data
-        plane.update(padded.tobytes())
-    frame.pts = 0
-    return frame
-
-
-def _planes(frame: av.VideoFrame, height: int, width: int) -> Planes:
-    ch, cw = (height + 1) // 2, (width + 1) // 2
-    out = []
-    for index, (h, w) in enumerate(((height, width), (ch, cw), (ch, cw))):
-        plane = frame.planes[index]
-        data = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
-        out.append(data[:h, :w].copy())
-    return out[0], out[1], out[2]
-
-
 @dataclasses.dataclass(frozen=True)
 class IntraCodec:
     """How one keyframe codec is driven through PyAV."""
@@ -170,7 +149,9 @@ class IntraCodec:
         encoder.time_base = Fraction(1, 25)
         encoder.color_range = 2 if full_range else 1
         encoder.options = self.options(qp)
-        packets = list(encoder.encode(_frame(planes, coded_h, coded_w))) + list(encoder.encode(None))
+        frame = frame_from_planes(*planes, coded_h, coded_w)
+        frame.pts = 0
+        packets = list(encoder.encode(frame)) + list(encoder.encode(None))
         coded = self.split(b"".join(bytes(p) for p in packets))
         if not coded.slices or not coded.parameter_sets:
             raise RuntimeError(f"{self.encoder} produced no picture")
@@ -200,7 +181,7 @@ class IntraCodec:
         if frame.format.name not in ("yuv420p", "yuvj420p") or (frame.width, frame.height) != expected:
             raise BitstreamError(f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
                                  f"expected {expected[0]}x{expected[1]} yuv420p")
-        return _planes(frame, height, width)
+        return planes_from_frame(frame, height, width)
 
 
 CODECS: dict[KeyframeCodec, IntraCodec] = {

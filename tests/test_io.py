@@ -95,3 +95,15 @@ def test_unwritable_folder_and_overwriting_the_input(tmp_path) -> None:
         refuse_overwrite(src, tmp_path / "." / "in.mkv")
     with pytest.raises(OutputError, match="unsupported output"):
         write_video(tmp_path / "x.avi", moving_texture(8, 8, 1))
+
+
+def test_scale_video_keeps_format_and_flat_colour() -> None:
+    from nrffcodec.io import scale_video
+
+    video = moving_texture(64, 48, 3)
+    video.y[1], video.u[1], video.v[1] = 100, 90, 160
+    half = scale_video(video, 32, 24)
+    assert (half.y.shape, half.u.shape, half.fps, half.first_frame) == ((3, 24, 32), (3, 12, 16), video.fps, 0)
+    assert (half.y[1] == 100).all() and (half.u[1] == 90).all() and (half.v[1] == 160).all()
+    assert "scaled from 64x48 to 32x24" in half.notes[-1]
+    assert scale_video(video, 33, 25).u.shape == (3, 13, 17)

@@ -1,0 +1,62 @@
+"""What the benchmarks share: which frames of which clip, at what size, as one lossless file.
+
+Each clip is read once, cut to its frames, scaled down by a whole factor when larger than
+MAX_SIZE (swscale bicubic, nrffcodec.io.scale_video) and written as a lossless FFV1 .mkv. Every
+codec then reads those frames: `nrff sweep that.mkv` reproduces a benchmark row by hand.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from nrffcodec.io import Video, read_video, scale_video, write_video  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CLIPS = REPO.parent / "shared" / "clips"
+MAX_SIZE = (384, 288)  # CIF-class: the size a 2-core CPU sweep finishes in hours, not days
+FRAMES = 32
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".y4m", ".mpg", ".mpeg", ".webm", ".m4v"}
+# Where a clip's first frames are unusable: bikes 0-29 is a near-static wall with a cut at frame 30.
+FIRST_FRAME = {"bikes": 32}
+
+
+def clips_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def fitted_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
+    """Divide both sides by the smallest whole factor that fits `limit` (640x272 -> 320x136)."""
+    factor = max(1, math.ceil(max(width / limit[0], height / limit[1])))
+    return width // factor, height // factor
+
+
+@dataclasses.dataclass
+class Prepared:
+    name: str
+    source: Path
+    path: Path  # the lossless intermediate every codec reads
+    video: Video
+    note: str
+
+
+def prepare(source: Path, work: Path, frames: int = FRAMES, limit: tuple[int, int] = MAX_SIZE) -> Prepared:
+    """Cut, scale and write `source` losslessly under `work`; the frames come back from that file."""
+    name = source.stem.replace("_pristine", "")
+    start = FIRST_FRAME.get(name, 0)
+    video = read_video(source, (start, start + frames))
+    width, height = fitted_size(video.width, video.height, limit)
+    note = f"{video.width}x{video.height}"
+    if (width, height) != (video.width, video.height):
+        video = scale_video(video, width, height)
+        note += f" scaled to {width}x{height}"
+    end = start + video.frame_count
+    path = work / f"{name}_{width}x{height}_f{start}-{end}.mkv"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        write_video(path, video)
+    back = dataclasses.replace(read_video(path), first_frame=start)  # frame numbers of the source
+    return Prepared(name, source, path, back, f"{note}, frames {start}-{end - 1}")

@@ -1,0 +1,50 @@
+"""The hand-run benchmarks' pure parts: clip sizing, the lossless intermediate, the BD-rate table."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nrffcodec.io import write_video
+from nrffcodec.sweep import SweepOptions
+
+from .clips import moving_texture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+common = pytest.importorskip("common")
+rd = pytest.importorskip("rd")
+
+
+@pytest.mark.parametrize("size, fitted", [((640, 272), (320, 136)), ((768, 576), (384, 288)),
+                                          ((176, 144), (176, 144)), ((320, 240), (320, 240)),
+                                          ((1920, 1080), (384, 216))])
+def test_fitted_size_divides_by_a_whole_factor(size, fitted) -> None:
+    assert common.fitted_size(*size) == fitted
+
+
+def test_prepare_cuts_scales_and_keeps_frames_losslessly(tmp_path: Path) -> None:
+    source = tmp_path / "bikes.mkv"
+    write_video(source, moving_texture(100, 80, 40, dx=1))
+    prepared = common.prepare(source, tmp_path / "work", frames=3, limit=(64, 48))
+    assert prepared.path.name == "bikes_50x40_f32-35.mkv" and prepared.video.first_frame == 32
+    assert prepared.video.y.shape == (3, 40, 50)
+    assert "scaled to 50x40, frames 32-34" in prepared.note
+    again = common.prepare(source, tmp_path / "work", frames=3, limit=(64, 48))
+    assert np.array_equal(again.video.y, prepared.video.y)
+
+
+def test_summary_table_has_a_row_per_clip_and_the_mean() -> None:
+    def row(test, anchor, rgb, yuv):
+        return {"test": test, "anchor": anchor, "psnr_rgb": rgb, "psnr_yuv": yuv}
+
+    rows = [("a", "176x144", [row("nrff", "x264", 10.0, 12.0), row("nrff", "x265", 30.0, None),
+                              row("x265", "x264", -20.0, -21.0)]),
+            ("b", "320x136", [row("nrff", "x264", 20.0, 14.0), row("nrff", "x265", 40.0, 42.0),
+                              row("x265", "x264", -10.0, -11.0)])]
+    text = rd.summary(rows, SweepOptions(), "python benchmarks/rd.py", 60.0)
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(lines) == 4 and "nrff vs x264 PSNR-RGB" in lines[0]
+    assert "no overlap" in lines[1]
+    assert lines[-1].startswith("| **mean** |") and "+15.0% (2 clips)" in lines[-1] and "+42.0% (1 clip)" in lines[-1]

@@ -1,0 +1,148 @@
+"""nrff sweep: files written, points reused on a re-run, CRFs chosen to cover nrff, the CLI."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nrffcodec.baselines import X26x
+from nrffcodec.cli import cli
+from nrffcodec.sweep import CRF_RANGE, MIN_POINTS, Clip, SweepOptions, crf_sweep, point_key, run_sweep
+
+from .clips import moving_texture
+
+FAST_SWEEP = dict(qualities=(1, 6), preset="fast", iterations=20, device="cpu", jobs=1, crfs=(30, 40))
+FILES = ("results.json", "results.csv", "rd.png", "rd.svg", "points.jsonl")
+
+
+@pytest.fixture(scope="module")
+def clip() -> Clip:
+    return Clip.of("moving", moving_texture(64, 48, 6, dx=1))
+
+
+@pytest.fixture(scope="module")
+def swept(clip: Clip, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("sweep")
+    lines: list[str] = []
+    result = run_sweep(clip, out, SweepOptions(**FAST_SWEEP), log=lines.append)
+    return out, result, lines
+
+
+def test_sweep_writes_every_file(swept) -> None:
+    out, result, _ = swept
+    for name in FILES:
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert data["clip"]["width"] == 64 and data["clip"]["frames"] == [0, 6]
+    assert {"nrff", "torch", "libavcodec"} <= set(data["versions"])
+    points = data["points"]
+    assert [(p["codec"], p["setting"]) for p in points] == [("nrff", 1), ("nrff", 6), ("x264", 30), ("x264", 40),
+                                                           ("x265", 30), ("x265", 40)]
+    for p in points:
+        assert p["bpp"] == pytest.approx(8 * p["bytes"] / (64 * 48 * 6))
+        assert p["psnr_rgb"] > 10 and p["ms_ssim_rgb"] is not None and p["decode_s"] >= 0
+    assert "x264" in points[2]["versions"] and "nrff" in points[0]["versions"]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 6 and rows[0]["codec"] == "nrff" and float(rows[2]["psnr_yuv"]) > 10
+    pairs = [(row["test"], row["anchor"]) for row in data["bd_rate"]]
+    assert pairs == [("nrff", "x264"), ("nrff", "x265"), ("x265", "x264")]
+    assert (out / "rd.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_rerun_reuses_points_and_force_redoes_them(swept, clip: Clip, monkeypatch) -> None:
+    out, first, _ = swept
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("a finished point was encoded again")
+
+    monkeypatch.setattr("nrffcodec.sweep.encode_video", no_encoding)
+    monkeypatch.setattr("nrffcodec.baselines.X26x.encode_stream", no_encoding)
+    lines: list[str] = []
+    again = run_sweep(clip, out, SweepOptions(**FAST_SWEEP), log=lines.append)
+    assert all(p["reused"] for p in again.points) and sum("reused" in line for line in lines) == 6
+    assert [p["bytes"] for p in again.points] == [p["bytes"] for p in first.points]
+    assert again.bd_rate == first.bd_rate
+    monkeypatch.undo()
+    forced = run_sweep(clip, out, SweepOptions(**{**FAST_SWEEP, "qualities": (), "baselines": ("x264",),
+                                                  "crfs": (30,), "force": True}))
+    assert [p["reused"] for p in forced.points] == [False]
+
+
+def test_points_are_keyed_by_source_frames_and_settings(clip: Clip) -> None:
+    other = Clip.of("moving", moving_texture(64, 48, 6, dx=1, seed=1))
+    x264 = X26x("x264")
+    assert point_key(x264, 30, clip) == point_key(x264, 30, Clip.of("renamed", clip.video))
+    assert len({point_key(x264, 30, clip), point_key(x264, 31, clip), point_key(x264, 30, other),
+                point_key(X26x("x264", "slow"), 30, clip), point_key(X26x("x265"), 30, clip)}) == 5
+
+
+class _FakeRunner:
+    """Points on a smooth synthetic RD curve: bpp halves every 6 CRF, PSNR drops 0.5 dB per CRF."""
+
+    def __init__(self) -> None:
+        self.crfs: list[int] = []
+
+    def run(self, codec, crf: int) -> dict:
+        self.crfs.append(crf)
+        return {"bpp": 2.0 ** (-(crf - 20) / 6), "psnr_rgb": 50 - 0.5 * crf, "psnr_yuv": 53 - 0.5 * crf}
+
+
+@pytest.mark.parametrize("target_crfs", [(30, 33), (14, 45), (20, 60)])
+def test_crf_choice_covers_the_nrff_range(target_crfs) -> None:
+    # nrff's points, placed where the baseline would be at these (fractional) CRFs, 1 dB worse
+    runner = _FakeRunner()
+    target = [{k: v - (1.0 if k != "bpp" else 0.0) for k, v in runner.run(None, c).items()} for c in target_crfs]
+    runner.crfs.clear()
+    points = crf_sweep(runner, None, target)
+    assert len(points) >= MIN_POINTS and len(set(runner.crfs)) == len(runner.crfs)
+    assert all(CRF_RANGE[0] <= c <= CRF_RANGE[1] for c in runner.crfs)
+    lowest, highest = points[-1], points[0]
+    if max(target_crfs) <= CRF_RANGE[1]:
+        assert lowest["bpp"] <= min(p["bpp"] for p in target)
+        assert lowest["psnr_rgb"] <= min(p["psnr_rgb"] for p in target)
+    else:
+        assert max(runner.crfs) == CRF_RANGE[1]
+    assert highest["bpp"] >= max(p["bpp"] for p in target)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def run(*args) -> object:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_sweep_command(clip_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    args = ("sweep", clip_path, "--out", out, "--qualities", "2,5", "--preset", "fast", "--iterations", "10",
+            "--crfs", "30,40", "--baselines", "x264", "--device", "cpu", "--jobs", "1", "--frames", "0:6")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "BD-rate nrff vs x264" in result.stdout and "x265" not in result.stdout
+    assert "[1] nrff quality 2" in result.stderr
+    assert all((out / name).exists() for name in FILES)
+    quiet = run(*args, "-q")
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--qualities", "0,3"), "--qualities"),
+    (("--qualities", "a,b"), "comma-separated"),
+    (("--baselines", "vp9"), "--baselines"),
+    (("--crfs", "30,70"), "--crfs"),
+])
+def test_sweep_option_errors_are_one_line(clip_path: Path, tmp_path: Path, extra, message: str) -> None:
+    result = run("sweep", clip_path, "--out", tmp_path / "s", *extra)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nrff: error:") and message in lines[0]
+
+
+def test_sweep_output_that_is_a_file(clip_path: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    result = run("sweep", clip_path, "--out", taken, "--qualities", "none", "--crfs", "30")
+    assert result.exit_code == 2 and "not a folder" in result.stderr

@@ -27,7 +27,7 @@ from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
 from .gop import Gop, gops_needed, plan_gops, reference_keys
 from .io import Video, atomic_output, check_output, output_kind, read_video, refuse_overwrite, write_video
-from .keyframes import IntraCodec, Planes, intra_codec
+from .keyframes import KeyframeCoder, Planes, intra_group, keyframe_coder
 from .metrics import Quality, measure
 from .quant import dequantize
 from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
@@ -69,14 +69,13 @@ class EncodeReport:
 # ---------------------------------------------------------------- keyframes
 
 
-def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: int
+def _code_keyframes(video: Video, gops: Sequence[Gop], codec: KeyframeCoder, qp: int, period: int
                     ) -> tuple[list[bytes], list[Keyframe]]:
-    """Intra-code every keyframe; share identical parameter sets."""
+    """Code every keyframe (one stream, intra every `period`); share identical parameter sets."""
+    pictures = [(video.y[g.key], video.u[g.key], video.v[g.key]) for g in gops]
     parameter_sets: list[bytes] = []
     records = []
-    for gop in gops:
-        t = gop.key
-        coded = codec.encode((video.y[t], video.u[t], video.v[t]), qp, video.full_range)
+    for coded in codec.encode_sequence(pictures, qp, period, video.full_range):
         ids = []
         for unit in coded.parameter_sets:
             if unit not in parameter_sets:
@@ -86,11 +85,21 @@ def _code_keyframes(video: Video, gops: Sequence[Gop], codec: IntraCodec, qp: in
     return parameter_sets, records
 
 
-def _decode_keyframes(codec: IntraCodec, parameter_sets: list[bytes], keyframes: Sequence[Keyframe],
-                      height: int, width: int) -> list[Planes]:
-    """Each keyframe as the decoder will see it (the decoder's own function), for training."""
-    return [codec.decode([parameter_sets[p] for p in k.parameter_set_ids], k.slices, height, width)
-            for k in keyframes]
+def decode_keyframes(codec: KeyframeCoder, parameter_sets: list[bytes], records: dict[int, Keyframe],
+                     wanted: Sequence[int], period: int, height: int, width: int) -> dict[int, Planes]:
+    """Keyframes `wanted`, each decoded from the intra keyframe of its group on (encoder and decoder alike).
+
+    `records` must hold every keyframe from those intra keyframes on.
+    """
+    out: dict[int, Planes] = {}
+    for index in sorted(wanted, reverse=True):
+        if index in out:
+            continue
+        chain = intra_group(index, period)
+        coded = [([parameter_sets[p] for p in records[i].parameter_set_ids], records[i].slices) for i in chain]
+        where = f"keyframes of GOPs {chain.start}-{chain.stop - 1}"
+        out.update(zip(chain, codec.decode_sequence(coded, height, width, where)))
+    return {i: out[i] for i in wanted}
 
 
 # ---------------------------------------------------------------- training in parallel
@@ -172,7 +181,8 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     log = log or (lambda text: None)
     device = resolve_device(settings.device)
     rung = settings.rung
-    gops = plan_gops(video.frame_count, settings.gop)
+    gops = plan_gops(video.frame_count, rung.gop)
+    qp = rung.keyframe_qp_for(settings.keyframe_codec)
     longest = max(g.count for g in gops)
     flow_arch, residual_arch = field_archs(rung, video.height, video.width, longest)
     flow_scale = flow_scale_for(video.height, video.width)
@@ -180,19 +190,23 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
         video=VideoInfo(width=video.width, height=video.height, fps_num=video.fps.numerator,
                         fps_den=video.fps.denominator, frame_count=video.frame_count,
                         pixel_format=int(PixelFormat.YUV420P), matrix=video.matrix, full_range=video.full_range),
-        gop_length=max(settings.gop, longest), gop_count=len(gops), keyframe_codec=int(settings.keyframe_codec),
+        gop_length=max(rung.gop, longest), gop_count=len(gops), keyframe_codec=int(settings.keyframe_codec),
+        keyframe_period=settings.keyframe_period,
         flow_scale=flow_scale, flow=flow_arch, residual=residual_arch,
         quant=QuantSpec(weight_bits=rung.weight_bits, per_channel=settings.per_channel),
     )
     log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
         f"{len(gops)} GOPs, networks {flow_arch.width}/{residual_arch.width} wide, "
-        f"keyframes x265 QP {rung.keyframe_qp}, training on {device}")
+        f"{KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {qp}, training on {device}")
     store = Workdir(workdir, job_key(video, settings, device), log, estimated_nrf_bytes(video, settings)) \
         if workdir else None
-    codec = intra_codec(settings.keyframe_codec)
-    code = lambda: _code_keyframes(video, gops, codec, rung.keyframe_qp)  # noqa: E731
+    codec = keyframe_coder(settings.keyframe_codec)
+    period = settings.keyframe_period
+    code = lambda: _code_keyframes(video, gops, codec, qp, period)  # noqa: E731
     parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
-    decoded_keys = _decode_keyframes(codec, parameter_sets, keyframes, video.height, video.width)
+    decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
+                               video.height, video.width)
+    decoded_keys = [decoded[i] for i in range(len(gops))]
     schedule = schedule_for(settings.preset, device, settings.iterations)
     tasks = []
     for gop in gops:
@@ -295,10 +309,10 @@ def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int |
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     needed = gops_needed(gops, start, end)
     check_decode_memory(info, start, end, len(needed))
-    chunks = {i: nrf.read_gop(i, shapes) for i in needed}
-    codec = intra_codec(header.keyframe_codec)
-    keys = {i: codec.decode([nrf.parameter_sets[p] for p in chunks[i].keyframe.parameter_set_ids],
-                            chunks[i].keyframe.slices, height, width, f"GOP {i} keyframe") for i in needed}
+    chain = sorted({k for i in needed for k in intra_group(i, header.keyframe_period)})
+    chunks = {i: nrf.read_gop(i, shapes) for i in chain}
+    keys = decode_keyframes(keyframe_coder(header.keyframe_codec), nrf.parameter_sets,
+                            {i: c.keyframe for i, c in chunks.items()}, needed, header.keyframe_period, height, width)
     count = end - start
     ch, cw = info.chroma_size
     out_y = np.empty((count, height, width), np.uint8)

@@ -106,13 +106,16 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
               help=f"Rate knob {QUALITY_MIN}..{QUALITY_MAX}: higher = bigger file, better picture.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
               help="Encode time vs quality.")
-@click.option("--gop", type=click.IntRange(1, 512), default=15, show_default=True, help="Frames per GOP.")
+@click.option("--gop", type=click.IntRange(1, 512), help="Frames per GOP (default: the quality's, 32 to 8).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option("--keyframe-codec", type=click.Choice(["av1", "hevc"]), default="av1", show_default=True,
-              help="Intra codec for keyframes (SVT-AV1 or x265).")
+              help="Codec for keyframes (SVT-AV1 or x265).")
+@click.option("--keyframe-period", type=click.IntRange(1, 65535), default=16, show_default=True,
+              help="Every Nth keyframe is intra, the others are predicted from the previous keyframe "
+                   "(1: all intra, any GOP decodes alone).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override the preset's iterations.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
@@ -120,13 +123,14 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
-def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int, device: str,
+def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int | None, device: str,
                frames_text: str | None, jobs: int | None, weight_bits: int | None, keyframe_codec: str,
-               seed: int, iterations: int | None, workdir: Path | None, as_json: bool, quiet: bool) -> None:
+               keyframe_period: int, seed: int, iterations: int | None, workdir: Path | None, as_json: bool, quiet: bool) -> None:
     """Encode video IN to the .nrf file OUT."""
     settings = EncodeSettings(quality=quality, preset=preset, gop=gop, device=device,
                               frames=parse_frame_range(frames_text), jobs=jobs, weight_bits=weight_bits, seed=seed,
-                              iterations=iterations, keyframe_codec=KeyframeCodec[keyframe_codec.upper()])
+                              iterations=iterations, keyframe_codec=KeyframeCodec[keyframe_codec.upper()],
+                              keyframe_period=keyframe_period)
     bar = Bar(quiet, "training")
     try:
         report = encode(input_path, output_path, settings, progress=bar,

@@ -1,4 +1,4 @@
-"""Keyframes: one intra picture per GOP, coded by a standard codec and decoded by FFmpeg, through PyAV.
+"""Keyframes: one picture per GOP, coded by a standard codec and decoded by FFmpeg, through PyAV.
 
 Two codecs, chosen per file (header field `keyframe_codec`):
 - HEVC: x265 intra at constant QP, decoded by FFmpeg's hevc decoder;
@@ -109,8 +109,14 @@ def coded_size(length: int, minimum: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class IntraCodec:
-    """How one keyframe codec is driven through PyAV."""
+class KeyframeCoder:
+    """How one keyframe codec is driven through PyAV.
+
+    The keyframes of a video are coded as one stream in GOP order: keyframe i is an intra picture
+    when i is a multiple of `period`, otherwise a picture predicted from keyframe i - 1 (a P
+    picture of the standard codec). period 1 makes every keyframe intra (random access to any GOP
+    at the price of ~5-30x the bytes of a predicted keyframe, docs/results.md).
+    """
 
     codec: KeyframeCodec
     encoder: str
@@ -118,11 +124,13 @@ class IntraCodec:
     min_side: int
     max_qp: int
 
-    def options(self, qp: int) -> dict[str, str]:
+    def options(self, qp: int, period: int) -> dict[str, str]:
         if self.codec == KeyframeCodec.HEVC:
             return {"preset": "slow", "tune": "psnr",
-                    "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint=1"}
-        return {"preset": "3", "qp": str(qp), "svtav1-params": "rc=0:tune=1:lp=1"}
+                    "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
+                                   f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0"}
+        return {"preset": "3", "qp": str(qp),
+                "svtav1-params": f"rc=0:tune=1:lp=1:pred-struct=1:keyint={period}:scd=0"}
 
     def split(self, data: bytes) -> CodedKeyframe:
         if self.codec == KeyframeCodec.HEVC:
@@ -138,58 +146,82 @@ class IntraCodec:
             return join_annexb(parameter_sets + slices)
         return _TEMPORAL_DELIMITER + b"".join(parameter_sets + slices)
 
-    def encode(self, planes: Planes, qp: int, full_range: bool = False) -> CodedKeyframe:
-        """Intra-code one picture; odd or tiny sizes are edge-padded (the decoder crops)."""
+    def encode_sequence(self, pictures: list[Planes], qp: int, period: int = 1,
+                        full_range: bool = False) -> list[CodedKeyframe]:
+        """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
         if not 0 <= qp <= self.max_qp:
             raise ValueError(f"{self.codec.name} QP {qp} outside 0..{self.max_qp}")
-        height, width = planes[0].shape
+        height, width = pictures[0][0].shape
         coded_h, coded_w = coded_size(height, self.min_side), coded_size(width, self.min_side)
         encoder = av.CodecContext.create(self.encoder, "w")
         encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
         encoder.time_base = Fraction(1, 25)
         encoder.color_range = 2 if full_range else 1
-        encoder.options = self.options(qp)
-        frame = frame_from_planes(*planes, coded_h, coded_w)
-        frame.pts = 0
-        packets = list(encoder.encode(frame)) + list(encoder.encode(None))
-        coded = self.split(b"".join(bytes(p) for p in packets))
-        if not coded.slices or not coded.parameter_sets:
-            raise RuntimeError(f"{self.encoder} produced no picture")
+        encoder.options = self.options(qp, max(1, period))
+        packets = []
+        for index, planes in enumerate(pictures):
+            frame = frame_from_planes(*planes, coded_h, coded_w)
+            frame.pts = index
+            packets += encoder.encode(frame)
+        packets += encoder.encode(None)
+        if len(packets) != len(pictures):
+            raise RuntimeError(f"{self.encoder} gave {len(packets)} pictures for {len(pictures)} keyframes")
+        coded = [self.split(bytes(p)) for p in packets]
+        if not all(c.slices for c in coded) or not coded[0].parameter_sets:
+            raise RuntimeError(f"{self.encoder} produced an empty picture")
         return coded
+
+    def encode(self, planes: Planes, qp: int, full_range: bool = False) -> CodedKeyframe:
+        """Intra-code one picture."""
+        return self.encode_sequence([planes], qp, 1, full_range)[0]
 
     def pixel_allowance(self, height: int, width: int) -> int:
         """Pixels FFmpeg may allocate for the keyframe: its coded size plus the decoder's alignment padding."""
         return (coded_size(width, self.min_side) + 128) * (coded_size(height, self.min_side) + 128)
 
-    def decode(self, parameter_sets: list[bytes], slices: list[bytes], height: int, width: int,
-               where: str = "keyframe") -> Planes:
-        """Decode one stored keyframe to uint8 planes cropped to (height, width)."""
+    def decode_sequence(self, coded: list[tuple[list[bytes], list[bytes]]], height: int, width: int,
+                        where: str = "keyframe") -> list[Planes]:
+        """Decode keyframes in order, the first of them intra: (parameter sets, slices) each."""
         name = self.codec.name
+        frames = []
         try:
             decoder = av.CodecContext.create(self.decoder, "r")
             decoder.thread_count = 1
             # a hostile sequence header may claim a huge picture: FFmpeg refuses one larger than the
             # header's before allocating
             decoder.options = {"max_pixels": str(self.pixel_allowance(height, width))}
-            frames = decoder.decode(av.Packet(self.join(parameter_sets, slices))) + decoder.decode(None)
+            for parameter_sets, slices in coded:
+                frames += decoder.decode(av.Packet(self.join(parameter_sets, slices)))
+            frames += decoder.decode(None)
         except (av.error.FFmpegError, ValueError) as exc:
             raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None
-        if len(frames) != 1:
-            raise BitstreamError(f"{where}: {name} data holds {len(frames)} pictures, expected 1")
-        frame = frames[0]
+        if len(frames) != len(coded):
+            raise BitstreamError(f"{where}: {name} data holds {len(frames)} pictures, expected {len(coded)}")
         expected = (coded_size(width, self.min_side), coded_size(height, self.min_side))
-        if frame.format.name not in ("yuv420p", "yuvj420p") or (frame.width, frame.height) != expected:
-            raise BitstreamError(f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
-                                 f"expected {expected[0]}x{expected[1]} yuv420p")
-        return planes_from_frame(frame, height, width)
+        for frame in frames:
+            if frame.format.name not in ("yuv420p", "yuvj420p") or (frame.width, frame.height) != expected:
+                raise BitstreamError(f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
+                                     f"expected {expected[0]}x{expected[1]} yuv420p")
+        return [planes_from_frame(frame, height, width) for frame in frames]
+
+    def decode(self, parameter_sets: list[bytes], slices: list[bytes], height: int, width: int,
+               where: str = "keyframe") -> Planes:
+        """Decode one intra keyframe."""
+        return self.decode_sequence([(parameter_sets, slices)], height, width, where)[0]
 
 
-CODECS: dict[KeyframeCodec, IntraCodec] = {
+CODECS: dict[KeyframeCodec, KeyframeCoder] = {
     # x265 refuses pictures smaller than one 16x16 block
-    KeyframeCodec.HEVC: IntraCodec(KeyframeCodec.HEVC, "libx265", "hevc", min_side=16, max_qp=51),
-    KeyframeCodec.AV1: IntraCodec(KeyframeCodec.AV1, "libsvtav1", "libdav1d", min_side=8, max_qp=63),
+    KeyframeCodec.HEVC: KeyframeCoder(KeyframeCodec.HEVC, "libx265", "hevc", min_side=16, max_qp=51),
+    KeyframeCodec.AV1: KeyframeCoder(KeyframeCodec.AV1, "libsvtav1", "libdav1d", min_side=8, max_qp=63),
 }
 
 
-def intra_codec(codec: int) -> IntraCodec:
+def keyframe_coder(codec: int) -> KeyframeCoder:
     return CODECS[KeyframeCodec(codec)]
+
+
+def intra_group(index: int, period: int) -> range:
+    """Keyframes to decode, in order, to reach keyframe `index`: from the intra one at or before it."""
+    start = index - index % max(1, period)
+    return range(start, index + 1)

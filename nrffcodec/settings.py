@@ -16,24 +16,30 @@ from .train import PRESETS
 
 @dataclasses.dataclass(frozen=True)
 class Rung:
-    """One --quality value: keyframe QP, network widths, weight bits."""
+    """One --quality value: GOP length, keyframe QP (AV1 scale), network widths, weight bits."""
 
+    gop: int
     keyframe_qp: int
     flow_width: int
     residual_width: int
-    weight_bits: int
+    weight_bits: int = 8
+
+    def keyframe_qp_for(self, codec: KeyframeCodec) -> int:
+        """The QP in the keyframe codec's own scale: x265's QP that gave AV1's bytes on carphone keyframes."""
+        return self.keyframe_qp if codec == KeyframeCodec.AV1 else round(0.45 * self.keyframe_qp + 10.5)
 
 
-# Picked by measurement on ../shared/clips (docs/results.md): bytes and PSNR rise together.
+# Picked by measurement on ../shared/clips (docs/results.md): long GOPs with small networks pay at
+# low rates (one keyframe serves 32 frames), shorter GOPs with wider networks at high rates.
 QUALITY_LADDER: dict[int, Rung] = {
-    1: Rung(40, 8, 8, 8),
-    2: Rung(37, 8, 12, 8),
-    3: Rung(34, 12, 16, 8),
-    4: Rung(31, 12, 20, 8),
-    5: Rung(28, 16, 24, 8),
-    6: Rung(25, 16, 32, 8),
-    7: Rung(22, 24, 40, 8),
-    8: Rung(19, 32, 48, 8),
+    1: Rung(32, 58, 8, 12),
+    2: Rung(32, 52, 12, 20),
+    3: Rung(32, 46, 12, 20),
+    4: Rung(16, 46, 16, 32),
+    5: Rung(16, 40, 16, 32),
+    6: Rung(8, 40, 16, 32),
+    7: Rung(8, 34, 24, 48),
+    8: Rung(8, 28, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
 DEFAULT_QUALITY = 4
@@ -45,7 +51,7 @@ class EncodeSettings:
 
     quality: int = DEFAULT_QUALITY
     preset: str = "medium"
-    gop: int = 15
+    gop: int | None = None  # None: the quality's GOP length
     device: str = "auto"
     frames: tuple[int, int | None] | None = None
     seed: int = 0
@@ -58,18 +64,21 @@ class EncodeSettings:
     per_channel: bool = False
     step_ratio: float | None = 0.5
     keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
+    keyframe_period: int = 16
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITY_LADDER:
             raise InputError(f"--quality must be {QUALITY_MIN}..{QUALITY_MAX}, got {self.quality}")
         if self.preset not in PRESETS:
             raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        if not 1 <= self.gop <= 512:
+        if self.gop is not None and not 1 <= self.gop <= 512:
             raise InputError(f"--gop must be 1..512, got {self.gop}")
         if self.jobs is not None and self.jobs < 1:
             raise InputError(f"--jobs must be at least 1, got {self.jobs}")
         if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:
             raise InputError(f"--weight-bits must be 2..16, got {self.weight_bits}")
+        if not 1 <= self.keyframe_period <= 65535:
+            raise InputError(f"--keyframe-period must be 1..65535, got {self.keyframe_period}")
         if self.iterations is not None and self.iterations < 1:
             raise InputError("iterations must be positive")
 
@@ -80,7 +89,7 @@ class EncodeSettings:
     @property
     def rung(self) -> Rung:
         rung = QUALITY_LADDER[self.quality]
-        overrides = {name: getattr(self, name) for name in ("keyframe_qp", "flow_width", "residual_width",
+        overrides = {name: getattr(self, name) for name in ("gop", "keyframe_qp", "flow_width", "residual_width",
                                                             "weight_bits") if getattr(self, name) is not None}
         return dataclasses.replace(rung, **overrides)
 

@@ -116,7 +116,7 @@ class NrffCodec(Codec):
 
     def config(self, quality: int) -> dict:
         s = self.settings(quality)
-        return {**super().config(quality), "gop": s.gop, "seed": s.seed, "iterations": s.iterations,
+        return {**super().config(quality), "gop": s.rung.gop, "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed, "iterations": s.iterations,
                 "device": s.device, "nrff": machine.versions()["nrff"]}
 
     def code(self, video: Video, quality: int) -> Coded:

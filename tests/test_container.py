@@ -21,7 +21,7 @@ SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
 def make_header(frames: int = 5, gops: int = 2, **video) -> Header:
     info = dict(width=37, height=23, fps_num=30000, fps_den=1001, frame_count=frames)
     info.update(video)
-    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, flow_scale=2.0,
+    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, keyframe_period=1, flow_scale=2.0,
                   flow=ARCH, residual=ARCH, quant=QuantSpec(weight_bits=8, per_channel=True))
 
 

@@ -14,7 +14,7 @@ from bitstream import BitstreamError, QuantizedTensor, write_nrf
 import nrffcodec.api
 from nrffcodec import decode
 from bitstream import KeyframeCodec
-from nrffcodec.keyframes import CODECS, IntraCodec
+from nrffcodec.keyframes import CODECS, KeyframeCoder
 
 from .nrf_tools import one_thread, parts, tiny_encodes
 
@@ -40,7 +40,7 @@ def test_a_tiny_file_claiming_terabytes_is_refused_before_allocating(valid, monk
 
     def too_late(*args, **kwargs):
         raise AssertionError("a keyframe was decoded before the claim was checked")
-    monkeypatch.setattr(IntraCodec, "decode", too_late)
+    monkeypatch.setattr(KeyframeCoder, "decode", too_late)
     tracemalloc.start()
     started = time.perf_counter()
     try:

@@ -17,7 +17,7 @@ from bitstream import BitstreamError, NrfFile
 from nrffcodec.errors import ResourceError
 from nrffcodec.gop import Gop
 from nrffcodec.resources import check_decode_memory, train_with_fallback
-from nrffcodec.keyframes import IntraCodec
+from nrffcodec.keyframes import KeyframeCoder
 from nrffcodec.quant import QuantConfig
 from nrffcodec.train import PRESETS, GopResult, GopTask
 
@@ -33,7 +33,7 @@ def nothing_runs(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the resource check")
     monkeypatch.setattr(nrffcodec.api, "train_gop", refuse)
-    monkeypatch.setattr(IntraCodec, "decode", refuse)
+    monkeypatch.setattr(KeyframeCoder, "decode", refuse)
 
 
 # ---------------------------------------------------------------- disk

@@ -35,10 +35,10 @@ QUALITY_LADDER: dict[int, Rung] = {
     1: Rung(32, 58, 8, 12),
     2: Rung(32, 52, 12, 20),
     3: Rung(32, 46, 12, 20),
-    4: Rung(16, 46, 16, 32),
-    5: Rung(16, 40, 16, 32),
-    6: Rung(8, 40, 16, 32),
-    7: Rung(8, 34, 24, 48),
+    4: Rung(32, 40, 24, 48),
+    5: Rung(32, 34, 32, 64),
+    6: Rung(16, 40, 24, 48),
+    7: Rung(16, 34, 32, 64),
     8: Rung(8, 28, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)

@@ -43,10 +43,6 @@ class Schedule:
     lr: float = 1e-2
     qat_lr: float = 1e-3
     warmup: float = 0.1
-    flow_lr_scale: float = 1.0  # the flow network's learning rate relative to `lr`
-    coarse_sigma: float = 0.0  # blur (pixels) of the references at the start, fading out (coarse to fine)
-    coarse_fraction: float = 0.3  # share of the float steps over which the blur fades to none
-    clip_grad: float | None = None  # global gradient-norm clip
     fixed_steps: int | None = None  # overrides steps_per_frame (tests, experiments)
 
     def steps(self, frames: int, pixels: int = REFERENCE_PIXELS) -> tuple[int, int]:
@@ -120,51 +116,6 @@ def _lr_factor(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of [C, H, W] with edge replication."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    c = image.shape[0]
-    out = image[:, None]
-    out = torch.nn.functional.pad(out, (radius, radius, 0, 0), mode="replicate")
-    out = torch.nn.functional.conv2d(out, kernel.reshape(1, 1, 1, -1))
-    out = torch.nn.functional.pad(out, (0, 0, radius, radius), mode="replicate")
-    out = torch.nn.functional.conv2d(out, kernel.reshape(1, 1, -1, 1))
-    return out[:, 0].reshape(c, *image.shape[1:])
-
-
-class CoarseToFine:
-    """Blurred references early in training widen the basin in which the flow finds large motions;
-    the blur halves at fixed points and is gone after `fraction` of the float steps."""
-
-    def __init__(self, renderer: GopRenderer, sigma: float, fraction: float) -> None:
-        self.renderer, self.fraction = renderer, fraction
-        self.sharp = (renderer.ref_previous, renderer.ref_own, renderer.ref_next)
-        self.levels: dict[float, tuple[torch.Tensor, ...]] = {}
-        self.sigma = sigma
-        self.current = -1.0
-
-    def apply(self, progress: float) -> None:
-        if progress >= self.fraction or self.sigma <= 0:
-            level = 0.0
-        else:  # sigma, sigma/2, sigma/4 ... in equal slices of the coarse phase
-            slices = max(1, int(math.log2(self.sigma)) + 2)
-            level = self.sigma / 2 ** int(progress / self.fraction * slices)
-            level = 0.0 if level < 0.5 else level
-        if level == self.current:
-            return
-        self.current = level
-        if level == 0.0:
-            refs = self.sharp
-        else:
-            if level not in self.levels:
-                self.levels[level] = tuple(gaussian_blur(r, level) for r in self.sharp)
-            refs = self.levels[level]
-        self.renderer.ref_previous, self.renderer.ref_own, self.renderer.ref_next = refs
-
-
 def build_renderer(task: GopTask, device: torch.device) -> GopRenderer:
     torch.manual_seed(task.seed)
     return GopRenderer(
@@ -220,7 +171,6 @@ def train_gop(task: GopTask) -> GopResult:
                                                                                         task.full_range)
         return (diff * diff).mean()
 
-    coarse = CoarseToFine(renderer, schedule.coarse_sigma, schedule.coarse_fraction)
     configs = [quant_config_for(p, task.quant) for p in params]
     validation = sample_blocks(VALIDATION_BLOCKS, torch.Generator().manual_seed(task.seed + 1))
     float_steps, qat_steps = schedule.steps(n_frames, height * width)
@@ -243,29 +193,20 @@ def train_gop(task: GopTask) -> GopResult:
         if quantized:  # the grid is fixed from here on, so weights settle on it instead of chasing it
             steps = [steps_for(p, c) for p, c in zip(params, configs)]
             keep_if_best()
-        optimizer = torch.optim.Adam([{"params": params[:n_flow], "scale": schedule.flow_lr_scale},
-                                      {"params": params[n_flow:], "scale": 1.0}], lr=lr)
+        optimizer = torch.optim.Adam(params, lr=lr)
         for step in range(total):
-            if phase == "float" and schedule.coarse_sigma > 0:
-                coarse.apply(step / max(1, total))
             factor = _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0)
             for group in optimizer.param_groups:
-                group["lr"] = lr * factor * group["scale"]
+                group["lr"] = lr * factor
             loss = blocks_loss(sample_blocks(batch, generator), quantized_weights() if quantized else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if schedule.clip_grad is not None:
-                torch.nn.utils.clip_grad_norm_(params, schedule.clip_grad)
             optimizer.step()
             if quantized and ((step + 1) % VALIDATE_EVERY == 0 or step + 1 == total):
                 keep_if_best()
-    coarse.apply(1.0)
     with torch.no_grad():
         for p, kept in zip(params, best[1]):
             p.copy_(kept)
     tensors = [quantize(p, c, s) for p, c, s in zip(params, configs, steps)]
-    flow, residual = tensors[:n_flow], tensors[n_flow:]
-    recent = [best[0]]
-    mse = float(np.mean(recent)) if recent else float("nan")
-    psnr = 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
-    return GopResult(gop.index, flow, residual, time.perf_counter() - started, psnr)
+    psnr = 10 * math.log10(1.0 / best[0]) if best[0] > 0 else float("inf")
+    return GopResult(gop.index, tensors[:n_flow], tensors[n_flow:], time.perf_counter() - started, psnr)

@@ -1,6 +1,6 @@
 """encode() and decode(): the library the CLI is a thin layer over.
 
-Data flows one way: video -> GOP plan -> keyframes (x265) -> trained fields per GOP -> quantized
+Data flows one way: video -> GOP plan -> keyframes (AV1/HEVC) -> trained fields per GOP -> quantized
 tensors -> container bytes. The encoder then runs the decoder on those bytes (the same parser and
 renderer `nrff decode` uses) and reports quality measured on what it decoded.
 """
@@ -204,14 +204,13 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     period = settings.keyframe_period
     code = lambda: _code_keyframes(video, gops, codec, qp, period)  # noqa: E731
     parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
-    decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
-                               video.height, video.width)
-    decoded_keys = [decoded[i] for i in range(len(gops))]
+    decoded_keys = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
+                                    video.height, video.width)
+    by_frame = {g.key: decoded_keys[g.index] for g in gops}
     schedule = schedule_for(settings.preset, device, settings.iterations)
     tasks = []
     for gop in gops:
         previous, _, following = reference_keys(gops, gop.index)
-        by_frame = {g.key: decoded_keys[g.index] for g in gops}
         predicted = gop.predicted
         tasks.append(GopTask(
             gop=gop,

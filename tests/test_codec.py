@@ -86,6 +86,21 @@ def test_frame_range_reads_only_the_gops_it_needs(encoded, monkeypatch) -> None:
     assert len(nrf.index) == 2 and sorted(set(read)) == [0, 1]  # GOP 0 plus its next-keyframe neighbour
 
 
+@pytest.mark.parametrize("period,chunks_read", [(1, [2, 3, 4]), (4, [0, 1, 2, 3, 4])])
+def test_predicted_keyframes_decode_from_their_intra_keyframe_only(clip_path, monkeypatch, period: int,
+                                                                    chunks_read: list[int]) -> None:
+    """Five GOPs of 2 frames; with period 4 keyframes 0 and 4 are intra, 1-3 predicted from their predecessor."""
+    video = read_video(clip_path, (0, 10))
+    data, _ = encode_video(video, fast_settings(iterations=10, gop=2, keyframe_period=period))
+    full = decode(data, device="cpu")
+    read = []
+    original = NrfFile.read_gop
+    monkeypatch.setattr(NrfFile, "read_gop", lambda self, i, shapes: read.append(i) or original(self, i, shapes))
+    part = decode(data, (6, 8), device="cpu")  # GOP 3, warping from keyframes 2, 3 and 4
+    assert np.array_equal(part.y, full.y[6:8]) and np.array_equal(part.u, full.u[6:8])
+    assert sorted(set(read)) == chunks_read
+
+
 def test_same_settings_give_the_same_file(clip_path) -> None:
     video = read_video(clip_path, (0, 6))
     settings = fast_settings(iterations=40, gop=6)

@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
     frames, pixels = video.frame_count, video.width * video.height * video.frame_count
     schedule = schedule_for(args.preset, device, args.iterations)
-    trained = sum(1 for g in plan_gops(frames, settings.gop) if g.predicted)
-    steps = (schedule.iterations + schedule.qat_iterations) * trained
+    steps = sum(sum(schedule.steps(len(g.predicted), video.width * video.height))
+                for g in plan_gops(frames, settings.rung.gop) if g.predicted)
     rows = [
         ("bytes (bpp)", f"{len(enc['data']):,} ({8 * len(enc['data']) / pixels:.4f})",
          f"{x265['bytes']:,} ({8 * x265['bytes'] / pixels:.4f})", len(enc["data"]) / x265["bytes"]),

@@ -49,10 +49,8 @@ def _encode_command(clip: Path, out: Path, work: Path, jobs: int) -> list[str]:
             "--workdir", str(work)]
 
 
-@pytest.mark.parametrize("signum,jobs", [pytest.param(signal.SIGINT, 1, marks=pytest.mark.slow), (signal.SIGTERM, 2)])
-def test_an_interrupted_encode_resumes_to_an_identical_file(clip, uninterrupted, tmp_path, signum, jobs) -> None:
-    out, work = tmp_path / "out.nrf", tmp_path / "work"
-    out.write_bytes(OLD)
+def _interrupt_after_first_gop(clip: Path, out: Path, work: Path, jobs: int, signum: int) -> list[str]:
+    """Start an encode, signal it once a GOP is in the work folder; return the finished GOP files."""
     process = subprocess.Popen(_encode_command(clip, out, work, jobs), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(work.glob("gop-*.nrw")) and process.poll() is None and time.monotonic() < deadline:
@@ -61,8 +59,21 @@ def test_an_interrupted_encode_resumes_to_an_identical_file(clip, uninterrupted,
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["nrff: interrupted (no output written)"]
-    assert out.read_bytes() == OLD and not _leftovers(tmp_path)
-    finished = sorted(p.name for p in work.glob("gop-*.nrw"))
+    assert out.read_bytes() == OLD and not _leftovers(out.parent)
+    return sorted(p.name for p in work.glob("gop-*.nrw"))
+
+
+@pytest.mark.parametrize("signum,jobs", [pytest.param(signal.SIGINT, 1, marks=pytest.mark.slow), (signal.SIGTERM, 2)])
+def test_an_interrupted_encode_resumes_to_an_identical_file(clip, uninterrupted, tmp_path, signum, jobs) -> None:
+    out = tmp_path / "out.nrf"
+    out.write_bytes(OLD)
+    # The signal races the other GOPs' training: on a loaded machine the last GOP can land before
+    # the signal does (seen in CI with another encode on the cores), so a lost race is tried again.
+    for attempt in range(5):
+        work = tmp_path / f"work{attempt}"
+        finished = _interrupt_after_first_gop(clip, out, work, jobs, signum)
+        if len(finished) < 3:
+            break
     assert 1 <= len(finished) < 3, finished
 
     resumed = subprocess.run(_encode_command(clip, out, work, jobs=1), capture_output=True, text=True, timeout=300)

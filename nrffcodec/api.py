@@ -196,7 +196,7 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
         quant=QuantSpec(weight_bits=rung.weight_bits, per_channel=settings.per_channel),
     )
     log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
-        f"{len(gops)} GOPs, networks {flow_arch.width}/{residual_arch.width} wide, "
+        f"{len(gops)} GOP{'s' * (len(gops) != 1)}, networks {flow_arch.width}/{residual_arch.width} wide, "
         f"{KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {qp}, training on {device}")
     store = Workdir(workdir, job_key(video, settings, device), log, estimated_nrf_bytes(video, settings)) \
         if workdir else None

@@ -89,7 +89,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     share = lambda n: f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"  # noqa: E731
     return [
         f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
-        f"{report.width}x{report.height}, {report.gops} GOPs",
+        f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)}",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
         f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
         f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "

@@ -20,10 +20,10 @@ import numpy as np
 
 from . import machine
 from .io import Video, frame_from_planes, planes_from_frame
+from .keyframes import START_CODE, coded_size, hevc_nal_type
 
 H264_SEI = {6}
 HEVC_SEI = {39, 40}  # prefix and suffix SEI
-_START_CODE = re.compile(b"\x00\x00\x01")
 _VERSION_IN_SEI = {"x264": re.compile(rb"x264 - (core \d+(?: r\d+ \w+)?)"),
                    "x265": re.compile(rb"x265 \(build \d+\) - ([\w.+-]+)")}
 
@@ -63,14 +63,10 @@ def h264_nal_type(unit: bytes) -> int:
     return unit[0] & 0x1F
 
 
-def hevc_nal_type(unit: bytes) -> int:
-    return (unit[0] >> 1) & 0x3F
-
-
 def drop_nal_units(stream: bytes, drop: Callable[[bytes], bool]) -> tuple[bytes, list[bytes]]:
     """Cut the NAL units `drop` picks out of an Annex B stream, with their start codes and leading
     zero bytes; every other byte stays as written. Returns (kept stream, dropped units)."""
-    starts = [m.start() for m in _START_CODE.finditer(stream)]
+    starts = [m.start() for m in START_CODE.finditer(stream)]
     bounds = []  # each unit's framing begins at the zero run before its start code
     for i, start in enumerate(starts):
         floor = starts[i - 1] + 3 if i else 0
@@ -117,7 +113,7 @@ class X26x(Codec):
 
     def coded_size(self, video: Video) -> tuple[int, int]:
         """(height, width) given to the encoder: even, and at least min_side."""
-        return tuple(max(self.min_side, n + n % 2) for n in (video.height, video.width))
+        return coded_size(video.height, self.min_side), coded_size(video.width, self.min_side)
 
     def options(self, crf: int) -> dict[str, str]:
         """The encoder options PyAV passes to FFmpeg (tests reuse them for an independent encode)."""

@@ -125,7 +125,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @friendly_errors
 def encode_cmd(input_path: Path, output_path: Path, quality: int, preset: str, gop: int | None, device: str,
                frames_text: str | None, jobs: int | None, weight_bits: int | None, keyframe_codec: str,
-               keyframe_period: int, seed: int, iterations: int | None, workdir: Path | None, as_json: bool, quiet: bool) -> None:
+               keyframe_period: int, seed: int, iterations: int | None, workdir: Path | None, as_json: bool,
+               quiet: bool) -> None:
     """Encode video IN to the .nrf file OUT."""
     settings = EncodeSettings(quality=quality, preset=preset, gop=gop, device=device,
                               frames=parse_frame_range(frames_text), jobs=jobs, weight_bits=weight_bits, seed=seed,

@@ -151,7 +151,7 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
                 full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"
                 yuv = _to_yuv420(frame, notes)
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
-                y, u, v = _upright((plane_array(yuv, 0), plane_array(yuv, 1), plane_array(yuv, 2)), rotation, notes)
+                y, u, v = _upright(planes_from_frame(yuv, yuv.height, yuv.width), rotation, notes)
                 ys.append(y)
                 us.append(u)
                 vs.append(v)
@@ -413,8 +413,9 @@ def scale_video(video: Video, width: int, height: int) -> Video:
     for t in range(video.frame_count):
         frame = frame_from_planes(video.y[t], video.u[t], video.v[t])
         scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
-        ys.append(plane_array(scaled, 0))
-        us.append(plane_array(scaled, 1))
-        vs.append(plane_array(scaled, 2))
+        y, u, v = planes_from_frame(scaled, height, width)
+        ys.append(y)
+        us.append(u)
+        vs.append(v)
     note = f"scaled from {video.width}x{video.height} to {width}x{height} (swscale bicubic)"
     return dataclasses.replace(video, y=np.stack(ys), u=np.stack(us), v=np.stack(vs), notes=video.notes + [note])

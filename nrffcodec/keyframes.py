@@ -44,12 +44,12 @@ class CodedKeyframe:
 
 HEVC_PARAMETER_SET_TYPES = {32, 33, 34}  # VPS, SPS, PPS
 HEVC_SLICE_TYPES = set(range(0, 32))
-_START_CODE = re.compile(b"\x00\x00\x01")
+START_CODE = re.compile(b"\x00\x00\x01")
 
 
 def split_annexb(data: bytes) -> list[bytes]:
     """NAL units of an Annex B byte stream, without start codes or trailing zero bytes."""
-    starts = [m.end() for m in _START_CODE.finditer(data)]
+    starts = [m.end() for m in START_CODE.finditer(data)]
     units = []
     for i, begin in enumerate(starts):
         end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
@@ -59,7 +59,7 @@ def split_annexb(data: bytes) -> list[bytes]:
     return units
 
 
-def nal_type(unit: bytes) -> int:
+def hevc_nal_type(unit: bytes) -> int:
     """HEVC nal_unit_type of a NAL unit (first header byte, bits 1-6)."""
     return (unit[0] >> 1) & 0x3F
 
@@ -135,8 +135,8 @@ class KeyframeCoder:
     def split(self, data: bytes) -> CodedKeyframe:
         if self.codec == KeyframeCodec.HEVC:
             units = split_annexb(data)
-            return CodedKeyframe([u for u in units if nal_type(u) in HEVC_PARAMETER_SET_TYPES],
-                                 [u for u in units if nal_type(u) in HEVC_SLICE_TYPES])
+            return CodedKeyframe([u for u in units if hevc_nal_type(u) in HEVC_PARAMETER_SET_TYPES],
+                                 [u for u in units if hevc_nal_type(u) in HEVC_SLICE_TYPES])
         units = split_obus(data)
         return CodedKeyframe([u for u in units if obu_type(u) == AV1_SEQUENCE_HEADER],
                              [u for u in units if obu_type(u) in AV1_PICTURE_TYPES])
@@ -151,8 +151,7 @@ class KeyframeCoder:
         """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
         if not 0 <= qp <= self.max_qp:
             raise ValueError(f"{self.codec.name} QP {qp} outside 0..{self.max_qp}")
-        height, width = pictures[0][0].shape
-        coded_h, coded_w = coded_size(height, self.min_side), coded_size(width, self.min_side)
+        coded_h, coded_w = self.coded_shape(*pictures[0][0].shape)
         encoder = av.CodecContext.create(self.encoder, "w")
         encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
         encoder.time_base = Fraction(1, 25)
@@ -175,9 +174,14 @@ class KeyframeCoder:
         """Intra-code one picture."""
         return self.encode_sequence([planes], qp, 1, full_range)[0]
 
+    def coded_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the picture the encoder is given and the decoder returns."""
+        return coded_size(height, self.min_side), coded_size(width, self.min_side)
+
     def pixel_allowance(self, height: int, width: int) -> int:
         """Pixels FFmpeg may allocate for the keyframe: its coded size plus the decoder's alignment padding."""
-        return (coded_size(width, self.min_side) + 128) * (coded_size(height, self.min_side) + 128)
+        coded_h, coded_w = self.coded_shape(height, width)
+        return (coded_w + 128) * (coded_h + 128)
 
     def decode_sequence(self, coded: list[tuple[list[bytes], list[bytes]]], height: int, width: int,
                         where: str = "keyframe") -> list[Planes]:
@@ -197,7 +201,7 @@ class KeyframeCoder:
             raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None
         if len(frames) != len(coded):
             raise BitstreamError(f"{where}: {name} data holds {len(frames)} pictures, expected {len(coded)}")
-        expected = (coded_size(width, self.min_side), coded_size(height, self.min_side))
+        expected = self.coded_shape(height, width)[::-1]  # (width, height), as PyAV reports them
         for frame in frames:
             if frame.format.name not in ("yuv420p", "yuvj420p") or (frame.width, frame.height) != expected:
                 raise BitstreamError(f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "

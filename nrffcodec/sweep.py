@@ -116,8 +116,8 @@ class NrffCodec(Codec):
 
     def config(self, quality: int) -> dict:
         s = self.settings(quality)
-        return {**super().config(quality), "gop": s.rung.gop, "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed, "iterations": s.iterations,
-                "device": s.device, "nrff": machine.versions()["nrff"]}
+        return {**super().config(quality), "gop": s.rung.gop, "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
+                "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"]}
 
     def code(self, video: Video, quality: int) -> Coded:
         started = time.perf_counter()

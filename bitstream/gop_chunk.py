@@ -62,6 +62,13 @@ def write_gop_chunk(chunk: GopChunk) -> bytes:
     return writer.getvalue()
 
 
+def coded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
+    """Bytes these networks would occupy in a GOP chunk: the encoder's rate measure for its GOP-length pilot."""
+    chunk = GopChunk(0, 0, 1, 0, Keyframe([], []), networks)
+    write_gop_chunk(chunk)
+    return chunk.weights_size
+
+
 def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tuple[int, ...]]],
                    parameter_set_count: int, base_offset: int = 0) -> GopChunk:
     reader = ByteReader(data, where, base_offset)

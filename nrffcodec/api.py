@@ -20,21 +20,23 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from bitstream import (GopChunk, Header, Keyframe, KeyframeCodec, NrfFile, PixelFormat, QuantizedTensor,
-                       QuantSpec, VideoInfo, write_nrf)
+from bitstream import (FieldArch, GopChunk, Header, Keyframe, KeyframeCodec, NrfFile, PixelFormat, QuantizedTensor,
+                       QuantSpec, VideoInfo, coded_networks_size, write_nrf)
 
+from .colour import yuv420_to_rgb8
 from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
 from .gop import Gop, gops_needed, plan_gops, reference_keys
+from .gopsearch import PILOT_FRACTION, PILOT_WINDOW, PilotMeasure, choose, distinct_plans, pilot_gop, pilot_schedule
 from .io import Video, atomic_output, check_output, output_kind, read_video, refuse_overwrite, write_video
 from .keyframes import KeyframeCoder, Planes, intra_group, keyframe_coder
-from .metrics import Quality, measure
+from .metrics import Quality, measure, psnr
 from .quant import dequantize
 from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
 from .resources import (check_decode_memory, estimated_nrf_bytes, estimated_video_bytes, explain_cuda_oom,
                         train_with_fallback)
 from .settings import EncodeSettings, field_archs, flow_scale_for, resolve_device
-from .train import GopResult, GopTask, schedule_for, train_gop
+from .train import GopResult, GopTask, Schedule, schedule_for, train_gop
 from .workdir import Workdir, job_key
 
 Progress = Callable[[int, int, str], None]
@@ -52,6 +54,7 @@ class EncodeReport:
     height: int
     frames: int
     gops: int
+    gop_length: int  # --gop, or the pilot's choice
     keyframe_bytes: int
     network_bytes: int
     container_bytes: int
@@ -133,13 +136,13 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: 
 
     `on_result` sees each GOP the moment it is trained (the work folder keeps it).
     """
-    results: dict[int, GopResult] = {}
+    results: dict[int, GopResult] = {}  # by position in `tasks` (pilot tasks may share GOP indices)
     total = len(tasks)
     if progress:
         progress(0, total, "training")
 
-    def done(result: GopResult) -> None:
-        results[result.index] = result
+    def done(position: int, result: GopResult) -> None:
+        results[position] = result
         if on_result:
             on_result(result)
         if progress:
@@ -148,26 +151,103 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: 
 
     if jobs <= 1 or total == 1 or tasks[0].device != "cpu":
         with _single_thread() if tasks[0].device == "cpu" else contextlib.nullcontext():
-            for task in tasks:
-                done(train_with_fallback(task, train_gop, log))
+            for position, task in enumerate(tasks):
+                done(position, train_with_fallback(task, train_gop, log))
     else:
         # fork like torch's DataLoader workers (threads set to 1 in the child); spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
-            futures = [pool.submit(train_gop, task) for task in tasks]
+            futures = {pool.submit(train_gop, task): position for position, task in enumerate(tasks)}
             try:
                 for future in concurrent.futures.as_completed(futures):
-                    done(future.result())
+                    done(futures[future], future.result())
             except BaseException:
                 for future in futures:
                     future.cancel()
                 _stop_workers(pool)
                 raise
-    return [results[task.gop.index] for task in tasks]
+    return [results[position] for position in range(total)]
 
 
 # ---------------------------------------------------------------- encode
+
+
+def _gop_tasks(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Planes], archs: tuple[FieldArch, FieldArch],
+               flow_scale: float, schedule: Schedule, settings: EncodeSettings, device: str) -> list[GopTask]:
+    """One training task per GOP: its frames to predict and its three decoded reference keyframes."""
+    by_frame = {g.key: decoded_keys[g.index] for g in gops}
+    tasks = []
+    for gop in gops:
+        previous, _, following = reference_keys(list(gops), gop.index)
+        predicted = gop.predicted
+        tasks.append(GopTask(
+            gop=gop,
+            targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
+            ref_previous=by_frame[previous], ref_own=decoded_keys[gop.index], ref_next=by_frame[following],
+            flow_arch=archs[0], residual_arch=archs[1], flow_scale=flow_scale,
+            matrix=video.matrix, full_range=video.full_range, schedule=schedule,
+            quant=settings.quant_config,
+            seed=settings.seed * 1_000_003 + gop.index, device=device))
+    return tasks
+
+
+def _keyframe_sse(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Planes]) -> float:
+    """Squared error of the decoded keyframes in 8-bit RGB, summed over pixels (mean over channels)."""
+    total = 0.0
+    for g in gops:
+        source = yuv420_to_rgb8(video.y[g.key], video.u[g.key], video.v[g.key], video.matrix, video.full_range)
+        decoded = yuv420_to_rgb8(*decoded_keys[g.index], video.matrix, video.full_range)
+        diff = source.astype(np.float64) - decoded
+        total += float(np.mean(diff * diff)) * video.width * video.height
+    return total
+
+
+def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCoder, schedule: Schedule,
+                       device: str, progress: Progress | None, log: Log) -> int:
+    """--gop if given; else the candidate length of least D + lambda R on a pilot (see gopsearch)."""
+    window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
+    plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}
+    candidates = distinct_plans(settings.gop_candidates, plans)
+    if len(candidates) == 1:
+        return candidates[0]
+    started = time.perf_counter()
+    rung, period = settings.rung, settings.keyframe_period
+    qp = rung.keyframe_qp_for(settings.keyframe_codec)
+    flow_scale = flow_scale_for(video.height, video.width)
+    log(f"choosing the GOP length among {', '.join(map(str, candidates))} frames: a pilot on frames "
+        f"0-{window.frame_count - 1} at {PILOT_FRACTION:g} of the steps")
+    pending = []
+    for length in candidates:
+        gops = plans[length]
+        parameter_sets, keyframes = _code_keyframes(window, gops, codec, qp, period)
+        decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
+                                   video.height, video.width)
+        archs = field_archs(dataclasses.replace(rung, gop=length), video.height, video.width,
+                            max(g.count for g in gops))
+        task = _gop_tasks(window, gops, decoded, archs, flow_scale, pilot_schedule(schedule), settings,
+                          device)[pilot_gop(gops).index]
+        key_bytes = sum(k.payload_bytes for k in keyframes) + sum(len(p) for p in parameter_sets)
+        pending.append((length, gops, key_bytes, _keyframe_sse(window, gops, decoded), task))
+    trainable = [task for *_, task in pending if task.gop.predicted]
+    jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
+    pilot_progress = (lambda done, total, info: progress(done, total, f"pilot: {info}")) if progress else None
+    trained = iter(_run_tasks(trainable, jobs, pilot_progress, log) if trainable else [])
+    measures = []
+    for length, gops, key_bytes, key_sse, task in pending:
+        network_bytes, network_mse = 0, 0.0
+        if task.gop.predicted:
+            result = next(trained)
+            network_bytes = coded_networks_size([result.flow, result.residual])
+            network_mse = 255.0 ** 2 * 10 ** (-result.train_psnr / 10)
+        measures.append(PilotMeasure(length, gops, key_bytes, key_sse, network_bytes, network_mse))
+    lam, pixels = settings.rd_lambda, video.width * video.height
+    best = choose(measures, lam, pixels)
+    frames = window.frame_count
+    log("pilot (per frame: bytes, PSNR-RGB estimate): " + "; ".join(
+        f"GOP {m.gop_length}: {m.bits() / 8 / frames:,.0f} B, {psnr(m.distortion(pixels) / pixels / frames):.2f} dB"
+        for m in measures) + f" -> GOP {best.gop_length} (lambda {lam:,.0f}, {time.perf_counter() - started:.0f} s)")
+    return best.gop_length
 
 
 def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
@@ -180,8 +260,11 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     started = time.perf_counter()
     log = log or (lambda text: None)
     device = resolve_device(settings.device)
-    rung = settings.rung
-    gops = plan_gops(video.frame_count, rung.gop)
+    codec = keyframe_coder(settings.keyframe_codec)
+    schedule = schedule_for(settings.preset, device, settings.iterations)
+    gop_length = _choose_gop_length(video, settings, codec, schedule, device, progress, log)
+    rung = dataclasses.replace(settings.rung, gop=gop_length)
+    gops = plan_gops(video.frame_count, gop_length)
     qp = rung.keyframe_qp_for(settings.keyframe_codec)
     longest = max(g.count for g in gops)
     flow_arch, residual_arch = field_archs(rung, video.height, video.width, longest)
@@ -196,30 +279,18 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
         quant=QuantSpec(weight_bits=rung.weight_bits, per_channel=settings.per_channel),
     )
     log(f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
-        f"{len(gops)} GOP{'s' * (len(gops) != 1)}, networks {flow_arch.width}/{residual_arch.width} wide, "
-        f"{KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {qp}, training on {device}")
+        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_length} frames, networks {flow_arch.width}/"
+        f"{residual_arch.width} wide, {KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {qp}, "
+        f"training on {device}")
     store = Workdir(workdir, job_key(video, settings, device), log, estimated_nrf_bytes(video, settings)) \
         if workdir else None
-    codec = keyframe_coder(settings.keyframe_codec)
     period = settings.keyframe_period
     code = lambda: _code_keyframes(video, gops, codec, qp, period)  # noqa: E731
     parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
     decoded_keys = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
                                     video.height, video.width)
-    by_frame = {g.key: decoded_keys[g.index] for g in gops}
-    schedule = schedule_for(settings.preset, device, settings.iterations)
-    tasks = []
-    for gop in gops:
-        previous, _, following = reference_keys(gops, gop.index)
-        predicted = gop.predicted
-        tasks.append(GopTask(
-            gop=gop,
-            targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
-            ref_previous=by_frame[previous], ref_own=decoded_keys[gop.index], ref_next=by_frame[following],
-            flow_arch=flow_arch, residual_arch=residual_arch, flow_scale=flow_scale,
-            matrix=video.matrix, full_range=video.full_range, schedule=schedule,
-            quant=settings.quant_config,
-            seed=settings.seed * 1_000_003 + gop.index, device=device))
+    tasks = _gop_tasks(video, gops, decoded_keys, (flow_arch, residual_arch), flow_scale, schedule, settings,
+                       device)
     results = store.finished([parameter_shapes(flow_arch), parameter_shapes(residual_arch)],
                              len(parameter_sets)) if store else {}
     trainable = [t for t in tasks if t.gop.predicted and t.gop.index not in results]
@@ -243,7 +314,7 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     report = EncodeReport(
         bytes=len(data), bpp=8.0 * len(data) / (video.width * video.height * video.frame_count),
         quality=quality, width=video.width, height=video.height, frames=video.frame_count, gops=len(gops),
-        keyframe_bytes=keyframe_bytes, network_bytes=network_bytes,
+        gop_length=gop_length, keyframe_bytes=keyframe_bytes, network_bytes=network_bytes,
         container_bytes=len(data) - keyframe_bytes - network_bytes,
         seconds=time.perf_counter() - started, train_seconds=train_seconds, device=device,
         notes=list(video.notes))

@@ -36,7 +36,7 @@ F = TypeVar("F", bound=Callable)
 
 def estimated_nrf_bytes(video: Video, settings: EncodeSettings) -> int:
     """An upper estimate of the .nrf size: every weight at its full bits, keyframes at a generous rate."""
-    gops = plan_gops(video.frame_count, settings.rung.gop)
+    gops = plan_gops(video.frame_count, min(settings.gop_candidates))  # the most GOPs it may write
     rung = settings.rung
     flow, residual = field_archs(rung, video.height, video.width, max(g.count for g in gops))
     weights = (parameter_count(flow) + parameter_count(residual)) * rung.weight_bits / 8

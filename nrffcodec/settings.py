@@ -10,13 +10,17 @@ from bitstream import FieldArch, KeyframeCodec
 
 from .errors import InputError
 from .fields import default_freqs
+from .gopsearch import candidates_up_to, rd_lambda
 from .quant import QuantConfig
 from .train import PRESETS
 
 
 @dataclasses.dataclass(frozen=True)
 class Rung:
-    """One --quality value: GOP length, keyframe QP (AV1 scale), network widths, weight bits."""
+    """One --quality value: longest GOP, keyframe QP (AV1 scale), network widths, weight bits.
+
+    Without --gop the encoder picks the GOP length per clip among gopsearch's candidates up to `gop`.
+    """
 
     gop: int
     keyframe_qp: int
@@ -30,16 +34,18 @@ class Rung:
 
 
 # Picked by measurement on ../shared/clips (docs/results.md): long GOPs with small networks pay at
-# low rates (one keyframe serves 32 frames), shorter GOPs with wider networks at high rates.
+# low rates (one keyframe serves 32 frames), shorter GOPs with wider networks at high rates. The
+# GOP is an upper bound (gopsearch picks per clip), so rungs 6-8 step the keyframe QP down: with
+# 5's QP and widths, 7 would write 5's very file wherever 5's pilot picks GOP 8 (bikes' did).
 QUALITY_LADDER: dict[int, Rung] = {
     1: Rung(32, 58, 8, 12),
     2: Rung(32, 52, 12, 20),
     3: Rung(32, 46, 12, 20),
     4: Rung(32, 40, 24, 48),
     5: Rung(32, 34, 32, 64),
-    6: Rung(16, 40, 24, 48),
-    7: Rung(16, 34, 32, 64),
-    8: Rung(8, 28, 32, 64),
+    6: Rung(16, 31, 32, 64),
+    7: Rung(16, 28, 32, 64),
+    8: Rung(8, 24, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
 DEFAULT_QUALITY = 4
@@ -51,7 +57,7 @@ class EncodeSettings:
 
     quality: int = DEFAULT_QUALITY
     preset: str = "medium"
-    gop: int | None = None  # None: the quality's GOP length
+    gop: int | None = None  # None: chosen per clip by a pilot (gopsearch), up to the quality's GOP length
     device: str = "auto"
     frames: tuple[int, int | None] | None = None
     seed: int = 0
@@ -85,6 +91,15 @@ class EncodeSettings:
     @property
     def quant_config(self) -> QuantConfig:
         return QuantConfig(self.rung.weight_bits, self.per_channel, self.step_ratio)
+
+    @property
+    def gop_candidates(self) -> tuple[int, ...]:
+        """The GOP lengths the encoder may use: --gop alone, else the pilot's candidates for this quality."""
+        return (self.gop,) if self.gop is not None else candidates_up_to(self.rung.gop)
+
+    @property
+    def rd_lambda(self) -> float:
+        return rd_lambda(self.rung.keyframe_qp)
 
     @property
     def rung(self) -> Rung:

@@ -116,7 +116,8 @@ class NrffCodec(Codec):
 
     def config(self, quality: int) -> dict:
         s = self.settings(quality)
-        return {**super().config(quality), "gop": s.rung.gop, "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
+        return {**super().config(quality), "gop": s.gop or f"auto<={s.rung.gop}", "rd_lambda": round(s.rd_lambda, 3),
+                "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
                 "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"]}
 
     def code(self, video: Video, quality: int) -> Coded:
@@ -128,7 +129,8 @@ class NrffCodec(Codec):
         decode_s = time.perf_counter() - started
         versions = {k: v for k, v in machine.versions().items() if k in ("nrff", "torch", "numpy")}
         detail = {"keyframe_bytes": report.keyframe_bytes, "network_bytes": report.network_bytes,
-                  "train_s": round(report.train_seconds, 3), "gops": report.gops, "device": report.device}
+                  "train_s": round(report.train_seconds, 3), "gops": report.gops,
+                  "gop_length": report.gop_length, "device": report.device}
         return Coded(data, decoded, encode_s, decode_s, versions, detail)
 
 

@@ -131,3 +131,14 @@ def test_bad_options_are_usage_errors(clip_path, tmp_path) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     result = run("decode", clip_path, tmp_path / "o.avi")
     _one_line_error(result)
+
+
+def test_progress_bar_restarts_when_the_pilot_hands_over_to_the_encode() -> None:
+    from nrffcodec.cli import Bar
+    bar = Bar(quiet=False, desc="encode")
+    bar(0, 3, "pilot")
+    bar(3, 3, "pilot: GOP 2")
+    bar(0, 4, "training")  # the encode's GOPs: a new total, counted from zero
+    bar(1, 4, "GOP 0")
+    assert (bar._bar.total, bar._bar.n) == (4, 1)
+    bar.close()

@@ -1,0 +1,96 @@
+"""The per-clip GOP length: the cost model, the candidates, and the pilot inside a real encode."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bitstream import NrfFile
+from nrffcodec import EncodeSettings
+from nrffcodec.api import encode_video
+from nrffcodec.gop import plan_gops
+from nrffcodec.gopsearch import (GOP_CANDIDATES, PilotMeasure, choose, distinct_plans, pilot_gop, pilot_schedule,
+                                 rd_lambda)
+from nrffcodec.io import read_video
+from nrffcodec.train import PRESETS
+
+from .conftest import FAST
+
+PIXELS = 100
+
+
+def measure(length: int, frames: int, key_bytes: int, key_mse: float, net_bytes: int, net_mse: float
+            ) -> PilotMeasure:
+    gops = plan_gops(frames, length)
+    return PilotMeasure(length, gops, key_bytes, key_mse * PIXELS * len(gops), net_bytes, net_mse)
+
+
+def test_cost_adds_every_gops_networks_and_weighs_predicted_frames() -> None:
+    m = measure(8, 32, key_bytes=1000, key_mse=10.0, net_bytes=50, net_mse=40.0)
+    assert m.bits() == 8 * (1000 + 4 * 50)
+    assert m.distortion(PIXELS) == pytest.approx(4 * 10.0 * PIXELS + 28 * 40.0 * PIXELS)
+    assert m.cost(2.0, PIXELS) == pytest.approx(m.distortion(PIXELS) + 2.0 * m.bits())
+
+
+def test_the_slope_decides_between_cheap_and_good() -> None:
+    long = measure(32, 32, key_bytes=1000, key_mse=10.0, net_bytes=100, net_mse=80.0)
+    short = measure(8, 32, key_bytes=1500, key_mse=10.0, net_bytes=100, net_mse=40.0)
+    # short costs 8 * (1500 + 400 - 1100) = 6,400 more bits and saves about 30 * 40 * 100 of error
+    breakeven = (long.distortion(PIXELS) - short.distortion(PIXELS)) / (short.bits() - long.bits())
+    assert choose([long, short], breakeven * 0.9, PIXELS) is short
+    assert choose([long, short], breakeven * 1.1, PIXELS) is long
+
+
+def test_a_tie_keeps_the_longer_gop() -> None:
+    a = measure(32, 32, 1000, 10.0, 100, 40.0)
+    b = dataclasses.replace(a, gop_length=16)
+    assert choose([b, a], 5.0, PIXELS).gop_length == 32
+    with pytest.raises(ValueError):
+        choose([], 1.0, PIXELS)
+
+
+def test_lambda_follows_the_keyframe_qp() -> None:
+    lambdas = [rd_lambda(qp) for qp in (22, 34, 40, 46, 58)]
+    assert lambdas == sorted(lambdas)  # coarser keyframes: a bit is worth more distortion
+    assert rd_lambda(40) == pytest.approx(2 ** 9.5)  # AV1 QP 40 ~ HEVC QP 28.5
+
+
+def test_candidates_by_quality_and_override() -> None:
+    assert EncodeSettings(quality=1).gop_candidates == GOP_CANDIDATES
+    assert EncodeSettings(quality=7).gop_candidates == (16, 8)
+    assert EncodeSettings(quality=8).gop_candidates == (8,)
+    assert EncodeSettings(quality=1, gop=5).gop_candidates == (5,)
+
+
+def test_lengths_with_the_same_plan_are_tried_once() -> None:
+    plans = {g: plan_gops(12, g) for g in GOP_CANDIDATES}
+    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8]  # 12 frames: 32 and 16 both give one GOP
+
+
+def test_pilot_trains_the_gop_in_the_middle_of_the_window() -> None:
+    assert pilot_gop(plan_gops(32, 8)).first == 16
+    assert pilot_gop(plan_gops(32, 32)).first == 0
+    assert pilot_gop(plan_gops(5, 8)).index == 0
+
+
+def test_pilot_schedule_is_a_fraction_of_every_preset() -> None:
+    medium = PRESETS["medium"]
+    pilot = pilot_schedule(medium)
+    assert pilot.steps(31)[0] < medium.steps(31)[0] / 2
+    fixed = pilot_schedule(dataclasses.replace(medium, fixed_steps=10))
+    assert 1 <= fixed.steps(31)[0] < 10
+
+
+def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> None:
+    video = read_video(clip_path)
+    settings = EncodeSettings(**{**FAST, "gop": None, "iterations": 40})
+    lines: list[str] = []
+    data, report = encode_video(video, settings, log=lines.append)
+    assert report.gop_length in settings.gop_candidates
+    assert any("pilot" in line and f"-> GOP {report.gop_length}" in line for line in lines)
+    nrf = NrfFile(data)
+    assert [(e.first_frame, e.frame_count) for e in nrf.index] == \
+        [(g.first, g.count) for g in plan_gops(video.frame_count, report.gop_length)]
+    # the pilot is deterministic: the same settings choose the same length and write the same bytes
+    again, _ = encode_video(video, settings)
+    assert again == data

@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
          f"{1000 * enc['train_seconds'] / max(1, steps):.2f} ({steps:,} iterations)", "-", None),
         ("decode frames/s", f"{frames / dec['seconds']:.1f}", f"{frames / x265['seconds']:.1f}",
          x265["seconds"] / dec["seconds"]),
-        ("peak RSS MiB, encode (largest worker)", f"{enc['rss_mib']:.0f} ({enc['child_rss_mib']:.0f})" if enc["child_rss_mib"] else f"{enc['rss_mib']:.0f} (one process)",
+        ("peak RSS MiB, encode (largest worker)",
+         f"{enc['rss_mib']:.0f} ({enc['child_rss_mib']:.0f})" if enc["child_rss_mib"]
+         else f"{enc['rss_mib']:.0f} (one process)",
          f"{x265['rss_mib']:.0f}", max(enc["rss_mib"], enc["child_rss_mib"]) / x265["rss_mib"]),
         ("peak RSS MiB, decode", f"{dec['rss_mib']:.0f}", f"{x265['rss_mib']:.0f}", dec["rss_mib"] / x265["rss_mib"]),
     ]

@@ -23,14 +23,13 @@ import torch
 from bitstream import (FieldArch, GopChunk, Header, Keyframe, KeyframeCodec, NrfFile, PixelFormat, QuantizedTensor,
                        QuantSpec, VideoInfo, coded_networks_size, write_nrf)
 
-from .colour import yuv420_to_rgb8
 from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
-from .gop import Gop, gops_needed, plan_gops, reference_keys
+from .gop import Gop, gops_needed, plan_gops, reference_gops
 from .gopsearch import PILOT_FRACTION, PILOT_WINDOW, PilotMeasure, choose, distinct_plans, pilot_gop, pilot_schedule
 from .io import Video, atomic_output, check_output, output_kind, read_video, refuse_overwrite, write_video
 from .keyframes import KeyframeCoder, Planes, intra_group, keyframe_coder
-from .metrics import Quality, measure, psnr
+from .metrics import Quality, measure, psnr, rgb_mse
 from .quant import dequantize
 from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
 from .resources import (check_decode_memory, estimated_nrf_bytes, estimated_video_bytes, explain_cuda_oom,
@@ -136,6 +135,8 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: 
 
     `on_result` sees each GOP the moment it is trained (the work folder keeps it).
     """
+    if not tasks:
+        return []
     results: dict[int, GopResult] = {}  # by position in `tasks` (pilot tasks may share GOP indices)
     total = len(tasks)
     if progress:
@@ -173,34 +174,31 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: 
 # ---------------------------------------------------------------- encode
 
 
-def _gop_tasks(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Planes], archs: tuple[FieldArch, FieldArch],
-               flow_scale: float, schedule: Schedule, settings: EncodeSettings, device: str) -> list[GopTask]:
-    """One training task per GOP: its frames to predict and its three decoded reference keyframes."""
-    by_frame = {g.key: decoded_keys[g.index] for g in gops}
-    tasks = []
-    for gop in gops:
-        previous, _, following = reference_keys(list(gops), gop.index)
-        predicted = gop.predicted
-        tasks.append(GopTask(
-            gop=gop,
-            targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
-            ref_previous=by_frame[previous], ref_own=decoded_keys[gop.index], ref_next=by_frame[following],
-            flow_arch=archs[0], residual_arch=archs[1], flow_scale=flow_scale,
-            matrix=video.matrix, full_range=video.full_range, schedule=schedule,
-            quant=settings.quant_config,
-            seed=settings.seed * 1_000_003 + gop.index, device=device))
-    return tasks
+def _gop_task(video: Video, gops: Sequence[Gop], gop: Gop, decoded_keys: dict[int, Planes],
+              archs: tuple[FieldArch, FieldArch], flow_scale: float, schedule: Schedule, settings: EncodeSettings,
+              device: str) -> GopTask:
+    """GOP `gop` of plan `gops` as a training task: its frames to predict, its three decoded reference keyframes."""
+    previous, own, following = (decoded_keys[i] for i in reference_gops(len(gops), gop.index))
+    predicted = gop.predicted
+    return GopTask(
+        gop=gop,
+        targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
+        ref_previous=previous, ref_own=own, ref_next=following,
+        flow_arch=archs[0], residual_arch=archs[1], flow_scale=flow_scale,
+        matrix=video.matrix, full_range=video.full_range, schedule=schedule,
+        quant=settings.quant_config,
+        seed=settings.seed * 1_000_003 + gop.index, device=device)
+
+
+def _default_jobs(settings: EncodeSettings, device: str, tasks: int) -> int:
+    """--jobs, else one process per CPU core (no more than there are GOPs to train); one on CUDA."""
+    return settings.jobs or (min(os.cpu_count() or 1, tasks) if device == "cpu" else 1)
 
 
 def _keyframe_sse(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Planes]) -> float:
     """Squared error of the decoded keyframes in 8-bit RGB, summed over pixels (mean over channels)."""
-    total = 0.0
-    for g in gops:
-        source = yuv420_to_rgb8(video.y[g.key], video.u[g.key], video.v[g.key], video.matrix, video.full_range)
-        decoded = yuv420_to_rgb8(*decoded_keys[g.index], video.matrix, video.full_range)
-        diff = source.astype(np.float64) - decoded
-        total += float(np.mean(diff * diff)) * video.width * video.height
-    return total
+    return sum(rgb_mse((video.y[g.key], video.u[g.key], video.v[g.key]), decoded_keys[g.index], video.matrix,
+                       video.full_range) for g in gops) * video.width * video.height
 
 
 def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCoder, schedule: Schedule,
@@ -225,14 +223,13 @@ def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCo
                                    video.height, video.width)
         archs = field_archs(dataclasses.replace(rung, gop=length), video.height, video.width,
                             max(g.count for g in gops))
-        task = _gop_tasks(window, gops, decoded, archs, flow_scale, pilot_schedule(schedule), settings,
-                          device)[pilot_gop(gops).index]
+        task = _gop_task(window, gops, pilot_gop(gops), decoded, archs, flow_scale, pilot_schedule(schedule),
+                         settings, device)
         key_bytes = sum(k.payload_bytes for k in keyframes) + sum(len(p) for p in parameter_sets)
         pending.append((length, gops, key_bytes, _keyframe_sse(window, gops, decoded), task))
     trainable = [task for *_, task in pending if task.gop.predicted]
-    jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
     pilot_progress = (lambda done, total, info: progress(done, total, f"pilot: {info}")) if progress else None
-    trained = iter(_run_tasks(trainable, jobs, pilot_progress, log) if trainable else [])
+    trained = iter(_run_tasks(trainable, _default_jobs(settings, device, len(trainable)), pilot_progress, log))
     measures = []
     for length, gops, key_bytes, key_sse, task in pending:
         network_bytes, network_mse = 0, 0.0
@@ -289,12 +286,12 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
     decoded_keys = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
                                     video.height, video.width)
-    tasks = _gop_tasks(video, gops, decoded_keys, (flow_arch, residual_arch), flow_scale, schedule, settings,
-                       device)
+    tasks = [_gop_task(video, gops, gop, decoded_keys, (flow_arch, residual_arch), flow_scale, schedule, settings,
+                       device) for gop in gops]
     results = store.finished([parameter_shapes(flow_arch), parameter_shapes(residual_arch)],
                              len(parameter_sets)) if store else {}
     trainable = [t for t in tasks if t.gop.predicted and t.gop.index not in results]
-    jobs = settings.jobs or (min(os.cpu_count() or 1, len(trainable)) if device == "cpu" else 1)
+    jobs = _default_jobs(settings, device, len(trainable))
     train_started = time.perf_counter()
     if trainable:
         results.update((r.index, r) for r in _run_tasks(trainable, jobs, progress, log,
@@ -391,8 +388,7 @@ def decode(source: str | os.PathLike | bytes | NrfFile, frames: tuple[int, int |
     torch_device = torch.device(device)
     direct = [g for g in gops if g.first < end and g.end > start]
     for n, gop in enumerate(direct):
-        previous = keys[max(gop.index - 1, 0)]
-        following = keys[min(gop.index + 1, len(gops) - 1)]
+        previous, _, following = (keys[i] for i in reference_gops(len(gops), gop.index))
         renderer = GopRenderer(
             gop=gop, height=height, width=width, flow_scale=header.flow_scale,
             flow_net=CoordinateField(header.flow, device=torch_device),

@@ -91,7 +91,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     share = lambda n: f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"  # noqa: E731
     return [
         f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
-        f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} (length {report.gop_length})",
+        f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
+        f"(length {report.gop_length})",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
         f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
         f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "
@@ -108,7 +109,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
               help=f"Rate knob {QUALITY_MIN}..{QUALITY_MAX}: higher = bigger file, better picture.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
               help="Encode time vs quality.")
-@click.option("--gop", type=click.IntRange(1, 512), help="Frames per GOP (default: chosen per clip by a pilot encode, up to the quality's 32 to 8).")
+@click.option("--gop", type=click.IntRange(1, 512),
+              help="Frames per GOP (default: chosen per clip by a pilot encode, up to the quality's 32 to 8).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")

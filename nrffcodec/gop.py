@@ -47,12 +47,15 @@ def plan_gops(frame_count: int, gop_length: int) -> list[Gop]:
     return gops
 
 
+def reference_gops(count: int, index: int) -> tuple[int, int, int]:
+    """(previous, own, next) GOP indices whose keyframes GOP `index` of `count` warps from, clamped at the ends."""
+    return max(index - 1, 0), index, min(index + 1, count - 1)
+
+
 def reference_keys(gops: list[Gop], index: int) -> tuple[int, int, int]:
     """(previous, own, next) keyframe frame indices of GOP `index`, clamped to its own at the ends."""
-    own = gops[index].key
-    previous = gops[index - 1].key if index > 0 else own
-    following = gops[index + 1].key if index + 1 < len(gops) else own
-    return previous, own, following
+    previous, own, following = reference_gops(len(gops), index)
+    return gops[previous].key, gops[own].key, gops[following].key
 
 
 def gops_needed(gops: list[Gop], start: int, end: int) -> list[int]:

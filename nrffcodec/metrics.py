@@ -39,15 +39,21 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(d * d))
 
 
+def rgb_mse(reference: tuple[np.ndarray, ...], decoded: tuple[np.ndarray, ...], matrix: int,
+            full_range: bool) -> float:
+    """MSE over 8-bit RGB (all channels) of two pictures given as 4:2:0 (Y, U, V) planes."""
+    return _mse(yuv420_to_rgb8(*reference, matrix, full_range), yuv420_to_rgb8(*decoded, matrix, full_range))
+
+
 def measure(reference, decoded) -> Quality:
     """Compare two io.Video objects (same size and frame count)."""
     if reference.y.shape != decoded.y.shape:
         raise ValueError(f"cannot compare {reference.y.shape} with {decoded.y.shape}")
     per_frame = []
     for t in range(reference.frame_count):
-        ref_rgb = yuv420_to_rgb8(reference.y[t], reference.u[t], reference.v[t], reference.matrix, reference.full_range)
-        dec_rgb = yuv420_to_rgb8(decoded.y[t], decoded.u[t], decoded.v[t], reference.matrix, reference.full_range)
-        per_frame.append(psnr(_mse(ref_rgb, dec_rgb)))
+        per_frame.append(psnr(rgb_mse((reference.y[t], reference.u[t], reference.v[t]),
+                                      (decoded.y[t], decoded.u[t], decoded.v[t]), reference.matrix,
+                                      reference.full_range)))
     mse_y, mse_u, mse_v = (_mse(getattr(reference, p), getattr(decoded, p)) for p in "yuv")
     return Quality(
         psnr_rgb=float(np.mean(per_frame)),

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Sequence
 
 from .bytes_io import ByteReader, ByteWriter
+from .header import MAX_FRAMES
 from .entropy import QuantizedTensor, TensorCodingInfo, decode_tensors, encode_tensors
 
 MAX_NALS = 64
@@ -27,7 +28,11 @@ class Keyframe:
 
 @dataclasses.dataclass
 class GopChunk:
-    """Everything one GOP adds to the file."""
+    """Everything one GOP adds to the file.
+
+    The chunk repeats its place (GOP index, first frame, frames, keyframe offset; varints, ~5
+    bytes) so that a chunk moved or swapped is caught even when its CRC is intact.
+    """
 
     gop_index: int
     first_frame: int
@@ -42,7 +47,8 @@ class GopChunk:
 
 def write_gop_chunk(chunk: GopChunk) -> bytes:
     writer = ByteWriter()
-    writer.pack("IIHH", chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset)
+    for value in (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset):
+        writer.uvarint(value)
     start = len(writer)
     writer.uvarint(len(chunk.keyframe.parameter_set_ids))
     for pid in chunk.keyframe.parameter_set_ids:
@@ -72,7 +78,7 @@ def coded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
 def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tuple[int, ...]]],
                    parameter_set_count: int, base_offset: int = 0) -> GopChunk:
     reader = ByteReader(data, where, base_offset)
-    gop_index, first, count, key_offset = reader.unpack("IIHH")
+    gop_index, first, count, key_offset = [reader.uvarint(MAX_FRAMES) for _ in range(4)]
     start = reader.offset
     n_ids = reader.uvarint(MAX_NALS)
     ids = [reader.uvarint(parameter_set_count - 1 if parameter_set_count else 0) for _ in range(n_ids)]

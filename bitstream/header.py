@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from .records import nested, wire
+from .records import VARINT, nested, wire
 
-FORMAT_MAJOR = 1
+FORMAT_MAJOR = 2
 FORMAT_MINOR = 0
 MAGIC = b"NRFF"
 
@@ -39,14 +39,14 @@ class KeyframeCodec(enum.IntEnum):
 class VideoInfo:
     """Geometry, timing and colour of the coded video."""
 
-    width: int = wire("H", 1, MAX_DIMENSION)
-    height: int = wire("H", 1, MAX_DIMENSION)
-    fps_num: int = wire("I", 1, 2**31 - 1)
-    fps_den: int = wire("I", 1, 2**31 - 1)
-    frame_count: int = wire("I", 1, MAX_FRAMES)
-    pixel_format: int = wire("B", 0, max(PixelFormat), default=int(PixelFormat.YUV420P))
-    matrix: int = wire("B", 0, max(Matrix), default=int(Matrix.BT601))
-    full_range: bool = wire("B", 0, 1, default=False)
+    width: int = wire(VARINT, 1, MAX_DIMENSION)
+    height: int = wire(VARINT, 1, MAX_DIMENSION)
+    fps_num: int = wire(VARINT, 1, 2**31 - 1)
+    fps_den: int = wire(VARINT, 1, 2**31 - 1)
+    frame_count: int = wire(VARINT, 1, MAX_FRAMES)
+    pixel_format: int = wire(VARINT, 0, max(PixelFormat), default=int(PixelFormat.YUV420P))
+    matrix: int = wire(VARINT, 0, max(Matrix), default=int(Matrix.BT601))
+    full_range: bool = wire(VARINT, 0, 1, default=False)
 
     @property
     def chroma_size(self) -> tuple[int, int]:
@@ -62,13 +62,13 @@ class FieldArch:
     (one weight matrix applied repeatedly when `shared_hidden`), then Linear(width -> out).
     """
 
-    width: int = wire("H", 1, MAX_WIDTH)
-    hidden_layers: int = wire("B", 0, 8)
-    shared_hidden: bool = wire("B", 0, 1)
-    freqs_t: int = wire("B", 0, MAX_FREQS)
-    freqs_y: int = wire("B", 0, MAX_FREQS)
-    freqs_x: int = wire("B", 0, MAX_FREQS)
-    out_channels: int = wire("B", 1, 16)
+    width: int = wire(VARINT, 1, MAX_WIDTH)
+    hidden_layers: int = wire(VARINT, 0, 8)
+    shared_hidden: bool = wire(VARINT, 0, 1)
+    freqs_t: int = wire(VARINT, 0, MAX_FREQS)
+    freqs_y: int = wire(VARINT, 0, MAX_FREQS)
+    freqs_x: int = wire(VARINT, 0, MAX_FREQS)
+    out_channels: int = wire(VARINT, 1, 16)
 
     @property
     def embedding_size(self) -> int:
@@ -79,8 +79,8 @@ class FieldArch:
 class QuantSpec:
     """How the weights were quantized (informative: each tensor carries its own steps)."""
 
-    weight_bits: int = wire("B", 2, 16)
-    per_channel: bool = wire("B", 0, 1)
+    weight_bits: int = wire(VARINT, 2, 16)
+    per_channel: bool = wire(VARINT, 0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +88,10 @@ class Header:
     """The whole fixed header of a .nrf file."""
 
     video: VideoInfo = nested(VideoInfo)
-    gop_length: int = wire("H", 1, MAX_GOP_LENGTH)
-    gop_count: int = wire("I", 1, MAX_FRAMES)
-    keyframe_codec: int = wire("B", 0, max(KeyframeCodec))
-    keyframe_period: int = wire("H", 1, 65535, doc="keyframe i is intra when i % period == 0, else predicted from i-1")
+    gop_length: int = wire(VARINT, 1, MAX_GOP_LENGTH)
+    gop_count: int = wire(VARINT, 1, MAX_FRAMES)
+    keyframe_codec: int = wire(VARINT, 0, max(KeyframeCodec))
+    keyframe_period: int = wire(VARINT, 1, 65535, doc="keyframe i is intra when i % period == 0, else predicted from i-1")
     flow_scale: float = wire("f", 2.0**-8, 4096.0, doc="pixels per unit of flow-network output")
     flow: FieldArch = nested(FieldArch)
     residual: FieldArch = nested(FieldArch)

@@ -25,9 +25,12 @@ T = TypeVar("T")
 _WIRE_KEY = "nrff_wire"
 
 
+VARINT = "V"  # not a struct code: an unsigned LEB128 varint (small values cost one byte)
+
+
 @dataclasses.dataclass(frozen=True)
 class Wire:
-    """How one scalar field travels: struct code, inclusive range, first minor version."""
+    """How one scalar field travels: struct code or VARINT, inclusive range, first minor version."""
 
     fmt: str
     lo: float
@@ -37,7 +40,7 @@ class Wire:
 
 def wire(fmt: str, lo: float, hi: float, *, default: Any = dataclasses.MISSING,
          since_minor: int = 0, doc: str = "") -> Any:
-    """Declare a dataclass field stored as `fmt` (struct code) with value range [lo, hi]."""
+    """Declare a dataclass field stored as `fmt` (struct code or VARINT) with value range [lo, hi]."""
     meta = {_WIRE_KEY: Wire(fmt, lo, hi, since_minor), "doc": doc}
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=meta)
@@ -88,19 +91,12 @@ def _write_unchecked(writer: ByteWriter, obj: Any) -> None:
     for f in _fields(type(obj)):
         spec = f.metadata[_WIRE_KEY]
         value = getattr(obj, f.name)
-        if isinstance(spec, Wire):
+        if isinstance(spec, Wire) and spec.fmt == VARINT:
+            writer.uvarint(int(value))
+        elif isinstance(spec, Wire):
             writer.pack(spec.fmt, float(value) if _is_float(spec.fmt) else int(value))
         else:
             _write_unchecked(writer, value)
-
-
-def record_size(cls: type) -> int:
-    """Bytes the current version writes for `cls`."""
-    total = 0
-    for f in _fields(cls):
-        spec = f.metadata[_WIRE_KEY]
-        total += struct.calcsize("<" + spec.fmt) if isinstance(spec, Wire) else record_size(spec)
-    return total
 
 
 def read_record(reader: ByteReader, cls: type[T], path: str = "") -> T:
@@ -111,11 +107,14 @@ def read_record(reader: ByteReader, cls: type[T], path: str = "") -> T:
         spec = f.metadata[_WIRE_KEY]
         name = f"{path}{f.name}"
         if isinstance(spec, Wire):
-            size = struct.calcsize("<" + spec.fmt)
+            size = 1 if spec.fmt == VARINT else struct.calcsize("<" + spec.fmt)
             if reader.remaining < size and spec.since_minor > 0 and f.default is not dataclasses.MISSING:
                 values[f.name] = f.default
                 continue
-            (value,) = reader.unpack(spec.fmt)
+            if spec.fmt == VARINT:
+                value = reader.uvarint()  # at most 10 bytes; the range check below names the field
+            else:
+                (value,) = reader.unpack(spec.fmt)
             if _is_float(spec.fmt):
                 if not math.isfinite(value):
                     raise reader.error(f"field {name} is not a finite number")

@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from bitstream import FORMAT_MAJOR, FORMAT_MINOR
+
 from . import machine
 from .api import Progress, decode, encode_video
 from .baselines import Codec, Coded, X26x
@@ -118,7 +120,8 @@ class NrffCodec(Codec):
         s = self.settings(quality)
         return {**super().config(quality), "gop": s.gop or f"auto<={s.rung.gop}", "rd_lambda": round(s.rd_lambda, 3),
                 "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
-                "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"]}
+                "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"],
+                "format": f"{FORMAT_MAJOR}.{FORMAT_MINOR}"}
 
     def code(self, video: Video, quality: int) -> Coded:
         started = time.perf_counter()

@@ -10,7 +10,8 @@ import pytest
 
 from bitstream import (BitstreamError, FieldArch, GopChunk, Header, Keyframe, NrfFile, QuantizedTensor, QuantSpec,
                        VideoInfo, write_nrf)
-from bitstream.container import INDEX_ENTRY, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
+from bitstream.bytes_io import ByteWriter
+from bitstream.container import INDEX_FIELDS, PREAMBLE, SECTION_HEAD, frame_section
 from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
 from nrffcodec import decode
 
@@ -80,31 +81,16 @@ def test_flow_scale_must_be_exact_float32() -> None:
 
 
 def _rewrite_head(data: bytes, mutate) -> bytes:
-    """Re-encode the HEAD section with `mutate(payload) -> payload`, fixing length, CRC and index offsets."""
-    nrf = NrfFile(data)
-    _, offset, size = nrf.sections[1]
+    """Re-encode the HEAD section with `mutate(payload) -> payload`, fixing its length and CRC
+    (chunk offsets follow from the sections' lengths, so nothing else moves)."""
+    _, offset, size = NrfFile(data).sections[1]
     tag, length = SECTION_HEAD.unpack_from(data, offset)
     payload = mutate(data[offset + 8 : offset + 8 + length])
-    head = SECTION_HEAD.pack(tag, len(payload))
-    section = head + payload + struct.pack("<I", zlib.crc32(head + payload))
-    delta = len(section) - size
-    rest = bytearray(data[offset + size :])
-    out = bytearray(data[:offset] + section + bytes(rest))
-    if delta:  # shift the GOP index's chunk offsets
-        _, gidx_offset, _ = [s for s in NrfFile(bytes(data)).sections if s[0] == "GIDX"][0]
-        gidx_offset += delta
-        tag, length = SECTION_HEAD.unpack_from(out, gidx_offset)
-        body = bytearray(out[gidx_offset + 8 : gidx_offset + 8 + length])
-        for i in range((length - 2) // 20):
-            pos = 2 + 20 * i + 8
-            struct.pack_into("<Q", body, pos, struct.unpack_from("<Q", body, pos)[0] + delta)
-        head = SECTION_HEAD.pack(tag, length)
-        out[gidx_offset : gidx_offset + 12 + length] = head + body + struct.pack("<I", zlib.crc32(head + bytes(body)))
-    return bytes(out)
+    return data[:offset] + frame_section(tag, payload) + data[offset + size :]
 
 
 def test_out_of_range_field_in_file_is_rejected() -> None:
-    data = _rewrite_head(build(), lambda p: b"\x00\x00" + p[2:])  # width = 0
+    data = _rewrite_head(build(), lambda p: b"\x00" + p[1:])  # width = 0
     with pytest.raises(BitstreamError, match="width"):
         NrfFile(data)
 
@@ -161,25 +147,31 @@ def test_swapped_chunks_are_detected() -> None:
 
 
 def test_header_claiming_huge_sizes_is_rejected_quickly() -> None:
-    data = _rewrite_head(build(), lambda p: struct.pack("<HHIII", 16384, 16384, 1, 1, 10_000_000) + p[16:])
+    huge = ByteWriter()
+    for value in (16384, 16384, 1, 1, 10_000_000):
+        huge.uvarint(value)
+    original = make_header().video  # width 37, height 23, fps 30000/1001, 5 frames: 1 + 1 + 3 + 2 + 1 bytes
+    assert (original.width, original.height, original.fps_num, original.fps_den, original.frame_count) == (37, 23, 30000, 1001, 5)
+    data = _rewrite_head(build(), lambda p: huge.getvalue() + p[8:])
     with pytest.raises(BitstreamError):
         NrfFile(data)
 
 
 def _newer_minor(data: bytes, entry_padding: int = 0, extra_sections: bytes = b"") -> bytes:
-    """The same file as a newer minor version would lay it out: longer GOP-index entries and/or
-    unknown sections between GIDX and the first GOPC (offsets moved to match)."""
+    """The same file as a newer minor version would lay it out: more fields per GOP-index entry
+    and/or unknown sections between GIDX and the first GOPC (the index says how many bytes)."""
     nrf = NrfFile(data)
     _, gidx_offset, gidx_size = [s for s in nrf.sections if s[0] == "GIDX"][0]
-    chunks = data[nrf.index[0].offset :]
-    entry_size = INDEX_ENTRY.size + entry_padding
-    index_size = SECTION_OVERHEAD + 2 + entry_size * len(nrf.index)
-    shift = index_size - gidx_size + len(extra_sections)
-    payload = struct.pack("<H", entry_size) + b"".join(
-        INDEX_ENTRY.pack(e.first_frame, e.frame_count, e.key_offset, e.offset + shift, e.length) + b"\x5a" * entry_padding
-        for e in nrf.index)
+    writer = ByteWriter()
+    writer.uvarint(INDEX_FIELDS + entry_padding)
+    writer.uvarint(len(extra_sections))
+    for e in nrf.index:
+        for value in (e.frame_count, e.key_offset, e.length) + (300,) * entry_padding:
+            writer.uvarint(value)
+    writer.raw(b"appended by a newer minor")
     preamble = PREAMBLE.pack(b"NRFF", FORMAT_MAJOR, FORMAT_MINOR + 1)
-    return preamble + data[PREAMBLE.size : gidx_offset] + frame_section(b"GIDX", payload) + extra_sections + chunks
+    return (preamble + data[PREAMBLE.size : gidx_offset] + frame_section(b"GIDX", writer.getvalue())
+            + extra_sections + data[gidx_offset + gidx_size :])
 
 
 @pytest.mark.parametrize("padding,extra", [(4, b""), (0, b"XTRA"), (9, b"XTRA")])

@@ -167,7 +167,8 @@ def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, dev
     finally:
         bar.close()
     seconds = time.perf_counter() - started
-    _say(quiet, f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{video.first_frame + video.frame_count - 1}"
+    last = video.first_frame + video.frame_count - 1
+    _say(quiet, f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{last}"
                 f", {video.width}x{video.height} @ {float(video.fps):.3f} fps, "
                 f"{seconds:.1f} s ({video.frame_count / max(seconds, 1e-9):.1f} frames/s)")
 
@@ -196,7 +197,8 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
                    f"({'shared' if a['shared_hidden'] else 'separate'}), frequencies t/y/x "
                    f"{a['freqs_t']}/{a['freqs_y']}/{a['freqs_x']}, {info['parameters_per_gop'][name]} weights/GOP, "
                    f"{info['bits_per_weight'][name]} bits/weight")
-    click.echo(f"quantizer: {h['quant']['weight_bits']} bits, {'per channel' if h['quant']['per_channel'] else 'per tensor'}"
+    steps = "per channel" if h["quant"]["per_channel"] else "per tensor"
+    click.echo(f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
                f"; flow scale {h['flow_scale']} px; entropy models chosen: "
                + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())))
     click.echo("GOP  frames     key  bytes  keyframe  networks  bits/w flow  bits/w residual")

@@ -52,12 +52,6 @@ def reference_gops(count: int, index: int) -> tuple[int, int, int]:
     return max(index - 1, 0), index, min(index + 1, count - 1)
 
 
-def reference_keys(gops: list[Gop], index: int) -> tuple[int, int, int]:
-    """(previous, own, next) keyframe frame indices of GOP `index`, clamped to its own at the ends."""
-    previous, own, following = reference_gops(len(gops), index)
-    return gops[previous].key, gops[own].key, gops[following].key
-
-
 def gops_needed(gops: list[Gop], start: int, end: int) -> list[int]:
     """GOPs holding frames [start, end), plus the neighbours whose keyframes they warp from."""
     direct = [g.index for g in gops if g.first < end and g.end > start]

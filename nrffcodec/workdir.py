@@ -121,8 +121,9 @@ class Workdir:
                 continue
             try:
                 chunk = read_finished_gop(data, self.key, shapes, parameter_set_count, path.name)
-                if (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset) != \
-                        (gop.index, gop.first, gop.count, gop.key_offset) or chunk.keyframe != self._keyframes[gop.index]:
+                placement = (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset)
+                if placement != (gop.index, gop.first, gop.count, gop.key_offset) \
+                        or chunk.keyframe != self._keyframes[gop.index]:
                     raise BitstreamError(f"{path.name}: GOP or keyframe differs from this encode's")
             except BitstreamError as exc:
                 self._discard(path.name, exc)

@@ -22,7 +22,8 @@ SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
 def make_header(frames: int = 5, gops: int = 2, **video) -> Header:
     info = dict(width=37, height=23, fps_num=30000, fps_den=1001, frame_count=frames)
     info.update(video)
-    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, keyframe_period=1, flow_scale=2.0,
+    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, keyframe_period=1,
+                  flow_scale=2.0,
                   flow=ARCH, residual=ARCH, quant=QuantSpec(weight_bits=8, per_channel=True))
 
 
@@ -151,7 +152,8 @@ def test_header_claiming_huge_sizes_is_rejected_quickly() -> None:
     for value in (16384, 16384, 1, 1, 10_000_000):
         huge.uvarint(value)
     original = make_header().video  # width 37, height 23, fps 30000/1001, 5 frames: 1 + 1 + 3 + 2 + 1 bytes
-    assert (original.width, original.height, original.fps_num, original.fps_den, original.frame_count) == (37, 23, 30000, 1001, 5)
+    fields = (original.width, original.height, original.fps_num, original.fps_den, original.frame_count)
+    assert fields == (37, 23, 30000, 1001, 5)
     data = _rewrite_head(build(), lambda p: huge.getvalue() + p[8:])
     with pytest.raises(BitstreamError):
         NrfFile(data)

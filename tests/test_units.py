@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nrffcodec.colour import rgb8_to_yuv420, yuv420_to_rgb8
-from nrffcodec.gop import gops_needed, plan_gops, reference_keys
+from nrffcodec.gop import gops_needed, plan_gops, reference_gops
 from nrffcodec.quant import QuantConfig, dequantize, fake_quantize, qmax, quantize, steps_for
 from nrffcodec.warp import sample, warp
 
@@ -71,7 +71,7 @@ def test_one_frame() -> None:
     gops = plan_gops(1, 15)
     assert [(g.first, g.count, g.key) for g in gops] == [(0, 1, 0)]
     assert gops[0].predicted == []
-    assert reference_keys(gops, 0) == (0, 0, 0)
+    assert reference_gops(len(gops), 0) == (0, 0, 0)
 
 
 def test_fewer_frames_than_a_gop() -> None:
@@ -86,8 +86,8 @@ def test_remainder_is_spread_not_left_as_a_tiny_gop() -> None:
     gops = plan_gops(40, 15)
     assert [g.count for g in gops] == [14, 13, 13]
     assert sum(g.count for g in gops) == 40
-    assert reference_keys(gops, 1) == (gops[0].key, gops[1].key, gops[2].key)
-    assert reference_keys(gops, 0)[0] == gops[0].key and reference_keys(gops, 2)[2] == gops[2].key
+    assert reference_gops(len(gops), 1) == (0, 1, 2)
+    assert reference_gops(len(gops), 0) == (0, 0, 1) and reference_gops(len(gops), 2) == (1, 2, 2)
 
 
 def test_gops_needed_include_reference_neighbours() -> None:

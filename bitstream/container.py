@@ -5,8 +5,8 @@
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
-(format 2: the fixed-width fields of format 1 cost ~20 bytes a file and ~25 a GOP, 3% of a
-low-rate file). The GOP index gives each chunk's frames and length, so that a decoder asked for
+(format 2: format 1's fixed-width fields cost 37 more bytes a file and ~25 more a GOP, 2-3% of
+a low-rate file). The GOP index gives each chunk's frames and length, so that a decoder asked for
 a few frames seeks straight to the GOPs it needs. One writer and one reader
 live here; the encoder runs this reader on the bytes it wrote before it keeps them.
 """
@@ -33,6 +33,7 @@ SECTION_OVERHEAD = SECTION_HEAD.size + CRC.size
 INDEX_FIELDS = 3  # uvarints per GOP-index entry in this version: frame_count, key_offset, length
 MAX_INDEX_FIELDS = 16  # a newer minor version may add fields to each entry; this reader skips them
 MAX_INDEX_BYTES_PER_GOP = 10 * MAX_INDEX_FIELDS
+MAX_INDEX_PREFIX = 32  # the index's field count and gap (varints), and room for what a newer minor appends
 MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
 MAX_PARAMETER_SETS = 256
@@ -179,7 +180,8 @@ class NrfFile:
         reader = ByteReader(payload, "section PSET", base)
         self.parameter_sets = read_parameter_sets(reader)
         reader.expect_end()
-        payload, base = self._read_section(stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + 32)
+        payload, base = self._read_section(stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count
+                                            + MAX_INDEX_PREFIX)
         self.index = self._parse_index(payload, base, stream.tell())
 
     def _parse_index(self, payload: bytes, base: int, index_end: int) -> list[GopIndexEntry]:

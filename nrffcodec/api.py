@@ -26,7 +26,8 @@ from bitstream import (FieldArch, GopChunk, Header, Keyframe, KeyframeCodec, Nrf
 from .errors import InputError, OutputError
 from .fields import CoordinateField, parameter_shapes
 from .gop import Gop, gops_needed, plan_gops, reference_gops
-from .gopsearch import PILOT_FRACTION, PILOT_WINDOW, PilotMeasure, choose, distinct_plans, pilot_gop, pilot_schedule
+from .gopsearch import (PILOT_FRACTION, PILOT_WINDOW, PilotMeasure, descending_search, distinct_plans, pilot_gop,
+                        pilot_schedule)
 from .io import Video, atomic_output, check_output, output_kind, read_video, refuse_overwrite, write_video
 from .keyframes import KeyframeCoder, Planes, intra_group, keyframe_coder
 from .metrics import Quality, measure, psnr, rgb_mse
@@ -203,43 +204,50 @@ def _keyframe_sse(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Pla
 
 def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCoder, schedule: Schedule,
                        device: str, progress: Progress | None, log: Log) -> int:
-    """--gop if given; else the candidate length of least D + lambda R on a pilot (see gopsearch)."""
+    """--gop if given; else the candidate length of least D + lambda R on a pilot (see gopsearch).
+
+    Candidates are measured longest first, two at a time, and the search stops at the first round
+    whose shortest length does not win (gopsearch.descending_search).
+    """
     window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
     plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}
     candidates = distinct_plans(settings.gop_candidates, plans)
     if len(candidates) == 1:
         return candidates[0]
     started = time.perf_counter()
-    rung, period = settings.rung, settings.keyframe_period
-    qp = rung.keyframe_qp_for(settings.keyframe_codec)
+    qp = settings.rung.keyframe_qp_for(settings.keyframe_codec)
     flow_scale = flow_scale_for(video.height, video.width)
-    log(f"choosing the GOP length among {', '.join(map(str, candidates))} frames: a pilot on frames "
-        f"0-{window.frame_count - 1} at {PILOT_FRACTION:g} of the steps")
-    pending = []
-    for length in candidates:
-        gops = plans[length]
-        parameter_sets, keyframes = _code_keyframes(window, gops, codec, qp, period)
-        decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
-                                   video.height, video.width)
-        archs = field_archs(dataclasses.replace(rung, gop=length), video.height, video.width,
-                            max(g.count for g in gops))
-        task = _gop_task(window, gops, pilot_gop(gops), decoded, archs, flow_scale, pilot_schedule(schedule),
-                         settings, device)
-        key_bytes = sum(k.payload_bytes for k in keyframes) + sum(len(p) for p in parameter_sets)
-        pending.append((length, gops, key_bytes, _keyframe_sse(window, gops, decoded), task))
-    trainable = [task for *_, task in pending if task.gop.predicted]
-    pilot_progress = (lambda done, total, info: progress(done, total, f"pilot: {info}")) if progress else None
-    trained = iter(_run_tasks(trainable, _default_jobs(settings, device, len(trainable)), pilot_progress, log))
-    measures = []
-    for length, gops, key_bytes, key_sse, task in pending:
-        network_bytes, network_mse = 0, 0.0
-        if task.gop.predicted:
-            result = next(trained)
-            network_bytes = coded_networks_size([result.flow, result.residual])
-            network_mse = 255.0 ** 2 * 10 ** (-result.train_psnr / 10)
-        measures.append(PilotMeasure(length, gops, key_bytes, key_sse, network_bytes, network_mse))
+    log(f"choosing the GOP length among {', '.join(map(str, candidates))} frames, longest first: a pilot on "
+        f"frames 0-{window.frame_count - 1} at {PILOT_FRACTION:g} of the steps")
+
+    def measure_round(lengths: Sequence[int]) -> list[PilotMeasure]:
+        pending = []
+        for length in lengths:
+            gops = plans[length]
+            parameter_sets, keyframes = _code_keyframes(window, gops, codec, qp, settings.keyframe_period)
+            decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)),
+                                       settings.keyframe_period, video.height, video.width)
+            archs = field_archs(settings.rung_for_length(length), video.height, video.width,
+                                max(g.count for g in gops))
+            task = _gop_task(window, gops, pilot_gop(gops), decoded, archs, flow_scale, pilot_schedule(schedule),
+                             settings, device)
+            key_bytes = sum(k.payload_bytes for k in keyframes) + sum(len(p) for p in parameter_sets)
+            pending.append((length, gops, key_bytes, _keyframe_sse(window, gops, decoded), task))
+        trainable = [task for *_, task in pending if task.gop.predicted]
+        pilot_progress = (lambda done, total, info: progress(done, total, f"pilot: {info}")) if progress else None
+        trained = iter(_run_tasks(trainable, _default_jobs(settings, device, len(trainable)), pilot_progress, log))
+        out = []
+        for length, gops, key_bytes, key_sse, task in pending:
+            network_bytes, network_mse = 0, 0.0
+            if task.gop.predicted:
+                result = next(trained)
+                network_bytes = coded_networks_size([result.flow, result.residual])
+                network_mse = 255.0 ** 2 * 10 ** (-result.train_psnr / 10)
+            out.append(PilotMeasure(length, gops, key_bytes, key_sse, network_bytes, network_mse))
+        return out
+
     lam, pixels = settings.rd_lambda, video.width * video.height
-    best = choose(measures, lam, pixels)
+    best, measures = descending_search(candidates, measure_round, lam, pixels)
     frames = window.frame_count
     log("pilot (per frame: bytes, PSNR-RGB estimate): " + "; ".join(
         f"GOP {m.gop_length}: {m.bits() / 8 / frames:,.0f} B, {psnr(m.distortion(pixels) / pixels / frames):.2f} dB"
@@ -260,7 +268,7 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     codec = keyframe_coder(settings.keyframe_codec)
     schedule = schedule_for(settings.preset, device, settings.iterations)
     gop_length = _choose_gop_length(video, settings, codec, schedule, device, progress, log)
-    rung = dataclasses.replace(settings.rung, gop=gop_length)
+    rung = settings.rung_for_length(gop_length)
     gops = plan_gops(video.frame_count, gop_length)
     qp = rung.keyframe_qp_for(settings.keyframe_codec)
     longest = max(g.count for g in gops)

@@ -110,7 +110,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
               help="Encode time vs quality.")
 @click.option("--gop", type=click.IntRange(1, 512),
-              help="Frames per GOP (default: chosen per clip by a pilot encode, up to the quality's 32 to 8).")
+              help="Frames per GOP (default: chosen per clip by a pilot encode among 32, 16, 8, 4, "
+                   "up to the quality's longest).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores).")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .gop import Gop
 from .train import Schedule
 
-GOP_CANDIDATES = (32, 16, 8)  # longest first: ties go to the longer GOP (fewer, cheaper networks)
+GOP_CANDIDATES = (32, 16, 8, 4)  # longest first: ties go to the longer GOP (fewer, cheaper networks)
+PILOT_ROUND = 2  # candidates measured side by side (two CPU workers train them at once)
 PILOT_WINDOW = 64  # frames from the clip's start that the pilot codes
 PILOT_FRACTION = 0.25  # of the preset's training steps
 
@@ -64,6 +65,33 @@ def choose(measures: Sequence[PilotMeasure], lam: float, pixels_per_frame: int) 
     if not measures:
         raise ValueError("no pilot measures to choose from")
     return min(measures, key=lambda m: (m.cost(lam, pixels_per_frame), -m.gop_length))
+
+
+def pilot_rounds(candidates: Sequence[int], size: int = PILOT_ROUND) -> list[list[int]]:
+    """Candidates (longest first) in rounds of `size`, the order the pilot measures them in."""
+    return [list(candidates[i:i + size]) for i in range(0, len(candidates), size)]
+
+
+def keep_descending(measures: Sequence[PilotMeasure], best: PilotMeasure) -> bool:
+    """Measure shorter GOPs only while the shortest measured so far is the cheapest.
+
+    D + lambda R falls and then rises as the GOP shortens (keyframe bytes grow, predicted frames
+    get closer to one), so once a longer length wins, shorter ones are not worth their pilot time:
+    a talking head settles at the first round, a handheld clip goes on to GOP 4.
+    """
+    return best.gop_length == min(m.gop_length for m in measures)
+
+
+def descending_search(candidates: Sequence[int], measure_round: Callable[[Sequence[int]], list[PilotMeasure]],
+                      lam: float, pixels_per_frame: int) -> tuple[PilotMeasure, list[PilotMeasure]]:
+    """(the cheapest measure, every measure taken): rounds of candidates, longest first, while keep_descending."""
+    measures: list[PilotMeasure] = []
+    for lengths in pilot_rounds(candidates):
+        measures += measure_round(lengths)
+        best = choose(measures, lam, pixels_per_frame)
+        if not keep_descending(measures, best):
+            break
+    return best, measures
 
 
 def distinct_plans(candidates: Sequence[int], plan: dict[int, Sequence[Gop]]) -> list[int]:

@@ -48,6 +48,8 @@ QUALITY_LADDER: dict[int, Rung] = {
     8: Rung(8, 24, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
+NARROW_BELOW = 8  # GOPs shorter than this get networks half the rung's width ...
+NARROW_MIN = (QUALITY_LADDER[1].flow_width, QUALITY_LADDER[1].residual_width)  # ... but not below quality 1's
 DEFAULT_QUALITY = 4
 
 
@@ -96,6 +98,21 @@ class EncodeSettings:
     def gop_candidates(self) -> tuple[int, ...]:
         """The GOP lengths the encoder may use: --gop alone, else the pilot's candidates for this quality."""
         return (self.gop,) if self.gop is not None else candidates_up_to(self.rung.gop)
+
+    def rung_for_length(self, length: int) -> Rung:
+        """The rung at GOP length `length`: below NARROW_BELOW frames the networks are half as wide.
+
+        A GOP of 4 codes 3 frames, so the rung's networks would cost as much as those of a GOP of 8
+        for fewer frames; halved (not below quality 1's) they let bikes gain ~0.4 dB over its curve
+        (docs/ablations.md). Widths given on the command line are kept as they are.
+        """
+        rung = dataclasses.replace(self.rung, gop=length)
+        if length >= NARROW_BELOW:
+            return rung
+        flow = rung.flow_width if self.flow_width is not None else max(NARROW_MIN[0], rung.flow_width // 2)
+        residual = rung.residual_width if self.residual_width is not None else \
+            max(NARROW_MIN[1], rung.residual_width // 2)
+        return dataclasses.replace(rung, flow_width=flow, residual_width=residual)
 
     @property
     def rd_lambda(self) -> float:

@@ -118,7 +118,8 @@ class NrffCodec(Codec):
 
     def config(self, quality: int) -> dict:
         s = self.settings(quality)
-        return {**super().config(quality), "gop": s.gop or f"auto<={s.rung.gop}", "rd_lambda": round(s.rd_lambda, 3),
+        gop = s.gop or "auto:" + "/".join(map(str, s.gop_candidates)) + ",descending"
+        return {**super().config(quality), "gop": gop, "rd_lambda": round(s.rd_lambda, 3),
                 "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
                 "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"],
                 "format": f"{FORMAT_MAJOR}.{FORMAT_MINOR}"}

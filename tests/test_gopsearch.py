@@ -9,8 +9,8 @@ from bitstream import NrfFile
 from nrffcodec import EncodeSettings
 from nrffcodec.api import encode_video
 from nrffcodec.gop import plan_gops
-from nrffcodec.gopsearch import (GOP_CANDIDATES, PilotMeasure, choose, distinct_plans, pilot_gop, pilot_schedule,
-                                 rd_lambda)
+from nrffcodec.gopsearch import (GOP_CANDIDATES, PilotMeasure, choose, descending_search, distinct_plans, pilot_gop,
+                                 pilot_rounds, pilot_schedule, rd_lambda)
 from nrffcodec.io import read_video
 from nrffcodec.train import PRESETS
 
@@ -57,14 +57,46 @@ def test_lambda_follows_the_keyframe_qp() -> None:
 
 def test_candidates_by_quality_and_override() -> None:
     assert EncodeSettings(quality=1).gop_candidates == GOP_CANDIDATES
-    assert EncodeSettings(quality=7).gop_candidates == (16, 8)
-    assert EncodeSettings(quality=8).gop_candidates == (8,)
+    assert EncodeSettings(quality=7).gop_candidates == (16, 8, 4)
+    assert EncodeSettings(quality=8).gop_candidates == (8, 4)
     assert EncodeSettings(quality=1, gop=5).gop_candidates == (5,)
 
 
 def test_lengths_with_the_same_plan_are_tried_once() -> None:
     plans = {g: plan_gops(12, g) for g in GOP_CANDIDATES}
-    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8]  # 12 frames: 32 and 16 both give one GOP
+    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4]  # 12 frames: 32 and 16 both give one GOP
+
+
+def test_rounds_go_longest_first_two_at_a_time() -> None:
+    assert pilot_rounds((32, 16, 8, 4)) == [[32, 16], [8, 4]]
+    assert pilot_rounds((16, 8, 4)) == [[16, 8], [4]]
+
+
+def _search(costs: dict[int, float]) -> tuple[int, list[int]]:
+    """descending_search over measures whose cost at lambda 0 is `costs` (distortion only)."""
+    def measure_round(lengths):
+        return [measure(n, 32, key_bytes=0, key_mse=0.0, net_bytes=0, net_mse=costs[n] / (32 - len(plan_gops(32, n))))
+                for n in lengths]
+    best, measures = descending_search(list(costs), measure_round, 0.0, PIXELS)
+    return best.gop_length, [m.gop_length for m in measures]
+
+
+def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_wins() -> None:
+    assert _search({32: 1.0, 16: 2.0, 8: 0.5, 4: 0.1}) == (32, [32, 16])  # carphone: one round
+    assert _search({32: 3.0, 16: 2.0, 8: 0.5, 4: 0.7}) == (8, [32, 16, 8, 4])  # bikes: on to GOP 4
+    assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5}) == (4, [32, 16, 8, 4])
+    assert _search({16: 2.0, 8: 1.0, 4: 0.5}) == (4, [16, 8, 4])
+
+
+def test_gops_shorter_than_eight_get_half_the_widths_but_not_below_quality_1s() -> None:
+    medium = EncodeSettings(quality=5)
+    assert medium.rung_for_length(8) == dataclasses.replace(medium.rung, gop=8)
+    narrow = medium.rung_for_length(4)
+    assert (narrow.gop, narrow.flow_width, narrow.residual_width) == (4, 16, 32)
+    low = EncodeSettings(quality=3).rung_for_length(4)
+    assert (low.flow_width, low.residual_width) == (8, 12)
+    given = EncodeSettings(quality=5, flow_width=20).rung_for_length(2)
+    assert (given.flow_width, given.residual_width) == (20, 32)
 
 
 def test_pilot_trains_the_gop_in_the_middle_of_the_window() -> None:

@@ -85,6 +85,8 @@ def keep_descending(measures: Sequence[PilotMeasure], best: PilotMeasure) -> boo
 def descending_search(candidates: Sequence[int], measure_round: Callable[[Sequence[int]], list[PilotMeasure]],
                       lam: float, pixels_per_frame: int) -> tuple[PilotMeasure, list[PilotMeasure]]:
     """(the cheapest measure, every measure taken): rounds of candidates, longest first, while keep_descending."""
+    if not candidates:
+        raise ValueError("no GOP lengths to search")
     measures: list[PilotMeasure] = []
     for lengths in pilot_rounds(candidates):
         measures += measure_round(lengths)

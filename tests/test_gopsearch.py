@@ -86,6 +86,8 @@ def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_win
     assert _search({32: 3.0, 16: 2.0, 8: 0.5, 4: 0.7}) == (8, [32, 16, 8, 4])  # bikes: on to GOP 4
     assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5}) == (4, [32, 16, 8, 4])
     assert _search({16: 2.0, 8: 1.0, 4: 0.5}) == (4, [16, 8, 4])
+    with pytest.raises(ValueError):
+        descending_search([], lambda lengths: [], 1.0, PIXELS)
 
 
 def test_gops_shorter_than_eight_get_half_the_widths_but_not_below_quality_1s() -> None:

@@ -49,7 +49,8 @@ QUALITY_LADDER: dict[int, Rung] = {
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
 NARROW_BELOW = 8  # GOPs shorter than this get networks half the rung's width ...
-NARROW_MIN = (QUALITY_LADDER[1].flow_width, QUALITY_LADDER[1].residual_width)  # ... but not below quality 1's
+NARROW_MIN = {"flow_width": QUALITY_LADDER[1].flow_width,  # ... but not below quality 1's
+              "residual_width": QUALITY_LADDER[1].residual_width}
 DEFAULT_QUALITY = 4
 
 
@@ -109,10 +110,9 @@ class EncodeSettings:
         rung = dataclasses.replace(self.rung, gop=length)
         if length >= NARROW_BELOW:
             return rung
-        flow = rung.flow_width if self.flow_width is not None else max(NARROW_MIN[0], rung.flow_width // 2)
-        residual = rung.residual_width if self.residual_width is not None else \
-            max(NARROW_MIN[1], rung.residual_width // 2)
-        return dataclasses.replace(rung, flow_width=flow, residual_width=residual)
+        narrowed = {name: max(least, getattr(rung, name) // 2) for name, least in NARROW_MIN.items()
+                    if getattr(self, name) is None}
+        return dataclasses.replace(rung, **narrowed)
 
     @property
     def rd_lambda(self) -> float:

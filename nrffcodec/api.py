@@ -12,6 +12,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +37,7 @@ from .render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
 from .resources import (check_decode_memory, estimated_nrf_bytes, estimated_video_bytes, explain_cuda_oom,
                         train_with_fallback)
 from .settings import EncodeSettings, field_archs, flow_scale_for, resolve_device
-from .train import GopResult, GopTask, Schedule, schedule_for, train_gop
+from .train import CUDA_JOBS, GopResult, GopTask, Schedule, schedule_for, train_gop
 from .workdir import Workdir, job_key
 
 Progress = Callable[[int, int, str], None]
@@ -114,6 +115,11 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
 
 
+def _train_in_worker(task: GopTask) -> GopResult:
+    """train_gop with the CUDA out-of-memory fallback; its message goes to stderr (the parent's log is not here)."""
+    return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+
+
 def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     """Terminate the pool's workers: shutdown() alone would wait for the GOPs still training."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):
@@ -151,16 +157,18 @@ def _run_tasks(tasks: list[GopTask], jobs: int, progress: Progress | None, log: 
             progress(len(results), total, f"GOP {result.index}: {result.train_psnr:.2f} dB train, "
                                           f"{result.seconds:.0f}s")
 
-    if jobs <= 1 or total == 1 or tasks[0].device != "cpu":
-        with _single_thread() if tasks[0].device == "cpu" else contextlib.nullcontext():
+    on_cpu = tasks[0].device == "cpu"
+    if jobs <= 1 or total == 1:
+        with _single_thread() if on_cpu else contextlib.nullcontext():
             for position, task in enumerate(tasks):
                 done(position, train_with_fallback(task, train_gop, log))
     else:
-        # fork like torch's DataLoader workers (threads set to 1 in the child); spawn where fork is absent
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # fork like torch's DataLoader workers (threads set to 1 in the child); spawn where fork is absent,
+        # and for CUDA, which cannot be used in a child forked from a process that has used it
+        method = "fork" if on_cpu and "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(train_gop, task): position for position, task in enumerate(tasks)}
+            futures = {pool.submit(_train_in_worker, task): position for position, task in enumerate(tasks)}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     done(futures[future], future.result())
@@ -192,8 +200,13 @@ def _gop_task(video: Video, gops: Sequence[Gop], gop: Gop, decoded_keys: dict[in
 
 
 def _default_jobs(settings: EncodeSettings, device: str, tasks: int) -> int:
-    """--jobs, else one process per CPU core (no more than there are GOPs to train); one on CUDA."""
-    return settings.jobs or (min(os.cpu_count() or 1, tasks) if device == "cpu" else 1)
+    """--jobs, else one process per CPU core, CUDA_JOBS on a GPU; never more than there are GOPs to train.
+
+    On a GPU a training step is bound by the CPU that launches its kernels, so several processes
+    share one GPU (each its own GOP) and keep it busy.
+    """
+    limit = os.cpu_count() or 1
+    return settings.jobs or min(limit if device == "cpu" else min(limit, CUDA_JOBS), tasks)
 
 
 def _keyframe_sse(video: Video, gops: Sequence[Gop], decoded_keys: dict[int, Planes]) -> float:

@@ -67,6 +67,7 @@ PRESETS: dict[str, Schedule] = {
     "slow": Schedule(base_steps=8000, steps_per_frame=250),
 }
 CUDA_BATCH_FACTOR = 16
+CUDA_JOBS = 4  # GOPs trained side by side on one GPU, a process each (api._default_jobs)
 VALIDATION_BLOCKS = 4096
 VALIDATE_EVERY = 25
 

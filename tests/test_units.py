@@ -126,3 +126,21 @@ def test_keyframe_round_trip_any_size(codec: str, size) -> None:
     assert np.abs(back[0].astype(int) - y.astype(int)).mean() < 8  # near-lossless at QP 10
     again = intra.encode((y, u, u), 10)
     assert again.slices == coded.slices, "keyframe coding is deterministic"
+
+
+# ---------------------------------------------------------------- training processes
+
+@pytest.mark.parametrize("device, explicit, tasks, cores, expected", [
+    ("cpu", None, 8, 2, 2),    # one process per core
+    ("cpu", None, 1, 2, 1),    # never more than there are GOPs
+    ("cuda", None, 8, 16, 4),  # CUDA_JOBS processes share a GPU
+    ("cuda", None, 8, 2, 2),   # ...but not more than the cores that launch their kernels
+    ("cuda", None, 3, 16, 3),
+    ("cuda", 1, 8, 16, 1),     # --jobs wins
+])
+def test_default_jobs(monkeypatch: pytest.MonkeyPatch, device: str, explicit: int | None, tasks: int, cores: int,
+                      expected: int) -> None:
+    from nrffcodec import api
+    from nrffcodec.settings import EncodeSettings
+    monkeypatch.setattr(api.os, "cpu_count", lambda: cores)
+    assert api._default_jobs(EncodeSettings(jobs=explicit), device, tasks) == expected

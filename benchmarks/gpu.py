@@ -1,0 +1,181 @@
+"""CUDA check for a session lent a GPU: one short script, since device time is scarce.
+
+Stages, each printed as one JSON line the moment it is measured:
+- probe: training milliseconds per iteration on a clip scaled to 1080p, at the CUDA batch and at
+  4x it (is a step bound by the GPU or by the CPU that launches its kernels?);
+- jobs: training throughput with 1, CUDA_JOBS and 2x CUDA_JOBS processes sharing the GPU;
+- batch: quality on carphone (176x144) at the preset's steps with batches of 1x (the CPU's),
+  16x and 64x 1024 blocks, and 64x at a quarter of the steps;
+- decode: frames per second at 1080p, and whether two decodes give the same frames; with
+  `--reference FILE.nrf --reference-md5 HEX` (made on another machine's CPU) also whether CUDA and
+  this CPU decode that file to those frames;
+- encode: a whole 1080p encode (pilot included) at the preset, when the probe predicts it fits
+  `--budget` seconds; else without the pilot, else skipped with the prediction.
+
+    python benchmarks/gpu.py ../shared/clips/vtest.avi --budget 150 --reference ref.nrf --reference-md5 HEX
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from common import DEFAULT_CLIPS
+
+import numpy as np
+import torch
+
+from nrffcodec import machine, train
+from nrffcodec.api import decode, encode_video
+from nrffcodec.gop import plan_gops
+from nrffcodec.gopsearch import pilot_schedule
+from nrffcodec.io import Video, read_video, scale_video
+from nrffcodec.settings import EncodeSettings
+from nrffcodec.train import schedule_for
+
+STAGES = ("probe", "jobs", "batch", "decode", "encode")
+
+
+def frames_md5(video: Video) -> str:
+    digest = hashlib.md5()
+    for plane in (video.y, video.u, video.v):
+        digest.update(np.ascontiguousarray(plane).tobytes())
+    return digest.hexdigest()
+
+
+def iterations(schedule, frames: int, gop_length: int, pixels: int) -> int:
+    """Training iterations (float + quantization-aware) of every GOP of a `frames`-frame clip."""
+    return sum(sum(schedule.steps(len(g.predicted), pixels)) for g in plan_gops(frames, gop_length) if g.predicted)
+
+
+def pilot_and_final(preset: str, frames: int, pixels: int, candidates: tuple[int, ...]) -> int:
+    """Upper bound of an encode's training iterations: every candidate's pilot on the whole clip, then the costliest plan."""
+    schedule = schedule_for(preset, "cuda")
+    pilot = sum(iterations(pilot_schedule(schedule), frames, g, pixels) for g in candidates) if len(candidates) > 1 else 0
+    return pilot + max(iterations(schedule, frames, g, pixels) for g in candidates)
+
+
+def timed_decode(data: bytes, device: str, repeats: int = 3) -> tuple[float, Video]:
+    decoded = decode(data, device=device)  # warm-up: first kernels, allocator
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        decoded = decode(data, device=device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), decoded
+
+
+@dataclasses.dataclass
+class Check:
+    device: str
+    preset: str
+    quality: int
+    out: dict
+
+    def report(self, key: str, value) -> None:
+        self.out[key] = value
+        print(json.dumps({key: value}), flush=True)
+
+    def encode(self, video: Video, batch_factor: int | None = None, **settings) -> tuple[bytes, dict]:
+        """One encode; returns its bytes and what it measured (training ms per iteration included)."""
+        if batch_factor is not None:
+            train.CUDA_BATCH_FACTOR = batch_factor
+        try:
+            full = dict(quality=self.quality, preset=self.preset, device=self.device) | settings
+            settings_ = EncodeSettings(**full)
+            data, rep = encode_video(video, settings_)
+        finally:
+            train.CUDA_BATCH_FACTOR = BATCH_FACTOR
+        schedule = schedule_for(settings_.preset, self.device, settings_.iterations)
+        its = iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
+        return data, {"gop": rep.gop_length, "jobs": settings.get("jobs"), "iterations": its,
+                      "train_seconds": round(rep.train_seconds, 2), "seconds": round(rep.seconds, 2),
+                      "ms_per_iteration": round(1000 * rep.train_seconds / its, 3), "bytes": rep.bytes,
+                      "psnr_rgb": round(rep.quality.psnr_rgb, 3)}
+
+
+BATCH_FACTOR = train.CUDA_BATCH_FACTOR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clip", type=Path)
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--quality", type=int, default=4)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--probe-iterations", type=int, default=400)
+    parser.add_argument("--budget", type=float, default=150.0, help="seconds the whole encode may take")
+    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--batch-steps", type=int, help="the batch stage's float steps (default: the preset's)")
+    parser.add_argument("--reference", type=Path)
+    parser.add_argument("--reference-md5")
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args(argv)
+    stages = args.stages.split(",")
+    width, height = map(int, args.size.split("x"))
+    check = Check(args.device, args.preset, args.quality, {})
+    check.report("machine", machine.describe(args.device) | machine.versions())
+    source = read_video(args.clip, (0, args.frames))
+    video = scale_video(source, width, height)
+    short = video.frames(0, 8)
+    check.report("clip", f"{args.clip.name} {source.width}x{source.height} scaled to {width}x{height}, "
+                         f"{video.frame_count} frames")
+    probe_data, probe, throughput = b"", {}, 0.0
+    if "probe" in stages:
+        for factor in (BATCH_FACTOR, 4 * BATCH_FACTOR):
+            probe_data, probe_factor = check.encode(short, factor, gop=8, iterations=args.probe_iterations, jobs=1)
+            probe = probe or probe_factor
+            check.report(f"probe_batch_{factor * 1024}", probe_factor)
+    if "jobs" in stages:
+        for jobs in (1, train.CUDA_JOBS, 2 * train.CUDA_JOBS):
+            _, measured = check.encode(video, gop=4, iterations=args.probe_iterations, jobs=jobs)
+            rate = measured["iterations"] / measured["train_seconds"]
+            throughput = rate if jobs == train.CUDA_JOBS else throughput
+            check.report(f"jobs_{jobs}", measured | {"gop_iterations_per_second": round(rate, 1)})
+    if "batch" in stages:
+        carphone = read_video(DEFAULT_CLIPS / "carphone_pristine.mp4", (0, 32))
+        full = args.batch_steps or schedule_for(args.preset, "cpu").steps(7)[0]
+        for factor, steps in ((1, full), (BATCH_FACTOR, full), (4 * BATCH_FACTOR, full), (4 * BATCH_FACTOR, full // 4)):
+            _, measured = check.encode(carphone, factor, gop=8, iterations=steps)
+            check.report(f"batch_{factor * 1024}_steps_{steps}", measured)
+    if "decode" in stages:
+        data = probe_data or check.encode(short, gop=8, iterations=50, jobs=1)[0]
+        seconds, decoded = timed_decode(data, args.device)
+        again = decode(data, device=args.device)
+        check.report("decode_1080p", {"frames_per_second": round(short.frame_count / seconds, 2),
+                                      "repeatable": frames_md5(again) == frames_md5(decoded)})
+        if args.reference:
+            data = args.reference.read_bytes()
+            on_device, on_cpu = decode(data, device=args.device), decode(data, device="cpu")
+            check.report("reference", {"expected_md5": args.reference_md5, "device_md5": frames_md5(on_device),
+                                       "this_cpu_md5": frames_md5(on_cpu)})
+    if "encode" in stages and probe:
+        # the rate of CUDA_JOBS processes sharing the GPU where measured, else one process's
+        rate = throughput or 1000 / probe["ms_per_iteration"]
+        overhead = 4 * (probe["seconds"] - probe["train_seconds"])  # keyframes, verification decode, metrics
+        pixels, frames = width * height, video.frame_count
+        options = []
+        for preset in dict.fromkeys((args.preset, "fast")):
+            candidates = EncodeSettings(quality=args.quality, preset=preset).gop_candidates
+            options += [(preset, None, overhead + pilot_and_final(preset, frames, pixels, candidates) / rate),
+                        (preset, 8, overhead + pilot_and_final(preset, frames, pixels, (8,)) / rate)]
+        check.report("predicted_encode_seconds", {f"{p} gop {g or 'auto'}": round(s) for p, g, s in options})
+        fitting = [(p, g) for p, g, s in options if s <= args.budget]
+        if fitting:
+            preset, gop = fitting[0]
+            started = time.perf_counter()
+            _, measured = check.encode(video, preset=preset, **({"gop": gop} if gop else {}))
+            check.report("encode_1080p", measured | {"preset": preset, "pilot": gop is None, "seconds_per_frame": round(
+                (time.perf_counter() - started) / frames, 2)})
+    print(json.dumps(check.out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,3 +1,5 @@
+"""`python -m nrffcodec`: the nrff command. Guarded, as spawned worker processes import this module too."""
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main()

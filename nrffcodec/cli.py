@@ -19,7 +19,7 @@ from . import __version__
 from .api import EncodeReport, decode_file, encode
 from .errors import USER_ERRORS, InputError
 from .info import inspect_file
-from .io import output_kind, parse_frame_range
+from .io import output_kind, parse_frame_range, written_outputs
 from .settings import DEFAULT_QUALITY, QUALITY_MAX, QUALITY_MIN, EncodeSettings
 from .train import PRESETS
 
@@ -34,13 +34,17 @@ def friendly_errors(command: Callable) -> Callable:
     """Turn user errors into one line on stderr and exit code 2; anything else into one line, exit 1."""
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        earlier = len(written_outputs())  # outputs of earlier commands in this process (tests, scripts)
         try:
             return command(*args, **kwargs)
         except USER_ERRORS as exc:
             click.echo(f"nrff: error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
-            click.echo("nrff: interrupted (no output written)", err=True)
+            output = kwargs.get("output_path")  # the signal can land after it was renamed into place
+            written = output is not None and Path(output) in written_outputs()[earlier:]
+            click.echo(f"nrff: interrupted after writing {output}" if written
+                       else "nrff: interrupted (no output written)", err=True)
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise

@@ -299,6 +299,14 @@ def check_output(path: str | os.PathLike, needed_bytes: int = 0) -> None:
                           f"{human_bytes(needed_bytes)} needed, {human_bytes(free)} free")
 
 
+_written: list[Path] = []
+
+
+def written_outputs() -> tuple[Path, ...]:
+    """Outputs this process has renamed into place, so that an interrupt can say what was written."""
+    return tuple(_written)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds.
@@ -319,6 +327,7 @@ def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Pat
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, target)
+            _written.append(target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 

@@ -1,11 +1,12 @@
 """CUDA check for a session lent a GPU: one short script, since device time is scarce.
 
 Stages, each printed as one JSON line the moment it is measured:
-- probe: training milliseconds per iteration on a clip scaled to 1080p, at the CUDA batch and at
-  4x it (is a step bound by the GPU or by the CPU that launches its kernels?);
+- probe: training milliseconds per iteration on a clip scaled to 1080p at 4x the CUDA batch, then
+  at the CUDA batch (is a step bound by the GPU or by the CPU that launches its kernels? The
+  first encode in a process also pays CUDA's start-up);
 - jobs: training throughput with 1, CUDA_JOBS and 2x CUDA_JOBS processes sharing the GPU;
-- batch: quality on carphone (176x144) at the preset's steps with batches of 1x (the CPU's),
-  16x and 64x 1024 blocks, and 64x at a quarter of the steps;
+- batch: quality on carphone (176x144) at the preset's steps (or --batch-steps) with batches of
+  1x (the CPU's), 16x and 64x 1024 blocks, and 64x at a quarter of the steps;
 - decode: frames per second at 1080p, and whether two decodes give the same frames; with
   `--reference FILE.nrf --reference-md5 HEX` (made on another machine's CPU) also whether CUDA and
   this CPU decode that file to those frames;
@@ -28,7 +29,6 @@ from pathlib import Path
 from common import DEFAULT_CLIPS
 
 import numpy as np
-import torch
 
 from nrffcodec import machine, train
 from nrffcodec.api import decode, encode_video
@@ -39,6 +39,7 @@ from nrffcodec.settings import EncodeSettings
 from nrffcodec.train import schedule_for
 
 STAGES = ("probe", "jobs", "batch", "decode", "encode")
+BATCH_FACTOR = train.CUDA_BATCH_FACTOR  # the shipped value, restored after each encode that changes it
 
 
 def frames_md5(video: Video) -> str:
@@ -54,9 +55,11 @@ def iterations(schedule, frames: int, gop_length: int, pixels: int) -> int:
 
 
 def pilot_and_final(preset: str, frames: int, pixels: int, candidates: tuple[int, ...]) -> int:
-    """Upper bound of an encode's training iterations: every candidate's pilot on the whole clip, then the costliest plan."""
+    """Upper bound of an encode's training iterations: each candidate's pilot, then the costliest plan."""
     schedule = schedule_for(preset, "cuda")
-    pilot = sum(iterations(pilot_schedule(schedule), frames, g, pixels) for g in candidates) if len(candidates) > 1 else 0
+    pilot = 0
+    if len(candidates) > 1:
+        pilot = sum(iterations(pilot_schedule(schedule), frames, g, pixels) for g in candidates)
     return pilot + max(iterations(schedule, frames, g, pixels) for g in candidates)
 
 
@@ -72,6 +75,8 @@ def timed_decode(data: bytes, device: str, repeats: int = 3) -> tuple[float, Vid
 
 @dataclasses.dataclass
 class Check:
+    """The run's fixed settings and its results so far (`out`, printed whole at the end)."""
+
     device: str
     preset: str
     quality: int
@@ -86,20 +91,18 @@ class Check:
         if batch_factor is not None:
             train.CUDA_BATCH_FACTOR = batch_factor
         try:
-            full = dict(quality=self.quality, preset=self.preset, device=self.device) | settings
-            settings_ = EncodeSettings(**full)
-            data, rep = encode_video(video, settings_)
+            chosen = EncodeSettings(**(dict(quality=self.quality, preset=self.preset, device=self.device) | settings))
+            schedule = schedule_for(chosen.preset, self.device, chosen.iterations)  # the batch the encode uses
+            data, rep = encode_video(video, chosen)
         finally:
             train.CUDA_BATCH_FACTOR = BATCH_FACTOR
-        schedule = schedule_for(settings_.preset, self.device, settings_.iterations)
         its = iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
-        return data, {"gop": rep.gop_length, "jobs": settings.get("jobs"), "iterations": its,
+        return data, {"batch_blocks": schedule.batch_blocks, "gop": rep.gop_length, "jobs": settings.get("jobs"),
+                      "iterations": its,
                       "train_seconds": round(rep.train_seconds, 2), "seconds": round(rep.seconds, 2),
                       "ms_per_iteration": round(1000 * rep.train_seconds / its, 3), "bytes": rep.bytes,
                       "psnr_rgb": round(rep.quality.psnr_rgb, 3)}
 
-
-BATCH_FACTOR = train.CUDA_BATCH_FACTOR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,10 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{video.frame_count} frames")
     probe_data, probe, throughput = b"", {}, 0.0
     if "probe" in stages:
-        for factor in (BATCH_FACTOR, 4 * BATCH_FACTOR):
-            probe_data, probe_factor = check.encode(short, factor, gop=8, iterations=args.probe_iterations, jobs=1)
-            probe = probe or probe_factor
-            check.report(f"probe_batch_{factor * 1024}", probe_factor)
+        for factor in (4 * BATCH_FACTOR, BATCH_FACTOR):  # the shipped factor last: the first encode pays start-up
+            probe_data, probe = check.encode(short, factor, gop=8, iterations=args.probe_iterations, jobs=1)
+            check.report(f"probe_batch_{probe['batch_blocks']}", probe)
     if "jobs" in stages:
         for jobs in (1, train.CUDA_JOBS, 2 * train.CUDA_JOBS):
             _, measured = check.encode(video, gop=4, iterations=args.probe_iterations, jobs=jobs)
@@ -143,12 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         full = args.batch_steps or schedule_for(args.preset, "cpu").steps(7)[0]
         for factor, steps in ((1, full), (BATCH_FACTOR, full), (4 * BATCH_FACTOR, full), (4 * BATCH_FACTOR, full // 4)):
             _, measured = check.encode(carphone, factor, gop=8, iterations=steps)
-            check.report(f"batch_{factor * 1024}_steps_{steps}", measured)
+            check.report(f"batch_{measured['batch_blocks']}_steps_{steps}", measured)
     if "decode" in stages:
         data = probe_data or check.encode(short, gop=8, iterations=50, jobs=1)[0]
         seconds, decoded = timed_decode(data, args.device)
         again = decode(data, device=args.device)
-        check.report("decode_1080p", {"frames_per_second": round(short.frame_count / seconds, 2),
+        check.report("decode", {"frames_per_second": round(short.frame_count / seconds, 2),
                                       "repeatable": frames_md5(again) == frames_md5(decoded)})
         if args.reference:
             data = args.reference.read_bytes()
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             preset, gop = fitting[0]
             started = time.perf_counter()
             _, measured = check.encode(video, preset=preset, **({"gop": gop} if gop else {}))
-            check.report("encode_1080p", measured | {"preset": preset, "pilot": gop is None, "seconds_per_frame": round(
+            check.report("encode", measured | {"preset": preset, "pilot": gop is None, "seconds_per_frame": round(
                 (time.perf_counter() - started) / frames, 2)})
     print(json.dumps(check.out, indent=1))
     return 0

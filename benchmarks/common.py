@@ -13,7 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from nrffcodec.gop import plan_gops  # noqa: E402
 from nrffcodec.io import Video, read_video, scale_video, write_video  # noqa: E402
+from nrffcodec.train import Schedule  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIPS = REPO.parent / "shared" / "clips"
@@ -22,6 +24,11 @@ FRAMES = 32
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".y4m", ".mpg", ".mpeg", ".webm", ".m4v"}
 # Where a clip's first frames are unusable: bikes 0-29 is a near-static wall with a cut at frame 30.
 FIRST_FRAME = {"bikes": 32}
+
+
+def training_iterations(schedule: Schedule, frames: int, gop_length: int, pixels: int) -> int:
+    """Training iterations (float + quantization-aware) of every GOP of a `frames`-frame clip at `gop_length`."""
+    return sum(sum(schedule.steps(len(g.predicted), pixels)) for g in plan_gops(frames, gop_length) if g.predicted)
 
 
 def clips_in(folder: Path) -> list[Path]:

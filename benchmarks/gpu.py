@@ -26,13 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_CLIPS
+from common import DEFAULT_CLIPS, training_iterations
 
 import numpy as np
 
 from nrffcodec import machine, train
 from nrffcodec.api import decode, encode_video
-from nrffcodec.gop import plan_gops
 from nrffcodec.gopsearch import pilot_schedule
 from nrffcodec.io import Video, read_video, scale_video
 from nrffcodec.settings import EncodeSettings
@@ -49,18 +48,13 @@ def frames_md5(video: Video) -> str:
     return digest.hexdigest()
 
 
-def iterations(schedule, frames: int, gop_length: int, pixels: int) -> int:
-    """Training iterations (float + quantization-aware) of every GOP of a `frames`-frame clip."""
-    return sum(sum(schedule.steps(len(g.predicted), pixels)) for g in plan_gops(frames, gop_length) if g.predicted)
-
-
 def pilot_and_final(preset: str, frames: int, pixels: int, candidates: tuple[int, ...]) -> int:
     """Upper bound of an encode's training iterations: each candidate's pilot, then the costliest plan."""
     schedule = schedule_for(preset, "cuda")
     pilot = 0
     if len(candidates) > 1:
-        pilot = sum(iterations(pilot_schedule(schedule), frames, g, pixels) for g in candidates)
-    return pilot + max(iterations(schedule, frames, g, pixels) for g in candidates)
+        pilot = sum(training_iterations(pilot_schedule(schedule), frames, g, pixels) for g in candidates)
+    return pilot + max(training_iterations(schedule, frames, g, pixels) for g in candidates)
 
 
 def timed_decode(data: bytes, device: str, repeats: int = 3) -> tuple[float, Video]:
@@ -96,13 +90,12 @@ class Check:
             data, rep = encode_video(video, chosen)
         finally:
             train.CUDA_BATCH_FACTOR = BATCH_FACTOR
-        its = iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
+        its = training_iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
         return data, {"batch_blocks": schedule.batch_blocks, "gop": rep.gop_length, "jobs": settings.get("jobs"),
                       "iterations": its,
                       "train_seconds": round(rep.train_seconds, 2), "seconds": round(rep.seconds, 2),
                       "ms_per_iteration": round(1000 * rep.train_seconds / its, 3), "bytes": rep.bytes,
                       "psnr_rgb": round(rep.quality.psnr_rgb, 3)}
-
 
 
 def main(argv: list[str] | None = None) -> int:

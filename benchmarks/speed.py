@@ -19,14 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, prepare, training_iterations
 
 import torch
 
 from nrffcodec import machine
 from nrffcodec.api import decode, encode_video
 from nrffcodec.baselines import X26x
-from nrffcodec.gop import plan_gops
 from nrffcodec.io import read_video
 from nrffcodec.settings import EncodeSettings, resolve_device
 from nrffcodec.train import schedule_for
@@ -63,6 +62,7 @@ def phase(name: str, path: str, first_frame: int, settings: EncodeSettings, data
         started = time.perf_counter()
         data, report = encode_video(video, settings)
         out = {"seconds": time.perf_counter() - started, "train_seconds": report.train_seconds, "data": data,
+               "gop_length": report.gop_length,
                "psnr_rgb": report.quality.psnr_rgb}
     elif name == "nrff-decode":
         decode(data, device=device)  # warm-up: first CUDA kernels, allocator
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
     frames, pixels = video.frame_count, video.width * video.height * video.frame_count
     schedule = schedule_for(args.preset, device, args.iterations)
-    steps = sum(sum(schedule.steps(len(g.predicted), video.width * video.height))
-                for g in plan_gops(frames, settings.rung.gop) if g.predicted)
+    # the GOP length the encode chose (the pilot's iterations are not in train_seconds either)
+    steps = training_iterations(schedule, frames, enc["gop_length"], video.width * video.height)
     rows = [
         ("bytes (bpp)", f"{len(enc['data']):,} ({8 * len(enc['data']) / pixels:.4f})",
          f"{x265['bytes']:,} ({8 * x265['bytes'] / pixels:.4f})", len(enc["data"]) / x265["bytes"]),

@@ -172,7 +172,8 @@ def train_gop(task: GopTask) -> GopResult:
                                                                                         task.full_range)
         return (diff * diff).mean()
 
-    configs = [quant_config_for(p, task.quant) for p in params]
+    outputs = (flow_net.last.weight, residual_net.last.weight)
+    configs = [quant_config_for(p, task.quant, output_layer=any(p is o for o in outputs)) for p in params]
     validation = sample_blocks(VALIDATION_BLOCKS, torch.Generator().manual_seed(task.seed + 1))
     float_steps, qat_steps = schedule.steps(n_frames, height * width)
     steps: list[torch.Tensor] = []

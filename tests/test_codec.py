@@ -31,6 +31,18 @@ def _keys(path) -> set[int]:
     return {e.first_frame + e.key_offset for e in NrfFile(path).index}
 
 
+def test_only_the_output_layers_are_stored_with_a_step_per_channel(encoded) -> None:
+    from .nrf_tools import parts
+    path, _ = encoded
+    header, _, chunks = parts(path.read_bytes())
+    for chunk in chunks:
+        for arch, tensors in zip((header.flow, header.residual), chunk.networks):
+            per_channel = [t.steps.size > 1 for t in tensors]
+            output_weight = len(tensors) - 3  # storage order ends with last.weight, last.bias, swish
+            assert per_channel == [i == output_weight for i in range(len(tensors))]
+            assert tensors[output_weight].steps.size == arch.out_channels
+
+
 def test_encode_decode_quality_beats_a_broken_warp(encoded, clip_path) -> None:
     path, report = encoded
     source = read_video(clip_path)

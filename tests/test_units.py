@@ -7,7 +7,8 @@ import torch
 
 from nrffcodec.colour import rgb8_to_yuv420, yuv420_to_rgb8
 from nrffcodec.gop import gops_needed, plan_gops, reference_gops
-from nrffcodec.quant import QuantConfig, dequantize, fake_quantize, qmax, quantize, steps_for
+from nrffcodec.quant import (FINE_STEP_DIVISOR, QuantConfig, dequantize, fake_quantize, qmax, quant_config_for,
+                             quantize, steps_for)
 from nrffcodec.warp import sample, warp
 
 
@@ -39,6 +40,22 @@ def test_steps_never_let_symbols_overflow() -> None:
     for bits in (2, 3, 8):
         step = steps_for(w, QuantConfig(bits, False))
         assert (w.abs().max() / step).item() <= qmax(bits)
+
+
+def test_output_layers_and_small_tensors_get_finer_steps() -> None:
+    config = QuantConfig(8, False, 0.5)
+    hidden, bias, output = torch.randn(32, 32), torch.randn(32), torch.randn(4, 32)
+    assert quant_config_for(hidden, config) == config
+    assert quant_config_for(bias, config) == QuantConfig(8, False, 0.5 / FINE_STEP_DIVISOR)
+    assert quant_config_for(output, config, output_layer=True) == QuantConfig(8, True, 0.5 / FINE_STEP_DIVISOR)
+    # one step per output row, each a quarter of what the row's own RMS would get at the hidden layers' ratio
+    output[0] *= 50.0
+    steps = steps_for(output, quant_config_for(output, config, output_layer=True))
+    rms = output.pow(2).mean(dim=1).sqrt()
+    assert steps.shape == (4,)
+    assert torch.allclose(steps, (rms * 0.5 / FINE_STEP_DIVISOR).half().float())
+    min_max = QuantConfig(8, False, None)
+    assert quant_config_for(output, min_max, output_layer=True) == min_max
 
 
 # ---------------------------------------------------------------- warp

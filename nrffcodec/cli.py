@@ -202,7 +202,9 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
                    f"({'shared' if a['shared_hidden'] else 'separate'}), frequencies t/y/x "
                    f"{a['freqs_t']}/{a['freqs_y']}/{a['freqs_x']}, {info['parameters_per_gop'][name]} weights/GOP, "
                    f"{info['bits_per_weight'][name]} bits/weight")
-    steps = "per channel" if h["quant"]["per_channel"] else "per tensor"
+    channel, tensors = info["tensors_with_channel_steps"]
+    steps = "per channel" if h["quant"]["per_channel"] else (
+        f"per tensor, {channel} of {tensors} tensors per output channel" if channel else "per tensor")
     click.echo(f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
                f"; flow scale {h['flow_scale']} px; entropy models chosen: "
                + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())))

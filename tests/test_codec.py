@@ -7,10 +7,12 @@ import pytest
 import nrffcodec.render
 from bitstream import BitstreamError, NrfFile
 from nrffcodec import decode, encode_video, measure, read_video
+from nrffcodec.info import inspect_file
 from nrffcodec.metrics import psnr
 
 from .clips import moving_texture
 from .conftest import fast_settings
+from .nrf_tools import parts
 
 # Copying the keyframe (a broken warp) scores ~17 dB on the predicted frames of this clip; a working
 # warp learns the 1 px/frame translation and scores ~30 dB after 250 steps.
@@ -32,7 +34,6 @@ def _keys(path) -> set[int]:
 
 
 def test_only_the_output_layers_are_stored_with_a_step_per_channel(encoded) -> None:
-    from .nrf_tools import parts
     path, _ = encoded
     header, _, chunks = parts(path.read_bytes())
     for chunk in chunks:
@@ -41,6 +42,7 @@ def test_only_the_output_layers_are_stored_with_a_step_per_channel(encoded) -> N
             output_weight = len(tensors) - 3  # storage order ends with last.weight, last.bias, swish
             assert per_channel == [i == output_weight for i in range(len(tensors))]
             assert tensors[output_weight].steps.size == arch.out_channels
+    assert inspect_file(path)["tensors_with_channel_steps"] == [2 * len(chunks), 14 * len(chunks)]
 
 
 def test_encode_decode_quality_beats_a_broken_warp(encoded, clip_path) -> None:

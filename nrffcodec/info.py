@@ -14,16 +14,14 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
     header = nrf.header
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     gops, models = [], {}
-    channel_steps = [0, 0]  # tensors with a step per output channel, all tensors
+    channel_tensors = 0  # tensors stored with a step per output channel
     totals = {"keyframes": sum(len(p) for p in nrf.parameter_sets), "networks": 0, "container": 0}
     weight_bits = [0.0, 0.0]
     for i, entry in enumerate(nrf.index):
         chunk = nrf.read_gop(i, shapes)
         nets = []
-        for tensors in chunk.networks:
-            channel_steps[0] += sum(t.steps.size > 1 for t in tensors)
-            channel_steps[1] += len(tensors)
-        for n, infos in enumerate(chunk.coding):
+        for n, (infos, tensors) in enumerate(zip(chunk.coding, chunk.networks)):
+            channel_tensors += sum(t.steps.size > 1 for t in tensors)
             bits = sum(t.payload_bits + t.header_bits for t in infos)
             weight_bits[n] += bits
             for t in infos:
@@ -49,7 +47,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         "bits_per_weight": {name: round(bits / max(1, counts[n] * len(nrf.index)), 3)
                             for n, (name, bits) in enumerate(zip(("flow", "residual"), weight_bits))},
         "entropy_models": models,
-        "tensors_with_channel_steps": channel_steps,
+        "tensors_with_channel_steps": [channel_tensors, sum(map(len, shapes)) * len(nrf.index)],
         "sections": [{"name": name, "offset": off, "bytes": size} for name, off, size in nrf.sections],
         "gops": gops,
         "bytes": totals,

@@ -1,6 +1,8 @@
 """What a measurement ran on: CPU model, cores, GPU name, library versions (for results and benchmarks)."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 from pathlib import Path
@@ -8,6 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+
+import bitstream
 
 from . import __version__
 
@@ -37,3 +41,19 @@ def versions() -> dict[str, str]:
     return {"nrff": __version__, "torch": torch.__version__, "numpy": np.__version__, "pyav": av.__version__,
             "ffmpeg": str(av.ffmpeg_version_info),
             "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
+
+
+@functools.lru_cache(maxsize=None)
+def encoder_digest() -> str:
+    """SHA-256 of the codec's source (nrffcodec and bitstream): what decides the files an encode writes.
+
+    The version number changes with releases, not with every change of a training or quantization
+    rule, so a resumed encode or a cached sweep point keyed on it alone could mix files of two
+    encoders; keyed on this, they are reused only by the very code that made them.
+    """
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(bitstream.__file__).parent):
+        for path in sorted(package.glob("*.py")):
+            digest.update(f"{package.name}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -122,7 +122,7 @@ class NrffCodec(Codec):
         return {**super().config(quality), "gop": gop, "rd_lambda": round(s.rd_lambda, 3),
                 "keyframe_qp": s.rung.keyframe_qp, "seed": s.seed,
                 "iterations": s.iterations, "device": s.device, "nrff": machine.versions()["nrff"],
-                "format": f"{FORMAT_MAJOR}.{FORMAT_MINOR}"}
+                "encoder": machine.encoder_digest()[:16], "format": f"{FORMAT_MAJOR}.{FORMAT_MINOR}"}
 
     def code(self, video: Video, quality: int) -> Coded:
         started = time.perf_counter()

@@ -27,6 +27,7 @@ from . import __version__
 from .errors import OutputError
 from .gop import Gop
 from .io import Video, atomic_output, check_output
+from .machine import encoder_digest
 from .settings import EncodeSettings
 from .train import GopResult
 
@@ -37,11 +38,11 @@ Log = Callable[[str], None]
 
 
 def job_key(video: Video, settings: EncodeSettings, device: str) -> bytes:
-    """SHA-256 of everything that decides the encoder's output; `jobs` is left out, as it never does."""
+    """SHA-256 of everything that decides the encoder's output, its source included; `jobs` is left out, as it never does."""
     chosen = dataclasses.asdict(settings)
     chosen.pop("jobs", None)
     described = {
-        "nrff": __version__, "format": [FORMAT_MAJOR, FORMAT_MINOR], "torch": torch.__version__,
+        "nrff": __version__, "encoder": encoder_digest(), "format": [FORMAT_MAJOR, FORMAT_MINOR], "torch": torch.__version__,
         "av": av.__version__, "ffmpeg": av.library_versions, "device": device, "settings": chosen,
         "video": [video.width, video.height, video.frame_count, str(video.fps), video.matrix, video.full_range],
     }

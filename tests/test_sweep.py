@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from nrffcodec import machine
 from nrffcodec.baselines import X26x
 from nrffcodec.cli import cli
-from nrffcodec.sweep import CRF_RANGE, MIN_POINTS, Clip, SweepOptions, crf_sweep, point_key, run_sweep
+from nrffcodec.sweep import CRF_RANGE, MIN_POINTS, Clip, NrffCodec, SweepOptions, crf_sweep, point_key, run_sweep
 
 from .clips import moving_texture
 
@@ -77,6 +78,14 @@ def test_points_are_keyed_by_source_frames_and_settings(clip: Clip) -> None:
     assert point_key(x264, 30, clip) == point_key(x264, 30, Clip.of("renamed", clip.video))
     assert len({point_key(x264, 30, clip), point_key(x264, 31, clip), point_key(x264, 30, other),
                 point_key(X26x("x264", "slow"), 30, clip), point_key(X26x("x265"), 30, clip)}) == 5
+
+
+def test_nrff_points_are_keyed_by_the_encoders_source(clip: Clip, monkeypatch) -> None:
+    """A cached point of other encoder code is not reused (it would mix two encoders in one curve)."""
+    nrff = NrffCodec("fast", "cpu", iterations=5)
+    before = point_key(nrff, 3, clip)
+    monkeypatch.setattr(machine, "encoder_digest", lambda: "f" * 64)
+    assert point_key(nrff, 3, clip) != before
 
 
 class _FakeRunner:

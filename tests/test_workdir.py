@@ -7,12 +7,14 @@ import struct
 import pytest
 
 import nrffcodec.api
+import nrffcodec.workdir
 from bitstream import BitstreamError, GopChunk
 from bitstream.container import PREAMBLE
 from bitstream.workfile import (WORK_MAJOR, StaleWorkError, read_finished_gop, read_keyframes, write_finished_gop,
                                 write_keyframes)
 from nrffcodec import encode_video
 from nrffcodec.fields import parameter_shapes
+from nrffcodec.machine import encoder_digest
 
 from .clips import moving_texture
 from .conftest import fast_settings
@@ -83,6 +85,21 @@ def test_other_source_frames_are_another_command(clip, tmp_path) -> None:
     changed.y[-1, 0, 0] ^= 1
     _, lines = _encode(changed, tmp_path)
     assert not any("already trained" in line for line in lines)
+
+
+def test_work_left_by_other_encoder_code_is_not_reused(clip, tmp_path, monkeypatch) -> None:
+    """Same version and settings, changed training code: the old GOPs would be valid files of another encoder."""
+    _encode(clip, tmp_path)
+    monkeypatch.setattr(nrffcodec.workdir, "encoder_digest", lambda: "0" * 64)
+    _, lines = _encode(clip, tmp_path)
+    assert any("keyframes.nrw not reused" in line for line in lines)
+    assert not any("already trained" in line for line in lines)
+
+
+def test_the_encoder_digest_covers_both_packages() -> None:
+    digest = encoder_digest()
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert digest == encoder_digest()
 
 
 # ---------------------------------------------------------------- the work-file format

@@ -73,13 +73,13 @@ class EncodeReport:
 # ---------------------------------------------------------------- keyframes
 
 
-def _code_keyframes(video: Video, gops: Sequence[Gop], codec: KeyframeCoder, qp: int, period: int
+def _code_keyframes(video: Video, gops: Sequence[Gop], codec: KeyframeCoder, qp: int, period: int, preset: str
                     ) -> tuple[list[bytes], list[Keyframe]]:
     """Code every keyframe (one stream, intra every `period`); share identical parameter sets."""
     pictures = [(video.y[g.key], video.u[g.key], video.v[g.key]) for g in gops]
     parameter_sets: list[bytes] = []
     records = []
-    for coded in codec.encode_sequence(pictures, qp, period, video.full_range):
+    for coded in codec.encode_sequence(pictures, qp, period, video.full_range, preset):
         ids = []
         for unit in coded.parameter_sets:
             if unit not in parameter_sets:
@@ -237,7 +237,8 @@ def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCo
         pending = []
         for length in lengths:
             gops = plans[length]
-            parameter_sets, keyframes = _code_keyframes(window, gops, codec, qp, settings.keyframe_period)
+            parameter_sets, keyframes = _code_keyframes(window, gops, codec, qp, settings.keyframe_period,
+                                                         settings.preset)
             decoded = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)),
                                        settings.keyframe_period, video.height, video.width)
             archs = field_archs(settings.rung_for_length(length), video.height, video.width,
@@ -303,7 +304,7 @@ def encode_video(video: Video, settings: EncodeSettings = EncodeSettings(),
     store = Workdir(workdir, job_key(video, settings, device), log, estimated_nrf_bytes(video, settings)) \
         if workdir else None
     period = settings.keyframe_period
-    code = lambda: _code_keyframes(video, gops, codec, qp, period)  # noqa: E731
+    code = lambda: _code_keyframes(video, gops, codec, qp, period, settings.preset)  # noqa: E731
     parameter_sets, keyframes = store.keyframes(gops, code) if store else code()
     decoded_keys = decode_keyframes(codec, parameter_sets, dict(enumerate(keyframes)), range(len(gops)), period,
                                     video.height, video.width)

@@ -103,6 +103,12 @@ def obu_type(unit: bytes) -> int:
 # ---------------------------------------------------------------- codecs
 
 
+# SVT-AV1's preset (0 is the slowest) for each nrff --preset. A clip has a few keyframes, so preset 0
+# costs seconds where training costs minutes; at equal QP it gave 2-7% fewer keyframe bytes and
+# +0.2 to +0.5 dB against preset 3 on carphone, bikes and vtest (docs/ablations.md).
+SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
+
+
 def coded_size(length: int, minimum: int) -> int:
     """Side length the intra encoder is given: even (4:2:0) and at least `minimum`; decoders crop back."""
     return max(minimum, length + length % 2)
@@ -124,12 +130,13 @@ class KeyframeCoder:
     min_side: int
     max_qp: int
 
-    def options(self, qp: int, period: int) -> dict[str, str]:
+    def options(self, qp: int, period: int, preset: str = "medium") -> dict[str, str]:
+        """Encoder options; `preset` is nrff's --preset (x265 keeps `slow`: its slower presets gained <= 0.05 dB)."""
         if self.codec == KeyframeCodec.HEVC:
             return {"preset": "slow", "tune": "psnr",
                     "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
                                    f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0"}
-        return {"preset": "3", "qp": str(qp),
+        return {"preset": str(SVT_AV1_PRESET[preset]), "qp": str(qp),
                 "svtav1-params": f"rc=0:tune=1:lp=1:pred-struct=1:keyint={period}:scd=0"}
 
     def split(self, data: bytes) -> CodedKeyframe:
@@ -147,7 +154,7 @@ class KeyframeCoder:
         return _TEMPORAL_DELIMITER + b"".join(parameter_sets + slices)
 
     def encode_sequence(self, pictures: list[Planes], qp: int, period: int = 1,
-                        full_range: bool = False) -> list[CodedKeyframe]:
+                        full_range: bool = False, preset: str = "medium") -> list[CodedKeyframe]:
         """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
         if not 0 <= qp <= self.max_qp:
             raise ValueError(f"{self.codec.name} QP {qp} outside 0..{self.max_qp}")
@@ -156,7 +163,7 @@ class KeyframeCoder:
         encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
         encoder.time_base = Fraction(1, 25)
         encoder.color_range = 2 if full_range else 1
-        encoder.options = self.options(qp, max(1, period))
+        encoder.options = self.options(qp, max(1, period), preset)
         packets = []
         for index, planes in enumerate(pictures):
             frame = frame_from_planes(*planes, coded_h, coded_w)
@@ -170,9 +177,9 @@ class KeyframeCoder:
             raise RuntimeError(f"{self.encoder} produced an empty picture")
         return coded
 
-    def encode(self, planes: Planes, qp: int, full_range: bool = False) -> CodedKeyframe:
+    def encode(self, planes: Planes, qp: int, full_range: bool = False, preset: str = "medium") -> CodedKeyframe:
         """Intra-code one picture."""
-        return self.encode_sequence([planes], qp, 1, full_range)[0]
+        return self.encode_sequence([planes], qp, 1, full_range, preset)[0]
 
     def coded_shape(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) of the picture the encoder is given and the decoder returns."""

@@ -145,6 +145,29 @@ def test_keyframe_round_trip_any_size(codec: str, size) -> None:
     assert again.slices == coded.slices, "keyframe coding is deterministic"
 
 
+@pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "0")])
+def test_keyframes_take_svt_av1_preset_from_nrffs_preset(preset: str, svt_preset: str) -> None:
+    from bitstream import KeyframeCodec
+    from nrffcodec.keyframes import CODECS
+    assert CODECS[KeyframeCodec.AV1].options(40, 16, preset)["preset"] == svt_preset
+    assert CODECS[KeyframeCodec.HEVC].options(40, 16, preset)["preset"] == "slow"
+
+
+def test_the_encoder_and_its_pilot_code_keyframes_at_the_encodes_preset(clip_path, monkeypatch) -> None:
+    from nrffcodec import EncodeSettings, encode_video, read_video
+    from nrffcodec.keyframes import KeyframeCoder
+    used = []
+    original = KeyframeCoder.encode_sequence
+
+    def recording(self, pictures, qp, period=1, full_range=False, preset="medium"):
+        used.append(preset)
+        return original(self, pictures, qp, period, full_range, preset)
+
+    monkeypatch.setattr(KeyframeCoder, "encode_sequence", recording)
+    encode_video(read_video(clip_path), EncodeSettings(preset="slow", iterations=3, quality=4, gop=None, jobs=1))
+    assert len(used) > 1 and set(used) == {"slow"}  # the pilot's candidates, then the encode
+
+
 # ---------------------------------------------------------------- training processes
 
 @pytest.mark.parametrize("device, explicit, tasks, cores, expected", [

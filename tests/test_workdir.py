@@ -96,7 +96,7 @@ def test_work_left_by_other_encoder_code_is_not_reused(clip, tmp_path, monkeypat
     assert not any("already trained" in line for line in lines)
 
 
-def test_the_encoder_digest_covers_both_packages() -> None:
+def test_the_encoder_digest_is_a_stable_sha256() -> None:
     digest = encoder_digest()
     assert len(digest) == 64 and int(digest, 16) >= 0
     assert digest == encoder_digest()

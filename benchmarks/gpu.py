@@ -1,10 +1,13 @@
 """CUDA check for a session lent a GPU: one short script, since device time is scarce.
 
 Stages, each printed as one JSON line the moment it is measured:
+- graphs: training milliseconds per iteration at 1080p with each step launched op by op, then
+  replayed as one captured CUDA graph (train.CUDA_GRAPHS), then op by op again (the first encode in
+  a process also pays CUDA's start-up), and whether the files are byte-identical;
 - probe: training milliseconds per iteration on a clip scaled to 1080p at 4x the CUDA batch, then
   at the CUDA batch (is a step bound by the GPU or by the CPU that launches its kernels? The
   first encode in a process also pays CUDA's start-up);
-- jobs: training throughput with 1, CUDA_JOBS and 2x CUDA_JOBS processes sharing the GPU;
+- jobs: training throughput with 1, 2 and 4 processes sharing the GPU;
 - batch: quality on carphone (176x144) at the preset's steps (or --batch-steps) with batches of
   1x (the CPU's), 16x and 64x 1024 blocks, and 64x at a quarter of the steps;
 - decode: frames per second at 1080p, and whether two decodes give the same frames; with
@@ -37,8 +40,9 @@ from nrffcodec.io import Video, read_video, scale_video
 from nrffcodec.settings import EncodeSettings
 from nrffcodec.train import schedule_for
 
-STAGES = ("probe", "jobs", "batch", "decode", "encode")
-BATCH_FACTOR = train.CUDA_BATCH_FACTOR  # the shipped value, restored after each encode that changes it
+STAGES = ("graphs", "probe", "jobs", "batch", "decode", "encode")
+BATCH_FACTOR = train.CUDA_BATCH_FACTOR  # the shipped values, restored after each encode that changes them
+GRAPHS = train.CUDA_GRAPHS
 
 
 def frames_md5(video: Video) -> str:
@@ -80,16 +84,18 @@ class Check:
         self.out[key] = value
         print(json.dumps({key: value}), flush=True)
 
-    def encode(self, video: Video, batch_factor: int | None = None, **settings) -> tuple[bytes, dict]:
+    def encode(self, video: Video, batch_factor: int | None = None, graphs: bool = True,
+               **settings) -> tuple[bytes, dict]:
         """One encode; returns its bytes and what it measured (training ms per iteration included)."""
         if batch_factor is not None:
             train.CUDA_BATCH_FACTOR = batch_factor
+        train.CUDA_GRAPHS = graphs
         try:
             chosen = EncodeSettings(**(dict(quality=self.quality, preset=self.preset, device=self.device) | settings))
             schedule = schedule_for(chosen.preset, self.device, chosen.iterations)  # the batch the encode uses
             data, rep = encode_video(video, chosen)
         finally:
-            train.CUDA_BATCH_FACTOR = BATCH_FACTOR
+            train.CUDA_BATCH_FACTOR, train.CUDA_GRAPHS = BATCH_FACTOR, GRAPHS
         its = training_iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
         return data, {"batch_blocks": schedule.batch_blocks, "gop": rep.gop_length, "jobs": settings.get("jobs"),
                       "iterations": its,
@@ -123,12 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     check.report("clip", f"{args.clip.name} {source.width}x{source.height} scaled to {width}x{height}, "
                          f"{video.frame_count} frames")
     probe_data, probe, throughput = b"", {}, 0.0
+    if "graphs" in stages:
+        runs = []
+        for graphs in (False, True, False):
+            data, measured = check.encode(short, graphs=graphs, gop=8, iterations=args.probe_iterations, jobs=1)
+            runs.append((data, measured))
+            check.report(f"graphs_{graphs}_{len(runs)}", measured)
+        check.report("graphs", {"speedup": round(runs[2][1]["ms_per_iteration"] / runs[1][1]["ms_per_iteration"], 2),
+                                "byte_identical": runs[0][0] == runs[1][0] == runs[2][0]})
     if "probe" in stages:
         for factor in (4 * BATCH_FACTOR, BATCH_FACTOR):  # the shipped factor last: the first encode pays start-up
             probe_data, probe = check.encode(short, factor, gop=8, iterations=args.probe_iterations, jobs=1)
             check.report(f"probe_batch_{probe['batch_blocks']}", probe)
     if "jobs" in stages:
-        for jobs in (1, train.CUDA_JOBS, 2 * train.CUDA_JOBS):
+        for jobs in (1, 2, 4):
             _, measured = check.encode(video, gop=4, iterations=args.probe_iterations, jobs=jobs)
             rate = measured["iterations"] / measured["train_seconds"]
             throughput = rate if jobs == train.CUDA_JOBS else throughput

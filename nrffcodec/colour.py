@@ -6,6 +6,8 @@ x264/x265 decoded frames.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -63,9 +65,17 @@ def rgb8_to_yuv420(rgb: np.ndarray, matrix: int, full_range: bool) -> tuple[np.n
     return y, chroma[0], chroma[1]
 
 
-def yuv_to_rgb_torch(yuv: torch.Tensor, matrix: int, full_range: bool) -> torch.Tensor:
-    """[..., 3] YUV codes in [0, 1] -> float RGB, differentiable (for the training loss)."""
+YuvToRgb = Callable[[torch.Tensor], torch.Tensor]
+
+
+def yuv_to_rgb_torch(matrix: int, full_range: bool, device: torch.device | str,
+                     dtype: torch.dtype = torch.float32) -> YuvToRgb:
+    """A differentiable [..., 3] YUV codes in [0, 1] -> float RGB (for the training loss).
+
+    The matrix goes to the device once, here: a copy from the host inside the training step
+    would block a captured CUDA graph.
+    """
     a, b = yuv_to_rgb_matrix(matrix, full_range)
-    a_t = torch.as_tensor(a.T, dtype=yuv.dtype, device=yuv.device)
-    b_t = torch.as_tensor(b, dtype=yuv.dtype, device=yuv.device)
-    return yuv @ a_t + b_t
+    a_t = torch.as_tensor(a.T, dtype=dtype, device=device)
+    b_t = torch.as_tensor(b, dtype=dtype, device=device)
+    return lambda yuv: yuv @ a_t + b_t

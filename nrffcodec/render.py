@@ -70,24 +70,32 @@ class GopRenderer:
 
     def points(self, t: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                flow_params: Sequence[torch.Tensor] | None = None,
-               residual_params: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-        """YUV [N, 3] in [0, 1] at pixels (ys, xs) of frames t (1-D tensors, t != keyframe)."""
+               residual_params: Sequence[torch.Tensor] | None = None,
+               frames: Sequence[int] | None = None) -> torch.Tensor:
+        """YUV [N, 3] in [0, 1] at pixels (ys, xs) of frames t (1-D tensors, t != keyframe).
+
+        `frames` are the frames t can hold (default: every predicted frame of the GOP). Which side
+        reference to sample is decided from them, not from t, so a step never waits to read t back
+        from a GPU (and can be captured as a CUDA graph); t still selects per point.
+        """
         coords = self.coords(t, ys, xs)
-        with torch.autocast(device_type=coords.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        # no cast cache: the casts must live inside a captured graph's step, not across steps
+        with torch.autocast(device_type=coords.device.type, dtype=torch.bfloat16, enabled=self.autocast,
+                            cache_enabled=False):
             flow = self.flow_net(coords, flow_params)
             res = self.residual_net(coords, residual_params)
         flow = flow.float() * self.flow_scale
         res = res.float()
         yf, xf = ys.float(), xs.float()
         own = sample(self.ref_own, yf + flow[:, 2], xf + flow[:, 3])
-        before = t < self.gop.key
+        sides = {frame < self.gop.key for frame in (self.gop.predicted if frames is None else frames)}
         side_y, side_x = yf + flow[:, 0], xf + flow[:, 1]
-        if bool(before.all()):
+        if sides == {True}:
             side = sample(self.ref_previous, side_y, side_x)
-        elif not bool(before.any()):
+        elif sides == {False}:
             side = sample(self.ref_next, side_y, side_x)
         else:
-            side = torch.where(before[None], sample(self.ref_previous, side_y, side_x),
+            side = torch.where((t < self.gop.key)[None], sample(self.ref_previous, side_y, side_x),
                                sample(self.ref_next, side_y, side_x))
         alpha = torch.sigmoid(res[:, 0])
         out = alpha * side + (1.0 - alpha) * own + torch.tanh(res[:, 1:4]).T
@@ -104,5 +112,5 @@ class GopRenderer:
         for start in range(0, ys.numel(), FRAME_CHUNK):
             sl = slice(start, start + FRAME_CHUNK)
             tt = torch.full_like(ys[sl], t)
-            out.append(self.points(tt, ys[sl], xs[sl]))
+            out.append(self.points(tt, ys[sl], xs[sl], frames=(t,)))
         return torch.cat(out).T.reshape(3, self.height, self.width)

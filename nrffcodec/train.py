@@ -6,8 +6,10 @@ seeding is per GOP, so the result does not depend on how many workers run or in 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -67,7 +69,12 @@ PRESETS: dict[str, Schedule] = {
     "slow": Schedule(base_steps=8000, steps_per_frame=250),
 }
 CUDA_BATCH_FACTOR = 16
-CUDA_JOBS = 4  # GOPs trained side by side on one GPU, a process each (api._default_jobs)
+CUDA_GRAPHS = True  # on CUDA, each phase's step is captured once and replayed (benchmarks flip it to compare)
+GRAPH_WARMUP_STEPS = 3  # eager steps before the capture: they create Adam's state and the libraries' handles
+SAMPLE_CHUNK = 64  # steps of random blocks drawn and copied to a GPU at once
+# GOPs trained side by side on one GPU, a process each (api._default_jobs). With the step captured as a
+# graph one process keeps an H200 busy: 572 GOP-iterations/s, 499 with 2 or 4 processes (docs/results.md).
+CUDA_JOBS = 1
 VALIDATION_BLOCKS = 4096
 VALIDATE_EVERY = 25
 
@@ -117,6 +124,87 @@ def _lr_factor(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class BlockFeed:
+    """Each step's random blocks on the training device, in the order they are drawn.
+
+    On a GPU they are drawn SAMPLE_CHUNK steps at a time and copied in one asynchronous transfer,
+    so the CPU never waits for the GPU between steps; the values are those of one draw per step.
+    """
+
+    def __init__(self, draw: Callable[[], torch.Tensor], total: int, device: torch.device) -> None:
+        self.draw, self.left, self.device = draw, total, device
+        self.chunk: list[torch.Tensor] = []
+
+    def next(self) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return self.draw()
+        if not self.chunk:
+            count = min(SAMPLE_CHUNK, self.left)
+            drawn = torch.stack([self.draw() for _ in range(count)]).pin_memory()
+            self.chunk = list(drawn.to(self.device, non_blocking=True).unbind(0))[::-1]
+            self.left -= count
+        return self.chunk.pop()
+
+
+class OptimizerSteps:
+    """Adam steps on a loss of one [3, batch] block tensor: eager on the CPU, a replayed CUDA graph on a GPU.
+
+    A training step is ~630 small kernels; launching them one by one from Python bounds a GPU step
+    by the CPU (docs/results.md). Captured once per phase after a few eager steps, a step is one
+    launch. On CUDA Adam keeps its step count and learning rate on the device (`capturable`), with
+    or without the graph, so CUDA_GRAPHS changes the speed, not the arithmetic.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr: float, loss: Callable[[torch.Tensor], torch.Tensor],
+                 device: torch.device, blocks_shape: tuple[int, int]) -> None:
+        self.loss, self.device = loss, device
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.optimizer = torch.optim.Adam(params, lr=torch.tensor(lr, device=device), capturable=True)
+            self.blocks = torch.zeros(blocks_shape, dtype=torch.long, device=device)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=lr)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
+
+    def _eager(self, blocks: torch.Tensor) -> None:
+        loss = self.loss(blocks)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def __call__(self, blocks: torch.Tensor, lr: float) -> None:
+        group = self.optimizer.param_groups[0]
+        if not self.cuda:
+            group["lr"] = lr
+            self._eager(blocks)
+            return
+        group["lr"].fill_(lr)
+        if not CUDA_GRAPHS:
+            self._eager(blocks)
+            return
+        if self.graph is None and self.eager_steps < GRAPH_WARMUP_STEPS:
+            side = torch.cuda.Stream(self.device)  # as torch.cuda.graph's documentation warms up: off the main stream
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._eager(blocks)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.eager_steps += 1
+            return
+        self.blocks.copy_(blocks)
+        if self.graph is None:
+            self.optimizer.zero_grad(set_to_none=True)  # the captured backward allocates the gradients it replays into
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self._graph_body()
+        self.graph.replay()
+
+    def _graph_body(self) -> None:
+        loss = self.loss(self.blocks)
+        loss.backward()
+        self.optimizer.step()
+
+
 def build_renderer(task: GopTask, device: torch.device) -> GopRenderer:
     torch.manual_seed(task.seed)
     return GopRenderer(
@@ -150,15 +238,14 @@ def train_gop(task: GopTask) -> GopResult:
     schedule = task.schedule
     batch = schedule.batch_blocks
 
-    def sample_blocks(count: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        f = torch.randint(n_frames, (count,), generator=gen).to(device)
-        by = torch.randint(ch, (count,), generator=gen).to(device)
-        bx = torch.randint(cw, (count,), generator=gen).to(device)
-        return f, by, bx
+    def draw_blocks(count: int, gen: torch.Generator) -> torch.Tensor:
+        """[3, count] random (frame, block row, block column), drawn on the CPU: the same on every device."""
+        return torch.stack([torch.randint(n_frames, (count,), generator=gen),
+                            torch.randint(ch, (count,), generator=gen), torch.randint(cw, (count,), generator=gen)])
 
-    def blocks_loss(blocks: tuple[torch.Tensor, ...], weights: list[torch.Tensor] | None) -> torch.Tensor:
-        """RGB MSE of the 4:2:0 reconstruction of 2x2 blocks (f, by, bx)."""
-        f, by, bx = blocks
+    def blocks_loss(blocks: torch.Tensor, weights: list[torch.Tensor] | None) -> torch.Tensor:
+        """RGB MSE of the 4:2:0 reconstruction of 2x2 blocks ([3, N]: frame, block row, block column)."""
+        f, by, bx = blocks.unbind(0)
         ys = (2 * by[:, None] + offsets_y).clamp(max=height - 1)
         xs = (2 * bx[:, None] + offsets_x).clamp(max=width - 1)
         ff = f[:, None].expand(-1, 4)
@@ -168,19 +255,22 @@ def train_gop(task: GopTask) -> GopResult:
         pred = torch.cat([yuv[:, :, :1], yuv[:, :, 1:].mean(dim=1, keepdim=True).expand(-1, 4, -1)], dim=2)
         target = torch.stack([y_t[ff, ys, xs], u_t[f, by, bx][:, None].expand(-1, 4),
                               v_t[f, by, bx][:, None].expand(-1, 4)], dim=2)
-        diff = yuv_to_rgb_torch(pred, task.matrix, task.full_range) - yuv_to_rgb_torch(target, task.matrix,
-                                                                                        task.full_range)
+        diff = to_rgb(pred) - to_rgb(target)
         return (diff * diff).mean()
 
     outputs = (flow_net.last.weight, residual_net.last.weight)
     configs = [quant_config_for(p, task.quant, output_layer=any(p is o for o in outputs)) for p in params]
-    validation = sample_blocks(VALIDATION_BLOCKS, torch.Generator().manual_seed(task.seed + 1))
+    to_rgb = yuv_to_rgb_torch(task.matrix, task.full_range, device)
+    validation = draw_blocks(VALIDATION_BLOCKS, torch.Generator().manual_seed(task.seed + 1)).to(device)
     float_steps, qat_steps = schedule.steps(n_frames, height * width)
     steps: list[torch.Tensor] = []
     best: tuple[float, list[torch.Tensor]] = (math.inf, [])
 
     def quantized_weights() -> list[torch.Tensor]:
         return [fake_quantize(p, c, s) for p, c, s in zip(params, configs, steps)]
+
+    def step_loss(blocks: torch.Tensor, quantized: bool) -> torch.Tensor:
+        return blocks_loss(blocks, quantized_weights() if quantized else None)
 
     def keep_if_best() -> None:
         """Quantization-aware training is noisy: remember the quantized state that validates best."""
@@ -195,17 +285,13 @@ def train_gop(task: GopTask) -> GopResult:
         if quantized:  # the grid is fixed from here on, so weights settle on it instead of chasing it
             steps = [steps_for(p, c) for p, c in zip(params, configs)]
             keep_if_best()
-        optimizer = torch.optim.Adam(params, lr=lr)
+        stepper = OptimizerSteps(params, lr, functools.partial(step_loss, quantized=quantized), device, (3, batch))
+        blocks = BlockFeed(lambda: draw_blocks(batch, generator), total, device)
         for step in range(total):
-            factor = _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * factor
-            loss = blocks_loss(sample_blocks(batch, generator), quantized_weights() if quantized else None)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            stepper(blocks.next(), lr * _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0))
             if quantized and ((step + 1) % VALIDATE_EVERY == 0 or step + 1 == total):
                 keep_if_best()
+        del stepper  # frees a captured graph's memory before the next phase captures its own
     with torch.no_grad():
         for p, kept in zip(params, best[1]):
             p.copy_(kept)

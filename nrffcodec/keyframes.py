@@ -104,7 +104,7 @@ def obu_type(unit: bytes) -> int:
 
 
 # SVT-AV1's preset (0 is the slowest) for each nrff --preset. A clip has a few keyframes, so preset 0
-# costs seconds where training costs minutes; at equal QP it gave 2-7% fewer keyframe bytes and
+# costs seconds where training costs minutes; at equal QP it gave 1.6-6.9% fewer keyframe bytes and
 # +0.2 to +0.5 dB against preset 3 on carphone, bikes and vtest (docs/ablations.md).
 SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
 

@@ -38,12 +38,16 @@ Log = Callable[[str], None]
 
 
 def job_key(video: Video, settings: EncodeSettings, device: str) -> bytes:
-    """SHA-256 of everything that decides the encoder's output, its source included; `jobs` is left out, as it never does."""
+    """SHA-256 of everything that decides the encoder's output, its source included.
+
+    `jobs` is left out: how many processes train the GOPs never changes the file.
+    """
     chosen = dataclasses.asdict(settings)
     chosen.pop("jobs", None)
     described = {
-        "nrff": __version__, "encoder": encoder_digest(), "format": [FORMAT_MAJOR, FORMAT_MINOR], "torch": torch.__version__,
-        "av": av.__version__, "ffmpeg": av.library_versions, "device": device, "settings": chosen,
+        "nrff": __version__, "encoder": encoder_digest(), "format": [FORMAT_MAJOR, FORMAT_MINOR],
+        "torch": torch.__version__, "av": av.__version__, "ffmpeg": av.library_versions, "device": device,
+        "settings": chosen,
         "video": [video.width, video.height, video.frame_count, str(video.fps), video.matrix, video.full_range],
     }
     digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())

@@ -136,8 +136,10 @@ class KeyframeCoder:
             return {"preset": "slow", "tune": "psnr",
                     "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
                                    f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0"}
+        # hierarchical-levels=2 (SVT's default is 3): a flatter QP cascade over the chain, since every keyframe
+        # is a reference for a whole GOP; keyframe chains -3.9% (bikes), -0.45% (vtest), -0.65% (carphone) BD
         return {"preset": str(SVT_AV1_PRESET[preset]), "qp": str(qp),
-                "svtav1-params": f"rc=0:tune=1:lp=1:pred-struct=1:keyint={period}:scd=0"}
+                "svtav1-params": f"rc=0:tune=1:lp=1:pred-struct=1:keyint={period}:scd=0:hierarchical-levels=2"}
 
     def split(self, data: bytes) -> CodedKeyframe:
         if self.codec == KeyframeCodec.HEVC:

@@ -156,15 +156,15 @@ class OptimizerSteps:
     """
 
     def __init__(self, params: list[torch.Tensor], lr: float, loss: Callable[[torch.Tensor], torch.Tensor],
-                 device: torch.device, blocks_shape: tuple[int, int]) -> None:
+                 device: torch.device) -> None:
         self.loss, self.device = loss, device
         self.cuda = device.type == "cuda"
         if self.cuda:
             self.optimizer = torch.optim.Adam(params, lr=torch.tensor(lr, device=device), capturable=True)
-            self.blocks = torch.zeros(blocks_shape, dtype=torch.long, device=device)
         else:
             self.optimizer = torch.optim.Adam(params, lr=lr)
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.blocks: torch.Tensor | None = None  # what the captured graph reads; later steps copy theirs in
         self.eager_steps = 0
 
     def _eager(self, blocks: torch.Tensor) -> None:
@@ -191,12 +191,14 @@ class OptimizerSteps:
             torch.cuda.current_stream(self.device).wait_stream(side)
             self.eager_steps += 1
             return
-        self.blocks.copy_(blocks)
         if self.graph is None:
+            self.blocks = blocks.clone()
             self.optimizer.zero_grad(set_to_none=True)  # the captured backward allocates the gradients it replays into
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self._graph_body()
+        else:
+            self.blocks.copy_(blocks)
         self.graph.replay()
 
     def _graph_body(self) -> None:
@@ -285,7 +287,7 @@ def train_gop(task: GopTask) -> GopResult:
         if quantized:  # the grid is fixed from here on, so weights settle on it instead of chasing it
             steps = [steps_for(p, c) for p, c in zip(params, configs)]
             keep_if_best()
-        stepper = OptimizerSteps(params, lr, functools.partial(step_loss, quantized=quantized), device, (3, batch))
+        stepper = OptimizerSteps(params, lr, functools.partial(step_loss, quantized=quantized), device)
         blocks = BlockFeed(lambda: draw_blocks(batch, generator), total, device)
         for step in range(total):
             stepper(blocks.next(), lr * _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0))

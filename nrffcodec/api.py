@@ -202,8 +202,8 @@ def _gop_task(video: Video, gops: Sequence[Gop], gop: Gop, decoded_keys: dict[in
 def _default_jobs(settings: EncodeSettings, device: str, tasks: int) -> int:
     """--jobs, else one process per CPU core, CUDA_JOBS on a GPU; never more than there are GOPs to train.
 
-    On a GPU a training step is bound by the CPU that launches its kernels, so several processes
-    share one GPU (each its own GOP) and keep it busy.
+    On a GPU each training step is one CUDA graph, so one process keeps the GPU busy and a second
+    one adds no throughput (train.CUDA_JOBS).
     """
     limit = os.cpu_count() or 1
     return settings.jobs or min(limit if device == "cpu" else min(limit, CUDA_JOBS), tasks)

@@ -114,11 +114,11 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True,
               help="Encode time vs quality.")
 @click.option("--gop", type=click.IntRange(1, 512),
-              help="Frames per GOP (default: chosen per clip by a pilot encode among 32, 16, 8, 4, "
+              help="Frames per GOP (default: chosen per clip by a pilot encode among 32, 16, 8, 4, 2, "
                    "up to the quality's longest).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
-@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 4 on a GPU).")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option("--keyframe-codec", type=click.Choice(["av1", "hevc"]), default="av1", show_default=True,
               help="Codec for keyframes (SVT-AV1 or x265).")
@@ -262,7 +262,7 @@ class _PointBars:
               help="Baseline CRFs, comma-separated (default: chosen to cover nrff's bpp and PSNR range).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Use frames [START, END) only, for every codec.")
 @click.option("--device", default="auto", show_default=True, help="nrff's device: auto, cpu or cuda.")
-@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 4 on a GPU).")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
 @click.option("--force", is_flag=True, help="Redo points already in DIR instead of reusing them.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")

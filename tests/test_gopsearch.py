@@ -57,18 +57,20 @@ def test_lambda_follows_the_keyframe_qp() -> None:
 
 def test_candidates_by_quality_and_override() -> None:
     assert EncodeSettings(quality=1).gop_candidates == GOP_CANDIDATES
-    assert EncodeSettings(quality=7).gop_candidates == (16, 8, 4)
-    assert EncodeSettings(quality=8).gop_candidates == (8, 4)
+    assert EncodeSettings(quality=7).gop_candidates == (16, 8, 4, 2)
+    assert EncodeSettings(quality=8).gop_candidates == (8, 4, 2)
     assert EncodeSettings(quality=1, gop=5).gop_candidates == (5,)
 
 
 def test_lengths_with_the_same_plan_are_tried_once() -> None:
     plans = {g: plan_gops(12, g) for g in GOP_CANDIDATES}
-    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4]  # 12 frames: 32 and 16 both give one GOP
+    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4, 2]  # 12 frames: 32 and 16 both give one GOP
 
 
 def test_rounds_go_longest_first_two_at_a_time() -> None:
     assert pilot_rounds((32, 16, 8, 4)) == [[32, 16], [8, 4]]
+    assert pilot_rounds((32, 16, 8, 4, 2)) == [[32, 16], [8, 4], [2]]
+    assert pilot_rounds((16, 8, 4, 2)) == [[16, 8], [4, 2]]
     assert pilot_rounds((16, 8, 4)) == [[16, 8], [4]]
 
 
@@ -86,19 +88,24 @@ def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_win
     assert _search({32: 3.0, 16: 2.0, 8: 0.5, 4: 0.7}) == (8, [32, 16, 8, 4])  # bikes: on to GOP 4
     assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5}) == (4, [32, 16, 8, 4])
     assert _search({16: 2.0, 8: 1.0, 4: 0.5}) == (4, [16, 8, 4])
+    assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5, 2: 0.4}) == (2, [32, 16, 8, 4, 2])
+    assert _search({16: 2.0, 8: 1.0, 4: 1.1, 2: 0.4}) == (2, [16, 8, 4, 2])  # quality 7: 2 measured with 4
     with pytest.raises(ValueError):
         descending_search([], lambda lengths: [], 1.0, PIXELS)
 
 
-def test_gops_shorter_than_eight_get_half_the_widths_but_not_below_quality_1s() -> None:
+def test_short_gops_get_narrower_networks_but_not_below_quality_1s() -> None:
     medium = EncodeSettings(quality=5)
     assert medium.rung_for_length(8) == dataclasses.replace(medium.rung, gop=8)
     narrow = medium.rung_for_length(4)
     assert (narrow.gop, narrow.flow_width, narrow.residual_width) == (4, 16, 32)
     low = EncodeSettings(quality=3).rung_for_length(4)
     assert (low.flow_width, low.residual_width) == (8, 12)
+    shortest = medium.rung_for_length(2)
+    assert (shortest.flow_width, shortest.residual_width) == (8, 16)  # a quarter at 3 frames or fewer
+    assert medium.rung_for_length(3) == dataclasses.replace(shortest, gop=3)
     given = EncodeSettings(quality=5, flow_width=20).rung_for_length(2)
-    assert (given.flow_width, given.residual_width) == (20, 32)
+    assert (given.flow_width, given.residual_width) == (20, 16)
 
 
 def test_pilot_trains_the_gop_in_the_middle_of_the_window() -> None:

@@ -107,6 +107,17 @@ def obu_type(unit: bytes) -> int:
 # costs seconds where training costs minutes; at equal QP it gave 1.6-6.9% fewer keyframe bytes and
 # +0.2 to +0.5 dB against preset 3 on carphone, bikes and vtest (docs/ablations.md).
 SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
+# The chain's prediction structure (docs/ablations.md):
+# - pred-struct=2, random access: keyframes are also predicted from later ones (hidden alternate
+#   reference frames). Each temporal unit still shows exactly one keyframe, in order, and needs only
+#   the units before it, so keyframe i decodes from its intra keyframe's unit up to unit i as in a
+#   low-delay chain. Keyframe chains -10.8% (bikes, GOP-2 positions), -9.3% (bikes, GOP 8), -1.2%
+#   (vtest) BD against low delay (pred-struct=1);
+# - irefresh-type=2: the intra keyframes are closed-GOP key frames, so no unit reaches across them;
+# - enable-tf=0: no temporal filtering of the alternate references (they are shown keyframes here);
+# - hierarchical-levels=2 (SVT's default is 3): a flatter QP cascade, since every keyframe is a
+#   reference for a whole GOP (-3.9% bikes, -0.45% vtest, -0.65% carphone in the low-delay chain).
+SVT_AV1_STRUCTURE = "pred-struct=2:irefresh-type=2:enable-tf=0:hierarchical-levels=2"
 
 
 def coded_size(length: int, minimum: int) -> int:
@@ -119,9 +130,11 @@ class KeyframeCoder:
     """How one keyframe codec is driven through PyAV.
 
     The keyframes of a video are coded as one stream in GOP order: keyframe i is an intra picture
-    when i is a multiple of `period`, otherwise a picture predicted from keyframe i - 1 (a P
-    picture of the standard codec). period 1 makes every keyframe intra (random access to any GOP
-    at the price of ~5-30x the bytes of a predicted keyframe, docs/results.md).
+    when i is a multiple of `period`, otherwise a predicted picture: HEVC, a P picture from keyframe
+    i - 1; AV1, from earlier keyframes and from hidden frames that stand for later ones
+    (SVT_AV1_STRUCTURE). Either way keyframe i decodes from the units of its intra keyframe to i.
+    period 1 makes every keyframe intra (random access to any GOP at the price of ~5-30x the bytes
+    of a predicted keyframe, docs/results.md).
     """
 
     codec: KeyframeCodec
@@ -136,10 +149,8 @@ class KeyframeCoder:
             return {"preset": "slow", "tune": "psnr",
                     "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
                                    f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0"}
-        # hierarchical-levels=2 (SVT's default is 3): a flatter QP cascade over the chain, since every keyframe
-        # is a reference for a whole GOP; keyframe chains -3.9% (bikes), -0.45% (vtest), -0.65% (carphone) BD
         return {"preset": str(SVT_AV1_PRESET[preset]), "qp": str(qp),
-                "svtav1-params": f"rc=0:tune=1:lp=1:pred-struct=1:keyint={period}:scd=0:hierarchical-levels=2"}
+                "svtav1-params": f"rc=0:tune=1:lp=1:keyint={period}:scd=0:{SVT_AV1_STRUCTURE}"}
 
     def split(self, data: bytes) -> CodedKeyframe:
         if self.codec == KeyframeCodec.HEVC:

@@ -145,6 +145,27 @@ def test_keyframe_round_trip_any_size(codec: str, size) -> None:
     assert again.slices == coded.slices, "keyframe coding is deterministic"
 
 
+@pytest.mark.parametrize("codec", ["HEVC", "AV1"])
+@pytest.mark.parametrize("count, period", [(11, 4), (6, 16), (3, 1)])
+def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int, period: int) -> None:
+    """The chain may predict from later keyframes (AV1 random access), yet unit i must show keyframe i
+    and need only the units from its intra keyframe to i: what `nrff decode --frames` reads."""
+    from bitstream import KeyframeCodec
+    from nrffcodec.keyframes import CODECS, intra_group
+    from tests.clips import moving_texture
+    clip = moving_texture(width=40, height=24, frames=count, dx=2)
+    pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(count)]
+    coder = CODECS[KeyframeCodec[codec]]
+    coded = coder.encode_sequence(pictures, 30, period)
+    whole = coder.decode_sequence([(k.parameter_sets, k.slices) for k in coded], 24, 40)
+    assert len(coded) == len(whole) == count
+    for i in range(count):
+        chain = intra_group(i, period)
+        alone = coder.decode_sequence([(coded[j].parameter_sets, coded[j].slices) for j in chain], 24, 40)
+        assert all(np.array_equal(a, b) for a, b in zip(alone[-1], whole[i])), f"keyframe {i}"
+        assert np.abs(whole[i][0].astype(int) - pictures[i][0].astype(int)).mean() < 12, f"keyframe {i} is its picture"
+
+
 @pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "0")])
 def test_keyframes_take_svt_av1_preset_from_nrffs_preset(preset: str, svt_preset: str) -> None:
     from bitstream import KeyframeCodec

@@ -220,7 +220,7 @@ def _choose_gop_length(video: Video, settings: EncodeSettings, codec: KeyframeCo
     """--gop if given; else the candidate length of least D + lambda R on a pilot (see gopsearch).
 
     Candidates are measured longest first, two at a time, and the search stops at the first round
-    whose shortest length does not win (gopsearch.descending_search).
+    whose shortest length costs clearly more than the best (gopsearch.descending_search).
     """
     window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
     plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}

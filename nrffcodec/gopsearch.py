@@ -23,6 +23,11 @@ GOP_CANDIDATES = (32, 16, 8, 4, 2)
 PILOT_ROUND = 2  # candidates measured side by side (two CPU workers train them at once)
 PILOT_WINDOW = 64  # frames from the clip's start that the pilot codes
 PILOT_FRACTION = 0.25  # of the preset's training steps
+# The descent goes on while the round's shortest length costs at most this much above the best so far.
+# The cost is not convex in the length: networks narrow at 4 and again at 2 frames, and at a quarter of
+# the steps one GOP's network is noisy. bikes (random-access keyframes) at quality 5: GOP 4 +0.6% over 8,
+# and 2 was never measured; at quality 7 GOP 4 +7.0% over 8, then GOP 2 3.9% below 8 (docs/ablations.md).
+PILOT_TOLERANCE = 0.15
 
 
 def rd_lambda(keyframe_qp: float) -> float:
@@ -75,14 +80,16 @@ def pilot_rounds(candidates: Sequence[int], size: int = PILOT_ROUND) -> list[lis
     return [list(candidates[i:i + size]) for i in range(0, len(candidates), size)]
 
 
-def keep_descending(measures: Sequence[PilotMeasure], best: PilotMeasure) -> bool:
-    """Measure shorter GOPs only while the shortest measured so far is the cheapest.
+def keep_descending(measures: Sequence[PilotMeasure], best: PilotMeasure, lam: float, pixels_per_frame: int
+                    ) -> bool:
+    """Measure shorter GOPs only while the shortest measured so far is the cheapest or nearly (PILOT_TOLERANCE).
 
-    D + lambda R falls and then rises as the GOP shortens (keyframe bytes grow, predicted frames
-    get closer to one), so once a longer length wins, shorter ones are not worth their pilot time:
-    a talking head settles at the first round, a handheld clip goes on to GOP 4.
+    D + lambda R mostly falls and then rises as the GOP shortens (keyframe bytes grow, predicted
+    frames get closer to one), so once a longer length clearly wins, shorter ones are not worth
+    their pilot time: a talking head settles at the first round, a handheld clip goes on to GOP 2.
     """
-    return best.gop_length == min(m.gop_length for m in measures)
+    shortest = min(measures, key=lambda m: m.gop_length)
+    return shortest.cost(lam, pixels_per_frame) <= best.cost(lam, pixels_per_frame) * (1.0 + PILOT_TOLERANCE)
 
 
 def descending_search(candidates: Sequence[int], measure_round: Callable[[Sequence[int]], list[PilotMeasure]],
@@ -94,7 +101,7 @@ def descending_search(candidates: Sequence[int], measure_round: Callable[[Sequen
     for lengths in pilot_rounds(candidates):
         measures += measure_round(lengths)
         best = choose(measures, lam, pixels_per_frame)
-        if not keep_descending(measures, best):
+        if not keep_descending(measures, best, lam, pixels_per_frame):
             break
     return best, measures
 

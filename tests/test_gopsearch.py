@@ -83,9 +83,12 @@ def _search(costs: dict[int, float]) -> tuple[int, list[int]]:
     return best.gop_length, [m.gop_length for m in measures]
 
 
-def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_wins() -> None:
+def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_wins_or_nearly() -> None:
     assert _search({32: 1.0, 16: 2.0, 8: 0.5, 4: 0.1}) == (32, [32, 16])  # carphone: one round
-    assert _search({32: 3.0, 16: 2.0, 8: 0.5, 4: 0.7}) == (8, [32, 16, 8, 4])  # bikes: on to GOP 4
+    assert _search({32: 1.0, 16: 1.2, 8: 0.5, 4: 0.1}) == (32, [32, 16])  # 20% above the best: stop
+    assert _search({32: 1.0, 16: 1.1, 8: 0.5, 4: 0.1}) == (4, [32, 16, 8, 4])  # 10% above: one more round
+    assert _search({32: 3.0, 16: 2.0, 8: 0.5, 4: 0.7, 2: 0.1}) == (8, [32, 16, 8, 4])  # 4 is 40% above 8
+    assert _search({16: 2.0, 8: 1.0, 4: 1.006, 2: 0.9}) == (2, [16, 8, 4, 2])  # bikes quality 5, random access
     assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5}) == (4, [32, 16, 8, 4])
     assert _search({16: 2.0, 8: 1.0, 4: 0.5}) == (4, [16, 8, 4])
     assert _search({32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5, 2: 0.4}) == (2, [32, 16, 8, 4, 2])

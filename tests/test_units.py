@@ -151,18 +151,20 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
     """The chain may predict from later keyframes (AV1 random access), yet unit i must show keyframe i
     and need only the units from its intra keyframe to i: what `nrff decode --frames` reads."""
     from bitstream import KeyframeCodec
-    from nrffcodec.keyframes import CODECS, intra_group
+    from nrffcodec.api import _code_keyframes, decode_keyframes
+    from nrffcodec.gop import plan_gops
+    from nrffcodec.keyframes import CODECS
     from tests.clips import moving_texture
     clip = moving_texture(width=40, height=24, frames=count, dx=2)
     pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(count)]
     coder = CODECS[KeyframeCodec[codec]]
-    coded = coder.encode_sequence(pictures, 30, period)
-    whole = coder.decode_sequence([(k.parameter_sets, k.slices) for k in coded], 24, 40)
-    assert len(coded) == len(whole) == count
+    parameter_sets, records = _code_keyframes(clip, plan_gops(count, 1), coder, 30, period, "medium")
+    coded = [([parameter_sets[p] for p in r.parameter_set_ids], r.slices) for r in records]
+    whole = coder.decode_sequence(coded, 24, 40)
+    assert len(records) == len(whole) == count
     for i in range(count):
-        chain = intra_group(i, period)
-        alone = coder.decode_sequence([(coded[j].parameter_sets, coded[j].slices) for j in chain], 24, 40)
-        assert all(np.array_equal(a, b) for a, b in zip(alone[-1], whole[i])), f"keyframe {i}"
+        alone = decode_keyframes(coder, parameter_sets, dict(enumerate(records)), [i], period, 24, 40)[i]
+        assert all(np.array_equal(a, b) for a, b in zip(alone, whole[i])), f"keyframe {i}"
         assert np.abs(whole[i][0].astype(int) - pictures[i][0].astype(int)).mean() < 12, f"keyframe {i} is its picture"
 
 

@@ -37,10 +37,13 @@ class Rung:
 # low rates (one keyframe serves 32 frames), shorter GOPs with wider networks at high rates. The
 # GOP is an upper bound (gopsearch picks per clip), so rungs 6-8 step the keyframe QP down: with
 # 5's QP and widths, 7 would write 5's very file wherever 5's pilot picks GOP 8 (bikes' did).
+# Rung 3 spends on the networks rather than the keyframes (QP 49 with 16/32 instead of QP 46 with 12/20):
+# +0.32 dB at equal bytes on bikes at GOP 8, level on carphone; BD-rate -2.7% / -5.9% / -5.5% on bikes /
+# carphone / vtest (docs/ablations.md, "Quality 3").
 QUALITY_LADDER: dict[int, Rung] = {
     1: Rung(32, 58, 8, 12),
     2: Rung(32, 52, 12, 20),
-    3: Rung(32, 46, 12, 20),
+    3: Rung(32, 49, 16, 32),
     4: Rung(32, 40, 24, 48),
     5: Rung(32, 34, 32, 64),
     6: Rung(16, 31, 32, 64),

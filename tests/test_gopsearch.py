@@ -102,7 +102,7 @@ def test_short_gops_get_narrower_networks_but_not_below_quality_1s() -> None:
     assert medium.rung_for_length(8) == dataclasses.replace(medium.rung, gop=8)
     narrow = medium.rung_for_length(4)
     assert (narrow.gop, narrow.flow_width, narrow.residual_width) == (4, 16, 32)
-    low = EncodeSettings(quality=3).rung_for_length(4)
+    low = EncodeSettings(quality=2).rung_for_length(4)  # 12/20 halved, held at quality 1's 8/12
     assert (low.flow_width, low.residual_width) == (8, 12)
     shortest = medium.rung_for_length(2)
     assert (shortest.flow_width, shortest.residual_width) == (8, 16)  # a quarter at 3 frames or fewer

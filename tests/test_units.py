@@ -168,6 +168,22 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
         assert np.abs(whole[i][0].astype(int) - pictures[i][0].astype(int)).mean() < 12, f"keyframe {i} is its picture"
 
 
+def test_svt_av1_threads_do_not_change_the_keyframe_bytes(monkeypatch) -> None:
+    """The keyframe coder uses the machine's cores (KEYFRAME_THREADS), so the file must not depend on them."""
+    from bitstream import KeyframeCodec
+    from nrffcodec import keyframes
+    from tests.clips import moving_texture
+    clip = moving_texture(width=96, height=64, frames=6, dx=3)
+    pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(0, 6, 2)]
+    coder = keyframes.CODECS[KeyframeCodec.AV1]
+    coded = {}
+    for threads in (1, 4):
+        monkeypatch.setattr(keyframes, "KEYFRAME_THREADS", threads)
+        assert f"lp={threads}:" in coder.options(40, 16, "medium")["svtav1-params"]
+        coded[threads] = [c.slices for c in coder.encode_sequence(pictures, 40, 16, False, "medium")]
+    assert coded[1] == coded[4]
+
+
 @pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "0")])
 def test_keyframes_take_svt_av1_preset_from_nrffs_preset(preset: str, svt_preset: str) -> None:
     from bitstream import KeyframeCodec

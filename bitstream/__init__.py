@@ -3,7 +3,7 @@
 Nothing outside this package reads or writes bytes of the format.
 """
 from .container import GopIndexEntry, NrfFile, write_nrf
-from .entropy import QuantizedTensor, TensorCodingInfo
+from .entropy import STEP_VALUES, QuantizedTensor, TensorCodingInfo
 from .errors import BitstreamError
 from .gop_chunk import GopChunk, Keyframe, coded_networks_size
 from .header import (FORMAT_MAJOR, FORMAT_MINOR, FieldArch, Header, KeyframeCodec, Matrix,
@@ -13,5 +13,5 @@ from .records import describe
 __all__ = [
     "BitstreamError", "FieldArch", "FORMAT_MAJOR", "FORMAT_MINOR", "GopChunk", "GopIndexEntry",
     "Header", "Keyframe", "KeyframeCodec", "Matrix", "NrfFile", "PixelFormat", "QuantSpec",
-    "QuantizedTensor", "TensorCodingInfo", "VideoInfo", "coded_networks_size", "describe", "write_nrf",
+    "QuantizedTensor", "STEP_VALUES", "TensorCodingInfo", "VideoInfo", "coded_networks_size", "describe", "write_nrf",
 ]

@@ -1,13 +1,19 @@
 """Entropy coding of quantized network weights with constriction's range coder.
 
-Each tensor travels as integer symbols plus its quantization steps (float16 bits). Per tensor
+A GOP's tensors (both networks) travel as one block: every tensor's header, then one range-coded
+stream that runs to the end of the block. A header is a flags byte (model, one step or one per
+output channel), the steps as one-byte codes (STEP_VALUES) and the model's parameters; per tensor
 the encoder picks the cheapest of four models, counting the model's own header bits:
 
 * CONST - every symbol equal (no payload);
 * RAW - uniform over [min, max];
-* LAPLACE - a two-sided geometric law with a separate mass at zero (the shape of a quantized
-  Laplace), two 16-bit fixed-point parameters;
+* LAPLACE - over [-M, M], a two-sided geometric law with a separate mass at zero (the shape of a
+  quantized Laplace), two 8-bit fixed-point parameters;
 * HISTOGRAM - the tensor's own symbol counts, transmitted.
+
+Why so compact (format 3): at GOP 2 a network pair is ~500 bytes, and format 2's per-network
+framing, float16 steps, 16-bit Laplace parameters and explicit ranges were ~20% of it
+(docs/ablations.md, "Format 3").
 
 Decoder determinism: probabilities are computed from the stored integers with IEEE float64
 multiplications and divisions only (no exp/log), so every platform builds the same tables;
@@ -22,7 +28,6 @@ from typing import Sequence
 
 import constriction
 import numpy as np
-import zstandard
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
@@ -30,7 +35,23 @@ from .errors import BitstreamError
 MAX_SYMBOL_MAGNITUDE = 2**15  # weight bits <= 16
 MAX_ALPHABET = 2 * MAX_SYMBOL_MAGNITUDE + 1
 MAX_TENSOR_ELEMENTS = 1 << 24
-_FIXED_ONE = 65536
+_FIXED_ONE = 256  # Laplace parameters are 8-bit fixed point
+STEP_CODES = 256
+
+
+_STEP_MANTISSAS = (4096, 4467, 4871, 5312, 5793, 6317, 6889, 7512)  # round(4096 * 2^(m / 8)), fixed here
+
+
+def _step_value(code: int) -> float:
+    """Code 8e + m stands for 2^(e - 20) * M[m] / 4096 ~ 2^((code - 160) / 8): 2^-20 to ~3,756, 9% apart.
+
+    Integers times powers of two, so the table is exact on every platform (no pow).
+    """
+    exponent, mantissa = divmod(code, 8)
+    return _STEP_MANTISSAS[mantissa] * 2.0 ** (exponent - 32)
+
+
+STEP_VALUES = np.array([_step_value(c) for c in range(STEP_CODES)], dtype=np.float32)  # ascending
 
 
 class Model(enum.IntEnum):
@@ -114,10 +135,10 @@ def _fit_laplace(counts: np.ndarray, lo: int, hi: int) -> tuple[int, int, float]
         return _cost_bits(counts, laplace_probabilities(lo, hi, tq, zq))
 
     a, b = 0, _FIXED_ONE - 1
-    best_t = int(theta0 * _FIXED_ONE)
+    best_t = min(_FIXED_ONE - 1, int(theta0 * _FIXED_ONE))
     best = cost(best_t, zero_q)
     ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(24):
+    for _ in range(16):
         c = int(round(b - ratio * (b - a)))
         d = int(round(a + ratio * (b - a)))
         if cost(c, zero_q) < cost(d, zero_q):
@@ -130,7 +151,7 @@ def _fit_laplace(counts: np.ndarray, lo: int, hi: int) -> tuple[int, int, float]
         current = cost(tq, zero_q)
         if current < best:
             best, best_t = current, tq
-    for zq in (zero_q // 2, zero_q * 3 // 4, min(_FIXED_ONE - 1, zero_q * 5 // 4)):
+    for zq in range(max(0, zero_q - 3), min(_FIXED_ONE, zero_q + 4)):
         current = cost(best_t, zq)
         if current < best:
             best, zero_q = current, zq
@@ -156,13 +177,39 @@ class _ModelChoice:
 
 
 def _write_model(writer: ByteWriter, choice: _ModelChoice) -> None:
+    if choice.kind == Model.LAPLACE:  # symmetric range: the magnitude alone
+        writer.uvarint(choice.hi)
+        writer.pack("BB", *choice.params)
+        return
     writer.svarint(choice.lo)
+    if choice.kind == Model.CONST:
+        return
     writer.uvarint(choice.hi - choice.lo)
-    if choice.kind == Model.LAPLACE:
-        writer.pack("HH", *choice.params)
-    elif choice.kind == Model.HISTOGRAM:
+    if choice.kind == Model.HISTOGRAM:
         for count in choice.params:
             writer.uvarint(count)
+
+
+def _read_model(headers: ByteReader, kind: Model, index: int) -> _ModelChoice:
+    if kind == Model.LAPLACE:
+        magnitude = headers.uvarint(MAX_SYMBOL_MAGNITUDE)
+        if magnitude == 0:
+            raise headers.error(f"tensor {index}: LAPLACE model over 1 symbol")
+        return _ModelChoice(kind, -magnitude, magnitude, headers.unpack("BB"))
+    lo = headers.svarint(MAX_SYMBOL_MAGNITUDE)
+    if kind == Model.CONST:
+        return _ModelChoice(kind, lo, lo, ())
+    span = headers.uvarint(MAX_ALPHABET - 1)
+    if span == 0:  # the writer codes a one-symbol range as CONST, only it
+        raise headers.error(f"tensor {index}: {kind.name} model over 1 symbol")
+    if lo + span > MAX_SYMBOL_MAGNITUDE:
+        raise headers.error(f"tensor {index}: symbol range [{lo}, {lo + span}] too wide")
+    params: tuple[int, ...] = ()
+    if kind == Model.HISTOGRAM:
+        params = tuple(headers.uvarint(MAX_TENSOR_ELEMENTS) for _ in range(span + 1))
+        if sum(params) == 0:
+            raise headers.error(f"tensor {index}: empty histogram")
+    return _ModelChoice(kind, lo, lo + span, params)
 
 
 def _header_bits(choice: _ModelChoice) -> int:
@@ -182,8 +229,11 @@ def choose_model(symbols: np.ndarray) -> tuple[_ModelChoice, float]:
     raw = _ModelChoice(Model.RAW, lo, hi, ())
     raw_bits = flat.size * math.log2(hi - lo + 1)
     candidates.append((raw_bits + _header_bits(raw), raw_bits, raw))
-    tq, zq, lap_bits = _fit_laplace(counts, lo, hi)
-    lap = _ModelChoice(Model.LAPLACE, lo, hi, (tq, zq))
+    magnitude = max(-lo, hi)
+    symmetric = np.zeros(2 * magnitude + 1, dtype=np.int64)
+    symmetric[lo + magnitude: hi + magnitude + 1] = counts
+    tq, zq, lap_bits = _fit_laplace(symmetric, -magnitude, magnitude)
+    lap = _ModelChoice(Model.LAPLACE, -magnitude, magnitude, (tq, zq))
     candidates.append((lap_bits + _header_bits(lap), lap_bits, lap))
     hist = _ModelChoice(Model.HISTOGRAM, lo, hi, tuple(int(c) for c in counts))
     hist_bits = _cost_bits(counts, counts.astype(np.float64))
@@ -195,23 +245,24 @@ def choose_model(symbols: np.ndarray) -> tuple[_ModelChoice, float]:
 # ---------------------------------------------------------------- steps
 
 
-def _check_steps(steps: np.ndarray, channels: int) -> np.ndarray:
+def step_codes(steps: np.ndarray, channels: int) -> np.ndarray:
+    """The one-byte codes of a tensor's steps; each step must be one of STEP_VALUES (quant rounds to them)."""
     steps = np.asarray(steps, dtype=np.float32).reshape(-1)
     if steps.size not in (1, channels):
         raise ValueError(f"{steps.size} steps for a tensor with {channels} channels")
-    half = steps.astype(np.float16)
-    if not np.all(np.isfinite(half)) or np.any(half <= 0) or np.any(half.astype(np.float32) != steps):
-        raise ValueError("quantization steps must be positive float16 values")
-    return half
+    codes = np.searchsorted(STEP_VALUES, steps).clip(max=STEP_CODES - 1)
+    if not np.array_equal(STEP_VALUES[codes], steps):
+        raise ValueError("quantization steps must be values of STEP_VALUES")
+    return codes.astype(np.uint8)
 
 
 # ---------------------------------------------------------------- tensors <-> bytes
 
-_PLAIN, _ZSTD = 0, 1
+_PER_CHANNEL = 4
 
 
 def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[TensorCodingInfo]]:
-    """Serialise tensors: a (maybe zstd-compressed) block of per-tensor headers, then one range-coded stream."""
+    """Serialise tensors: each tensor's header, then one range-coded stream to the end of the bytes."""
     headers = ByteWriter()
     encoder = constriction.stream.queue.RangeEncoder()
     infos: list[TensorCodingInfo] = []
@@ -222,109 +273,58 @@ def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[Tens
         if np.abs(symbols).max() > MAX_SYMBOL_MAGNITUDE:
             raise ValueError("symbol magnitude exceeds 2^15")
         channels = symbols.shape[0] if symbols.ndim else 1
-        steps = _check_steps(tensor.steps, channels)
+        codes = step_codes(tensor.steps, channels)
         choice, payload_bits = choose_model(symbols)
         start = len(headers)
-        headers.pack("B", int(choice.kind) | (4 if steps.size > 1 else 0))
-        headers.raw(steps.astype("<f2").tobytes())
+        headers.pack("B", int(choice.kind) | (_PER_CHANNEL if codes.size > 1 else 0))
+        headers.raw(codes.tobytes())
         _write_model(headers, choice)
         if choice.kind != Model.CONST:
             model = constriction.stream.model.Categorical(choice.probabilities(), perfect=False)
             encoder.encode((symbols.reshape(-1) - choice.lo).astype(np.int32), model)
         infos.append(TensorCodingInfo(choice.kind.name.lower(), int(symbols.size),
                                       8 * (len(headers) - start), payload_bits))
-    out = ByteWriter()
-    header_bytes = headers.getvalue()
-    packed = zstandard.ZstdCompressor(level=19).compress(header_bytes)
-    if len(packed) < len(header_bytes):
-        out.pack("B", _ZSTD)
-        out.blob(packed)
-    else:
-        out.pack("B", _PLAIN)
-        out.blob(header_bytes)
     words = encoder.get_compressed()
-    out.uvarint(len(words))
-    out.raw(words.astype("<u4").tobytes())
-    return out.getvalue(), infos
-
-
-def _inflate(reader: ByteReader, frame: bytes, limit: int) -> bytes:
-    """Decompress the zstd weight headers, checking the size the frame declares first.
-
-    zstandard allocates a frame's declared content size up front whatever `max_output_size`
-    says, so a few crafted bytes claiming a terabyte would otherwise raise MemoryError.
-    """
-    try:
-        size = zstandard.frame_content_size(frame)
-        if not 0 <= size <= limit:
-            declared = "no size" if size < 0 else f"{size} bytes"
-            raise reader.error(f"weight headers declare {declared} (a size of at most {limit} bytes is required)")
-        return zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
-    except zstandard.ZstdError as exc:
-        raise reader.error(f"weight headers do not decompress ({exc})") from None
+    return headers.getvalue() + words.astype("<u4").tobytes(), infos
 
 
 def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
                    ) -> tuple[list[QuantizedTensor], list[TensorCodingInfo]]:
-    """Inverse of encode_tensors; `shapes` come from the architecture in the header."""
-    (mode,) = reader.unpack("B")
-    if mode not in (_PLAIN, _ZSTD):
-        raise reader.error(f"unknown weight-header packing {mode}")
-    block = reader.blob()
-    header_limit = sum(16 + 2 * (s[0] if s else 1) + 3 * MAX_ALPHABET for s in shapes)
-    if mode == _ZSTD:
-        block = _inflate(reader, block, header_limit)
-    n_words = reader.uvarint(reader.remaining // 4)
-    words = np.frombuffer(reader.raw(4 * n_words), dtype="<u4").astype(np.uint32)
-    headers = ByteReader(block, reader.where + " weight headers")
-    decoder = constriction.stream.queue.RangeDecoder(words) if n_words else None
+    """Inverse of encode_tensors, reading to the end of `reader`; `shapes` come from the header's architecture."""
+    choices: list[tuple[_ModelChoice, np.ndarray, int]] = []
+    for index, shape in enumerate(shapes):
+        start = reader.offset
+        (flags,) = reader.unpack("B")
+        if flags & ~7:
+            raise reader.error(f"tensor {index}: unknown flags {flags:#x}")
+        channels = shape[0] if shape else 1
+        n_steps = channels if flags & _PER_CHANNEL else 1
+        steps = STEP_VALUES[np.frombuffer(reader.raw(n_steps), dtype=np.uint8)]
+        choices.append((_read_model(reader, Model(flags & 3), index), steps, reader.offset - start))
+    if reader.remaining % 4:
+        raise reader.error(f"coded weights of {reader.remaining} bytes, not whole 32-bit words")
+    words = np.frombuffer(reader.raw(reader.remaining), dtype="<u4").astype(np.uint32)
+    decoder = constriction.stream.queue.RangeDecoder(words) if words.size else None
     tensors: list[QuantizedTensor] = []
     infos: list[TensorCodingInfo] = []
-    for index, shape in enumerate(shapes):
-        start = headers.offset
-        (flags,) = headers.unpack("B")
-        kind_value, per_channel = flags & 3, bool(flags & 4)
-        if flags & ~7:
-            raise headers.error(f"tensor {index}: unknown flags {flags:#x}")
-        kind = Model(kind_value)
-        channels = shape[0] if shape else 1
-        n_steps = channels if per_channel else 1
-        steps = np.frombuffer(headers.raw(2 * n_steps), dtype="<f2").astype(np.float32)
-        if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
-            raise headers.error(f"tensor {index}: invalid quantization step")
-        lo = headers.svarint(MAX_SYMBOL_MAGNITUDE)
-        span = headers.uvarint(MAX_ALPHABET - 1)
-        hi = lo + span
-        if hi > MAX_SYMBOL_MAGNITUDE:
-            raise headers.error(f"tensor {index}: symbol range [{lo}, {hi}] too wide")
-        params: tuple[int, ...] = ()
-        if kind == Model.LAPLACE:
-            params = headers.unpack("HH")
-        elif kind == Model.HISTOGRAM:
-            params = tuple(headers.uvarint(MAX_TENSOR_ELEMENTS) for _ in range(span + 1))
-            if sum(params) == 0:
-                raise headers.error(f"tensor {index}: empty histogram")
-        if (kind == Model.CONST) != (span == 0):  # the writer codes a one-symbol range as CONST, only it
-            raise headers.error(f"tensor {index}: {kind.name} model over {span + 1} symbols")
+    for index, (shape, (choice, steps, header_bytes)) in enumerate(zip(shapes, choices)):
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        choice = _ModelChoice(kind, lo, hi, params)
-        if kind == Model.CONST:
-            flat = np.full(count, lo, dtype=np.int32)
+        if choice.kind == Model.CONST:
+            flat = np.full(count, choice.lo, dtype=np.int32)
         else:
             if decoder is None:
                 raise reader.error(f"tensor {index}: coded symbols missing")
             probabilities = choice.probabilities()
             total = float(probabilities.sum())
             if not (math.isfinite(total) and total > 0):  # e.g. a Laplace law far from 0 underflows to nothing
-                raise headers.error(f"tensor {index}: {kind.name} model gives its symbols no probability")
+                raise reader.error(f"tensor {index}: {choice.kind.name} model gives its symbols no probability")
             try:
                 model = constriction.stream.model.Categorical(probabilities, perfect=False)
-                flat = decoder.decode(model, count).astype(np.int32) + lo
+                flat = decoder.decode(model, count).astype(np.int32) + choice.lo
             except Exception as exc:  # constriction signals a model it cannot use, or exhausted/invalid data
                 raise reader.error(f"tensor {index}: entropy decoding failed ({exc})") from None
-        tensors.append(QuantizedTensor(flat.reshape(shape), steps))
-        counts = np.bincount(flat - lo, minlength=span + 1)
-        payload = 0.0 if kind == Model.CONST else _cost_bits(counts, choice.probabilities())
-        infos.append(TensorCodingInfo(kind.name.lower(), count, 8 * (headers.offset - start), payload))
-    headers.expect_end()
+        tensors.append(QuantizedTensor(flat.reshape(shape), steps.copy()))
+        counts = np.bincount(flat - choice.lo, minlength=choice.hi - choice.lo + 1)
+        payload = 0.0 if choice.kind == Model.CONST else _cost_bits(counts, choice.probabilities())
+        infos.append(TensorCodingInfo(choice.kind.name.lower(), count, 8 * header_bytes, payload))
     return tensors, infos

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 from .bytes_io import ByteReader, ByteWriter
 from .header import MAX_FRAMES
 from .entropy import QuantizedTensor, TensorCodingInfo, decode_tensors, encode_tensors
 
 MAX_NALS = 64
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -58,14 +59,20 @@ def write_gop_chunk(chunk: GopChunk) -> bytes:
         writer.blob(nal)
     chunk.keyframe_size = len(writer) - start
     start = len(writer)
-    writer.uvarint(len(chunk.networks))
-    chunk.coding = []
-    for tensors in chunk.networks:
-        data, infos = encode_tensors(tensors)
-        writer.blob(data)
-        chunk.coding.append(infos)
+    data, infos = encode_tensors([t for tensors in chunk.networks for t in tensors])
+    writer.raw(data)  # one block for both networks, to the end of the chunk
+    chunk.coding = _split(infos, [len(tensors) for tensors in chunk.networks])
     chunk.weights_size = len(writer) - start
     return writer.getvalue()
+
+
+def _split(items: list[T], counts: Sequence[int]) -> list[list[T]]:
+    """`items` cut into consecutive lists of `counts` items: one per network."""
+    out, first = [], 0
+    for count in counts:
+        out.append(items[first:first + count])
+        first += count
+    return out
 
 
 def coded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
@@ -92,17 +99,8 @@ def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tu
         raise reader.error("empty keyframe NAL unit")
     keyframe_size = reader.offset - start
     start = reader.offset
-    n_networks = reader.uvarint(16)
-    if n_networks != len(network_shapes):
-        raise reader.error(f"{n_networks} networks, the header's architecture has {len(network_shapes)}")
-    networks, coding = [], []
-    for net_index, shapes in enumerate(network_shapes):
-        blob = reader.blob()
-        sub = ByteReader(blob, f"{where} network {net_index}", base_offset + reader.offset - len(blob))
-        tensors, infos = decode_tensors(sub, shapes)
-        sub.expect_end()
-        networks.append(tensors)
-        coding.append(infos)
-    reader.expect_end()
+    counts = [len(shapes) for shapes in network_shapes]
+    tensors, infos = decode_tensors(reader, [s for shapes in network_shapes for s in shapes])
+    networks, coding = _split(tensors, counts), _split(infos, counts)
     return GopChunk(gop_index, first, count, key_offset, Keyframe(ids, slices), networks, coding,
                     keyframe_size, reader.offset - start)

@@ -10,7 +10,7 @@ import enum
 
 from .records import VARINT, nested, wire
 
-FORMAT_MAJOR = 2
+FORMAT_MAJOR = 3
 FORMAT_MINOR = 0
 MAGIC = b"NRFF"
 

@@ -1,4 +1,4 @@
-"""Uniform weight quantization: steps per tensor or per output channel, stored as float16.
+"""Uniform weight quantization: steps per tensor or per output channel, each one of the format's 256 step values.
 
 Two ways to pick a step: min-max (the largest weight maps to the largest symbol: every weight
 kept within half a step, but symbols spread evenly and cost ~bits each) or a fixed fraction of
@@ -17,10 +17,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from bitstream import QuantizedTensor
+from bitstream import STEP_VALUES, QuantizedTensor
 
-_MIN_STEP = float(np.finfo(np.float16).tiny)  # smallest normal float16
-_MAX_STEP = 60000.0
+_STEP_GRID = torch.from_numpy(STEP_VALUES)  # what a one-byte step code stands for (bitstream.entropy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +68,22 @@ def _rows(w: torch.Tensor, config: QuantConfig) -> torch.Tensor:
 
 
 def steps_for(w: torch.Tensor, config: QuantConfig) -> torch.Tensor:
-    """One float16-exact step per row of `_rows(w)`."""
+    """One step per row of `_rows(w)`, on the format's step grid (values 9% apart, 2^-20 to ~3,756)."""
     rows = _rows(w.detach().float(), config)
-    if config.step_ratio is None:
-        step = (rows.abs().amax(dim=1) / config.qmax).clamp(_MIN_STEP, _MAX_STEP)
-        half = step.half().float()
-        # round *up* so that |w| / step never exceeds qmax
-        up = torch.nextafter(step.half(), torch.tensor(float("inf"), dtype=torch.float16, device=step.device))
-        return torch.where(half >= step, half, up.float())
+    if config.step_ratio is None:  # rounded *up*, so that |w| / step never exceeds qmax (within the grid)
+        return _on_grid(rows.abs().amax(dim=1) / config.qmax, up=True)
     rms = rows.pow(2).mean(dim=1).sqrt()
-    return (rms * config.step_ratio).clamp(_MIN_STEP, _MAX_STEP).half().float()
+    return _on_grid(rms * config.step_ratio, up=False)
+
+
+def _on_grid(step: torch.Tensor, up: bool) -> torch.Tensor:
+    """The grid value at or above `step` (up), else the nearest in ratio; clamped to the grid's ends."""
+    grid = _STEP_GRID.to(step.device)
+    above = torch.bucketize(step, grid).clamp(max=grid.numel() - 1)  # first grid value >= step
+    if up:
+        return grid[above]
+    below = (above - 1).clamp(min=0)
+    return torch.where(step * step < grid[below] * grid[above], grid[below], grid[above])
 
 
 def _broadcast(step: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

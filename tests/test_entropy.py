@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 
 import numpy as np
 import pytest
-import zstandard
 
 from bitstream import BitstreamError
-from bitstream.bytes_io import ByteReader, ByteWriter
-from bitstream.entropy import QuantizedTensor, choose_model, decode_tensors, encode_tensors
+from bitstream.bytes_io import ByteReader
+from bitstream.entropy import STEP_VALUES, QuantizedTensor, choose_model, decode_tensors, encode_tensors
 
 
 def _round_trip(tensors: list[QuantizedTensor]) -> list[QuantizedTensor]:
@@ -39,7 +37,7 @@ def test_round_trip_is_exact_on_random_tensors(seed: int) -> None:
             symbols = np.where(rng.random(shape) < 0.8, 0, rng.integers(-3000, 3000, shape))
         symbols = np.clip(symbols, -32767, 32767).astype(np.int32)
         n_steps = shape[0] if rng.random() < 0.5 else 1
-        steps = rng.uniform(1e-4, 1.0, n_steps).astype(np.float16).astype(np.float32)
+        steps = rng.choice(STEP_VALUES, n_steps)
         tensors.append(QuantizedTensor(symbols, steps))
     for before, after in zip(tensors, _round_trip(tensors)):
         np.testing.assert_array_equal(before.symbols, after.symbols)
@@ -74,12 +72,12 @@ def test_coded_bytes_are_stable() -> None:
     assert hashlib.sha256(data).hexdigest()[:16] == GOLDEN
 
 
-GOLDEN = "af31134b152f018d"
+GOLDEN = "ea47801f2f4106ab"
 
 
 def test_invalid_steps_are_refused_on_write() -> None:
     with pytest.raises(ValueError):
-        encode_tensors([QuantizedTensor(np.zeros(4, np.int32), np.array([0.1], np.float32))])  # not float16
+        encode_tensors([QuantizedTensor(np.zeros(4, np.int32), np.array([0.1], np.float32))])  # not a step value
     with pytest.raises(ValueError):
         encode_tensors([QuantizedTensor(np.zeros(4, np.int32), np.array([-1.0], np.float32))])
 
@@ -89,17 +87,3 @@ def test_garbage_gives_bitstream_error() -> None:
     for garbage in (b"", b"\x07", b"\x01\xff\xff\xff\xff\xff", bytes(range(40))):
         with pytest.raises(BitstreamError):
             decode_tensors(ByteReader(garbage, "test"), shapes)
-
-
-@pytest.mark.parametrize("declared", [2**40, 2**31, None])
-def test_weight_headers_declaring_a_huge_or_no_size_are_refused(declared: int | None) -> None:
-    """zstandard would allocate a frame's declared size whatever max_output_size says (MemoryError)."""
-    frame = zstandard.ZstdCompressor(write_content_size=declared is not None).compress(b"\x00" * 64)
-    if declared is not None:  # frame header descriptor: single segment, 8-byte content size
-        frame = frame[:4] + bytes([0xE0]) + struct.pack("<Q", declared) + frame[6:]
-    writer = ByteWriter()
-    writer.pack("B", 1)  # packing 1: the per-tensor headers are a zstd frame
-    writer.blob(frame)
-    writer.uvarint(0)
-    with pytest.raises(BitstreamError, match="declare"):
-        decode_tensors(ByteReader(writer.getvalue(), "test"), [(4,)])

@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from bitstream import BitstreamError, QuantizedTensor, write_nrf
+from bitstream import STEP_VALUES, BitstreamError, QuantizedTensor, write_nrf
 import nrffcodec.api
 from nrffcodec import decode
 from bitstream import KeyframeCodec
@@ -69,7 +69,8 @@ def test_a_keyframe_larger_than_the_header_is_refused_before_ffmpeg_allocates_it
         intra.decode(big.parameter_sets, big.slices, 16, 16)
 
 
-@pytest.mark.parametrize("symbol,step", [(32767, 65504.0), (-32768, 65504.0), (0, 65504.0)])
+@pytest.mark.parametrize("symbol,step", [(32767, float(STEP_VALUES[-1])), (-32768, float(STEP_VALUES[-1])),
+                                         (0, float(STEP_VALUES[-1]))])
 def test_extreme_weights_decode_to_some_frames(valid, symbol: int, step: float) -> None:
     """Weights at the format's limits make inf/NaN in the networks: the output is garbage, never a crash."""
     header, parameter_sets, chunks = parts(valid)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from bitstream import STEP_VALUES
 from nrffcodec.colour import rgb8_to_yuv420, yuv420_to_rgb8
 from nrffcodec.gop import gops_needed, plan_gops, reference_gops
 from nrffcodec.quant import (FINE_STEP_DIVISOR, QuantConfig, dequantize, fake_quantize, qmax, quant_config_for,
@@ -24,7 +25,7 @@ def test_quantization_error_is_at_most_half_a_step(bits: int, per_channel: bool)
     assert steps.numel() == (16 if per_channel else 1)
     bound = (steps[:, None] if per_channel else steps) / 2
     assert torch.all((dequantize(q) - w).abs() <= bound * (1 + 1e-6))
-    assert np.array_equal(q.steps, q.steps.astype(np.float16).astype(np.float32)), "steps travel as float16"
+    assert np.isin(q.steps, STEP_VALUES).all(), "steps travel as one-byte codes"
 
 
 def test_fake_quantize_equals_what_the_decoder_rebuilds() -> None:
@@ -53,7 +54,9 @@ def test_output_layers_and_small_tensors_get_finer_steps() -> None:
     steps = steps_for(output, quant_config_for(output, config, output_layer=True))
     rms = output.pow(2).mean(dim=1).sqrt()
     assert steps.shape == (4,)
-    assert torch.allclose(steps, (rms * 0.5 / FINE_STEP_DIVISOR).half().float())
+    ideal = rms * 0.5 / FINE_STEP_DIVISOR
+    assert torch.all((steps / ideal).log2().abs() <= 1 / 16 + 1e-6), "the nearest grid value, at most 4.4% away"
+    assert np.isin(steps.numpy(), STEP_VALUES).all()
     min_max = QuantConfig(8, False, None)
     assert quant_config_for(output, min_max, output_layer=True) == min_max
 

@@ -1,9 +1,10 @@
 """Entropy coding of quantized network weights with constriction's range coder.
 
-A GOP's tensors (both networks) travel as one block: every tensor's header, then one range-coded
-stream that runs to the end of the block. A header is a flags byte (model, one step or one per
-output channel), the steps as one-byte codes (STEP_VALUES) and the model's parameters; per tensor
-the encoder picks the cheapest of four models, counting the model's own header bits:
+A GOP's tensors (both networks) travel as one block: a 4-bit flags nibble per tensor, each
+tensor's steps as one-byte codes (STEP_VALUES), the models' parameters, then one range-coded
+stream that runs to the end of the block. Each tensor of 64 elements or more has its own model;
+the smaller ones (biases, Swish parameters) share one. Per model the encoder picks the cheapest
+of four, counting the model's own header bits:
 
 * CONST - every symbol equal (no payload);
 * RAW - uniform over [min, max];
@@ -12,8 +13,8 @@ the encoder picks the cheapest of four models, counting the model's own header b
 * HISTOGRAM - the tensor's own symbol counts, transmitted.
 
 Why so compact (format 3): at GOP 2 a network pair is ~500 bytes, and format 2's per-network
-framing, float16 steps, 16-bit Laplace parameters and explicit ranges were ~20% of it
-(docs/ablations.md, "Format 3").
+framing, flags bytes, float16 steps, a model per bias and 16-bit Laplace parameters were ~20%
+of it (docs/ablations.md, "Format 3").
 
 Decoder determinism: probabilities are computed from the stored integers with IEEE float64
 multiplications and divisions only (no exp/log), so every platform builds the same tables;
@@ -259,72 +260,131 @@ def step_codes(steps: np.ndarray, channels: int) -> np.ndarray:
 # ---------------------------------------------------------------- tensors <-> bytes
 
 _PER_CHANNEL = 4
+# Tensors of fewer elements (biases, Swish parameters, small output layers) share one model: on its own
+# each paid ~4 header bytes for ~5 bytes of symbols (a GOP-2 network pair has eight of them).
+SMALL_TENSOR = 64
+
+
+def _is_small(shape: tuple[int, ...]) -> bool:
+    return math.prod(shape) < SMALL_TENSOR
+
+
+def _pack_nibbles(nibbles: Sequence[int]) -> bytes:
+    padded = list(nibbles) + [0] * (len(nibbles) % 2)
+    return bytes(a | b << 4 for a, b in zip(padded[::2], padded[1::2]))
+
+
+def _unpack_nibbles(reader: ByteReader, count: int) -> list[int]:
+    data = reader.raw((count + 1) // 2)
+    nibbles = [n for byte in data for n in (byte & 15, byte >> 4)]
+    if len(nibbles) > count and nibbles[count]:
+        raise reader.error("flags: a non-zero padding nibble")
+    return nibbles[:count]
 
 
 def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[TensorCodingInfo]]:
-    """Serialise tensors: each tensor's header, then one range-coded stream to the end of the bytes."""
-    headers = ByteWriter()
-    encoder = constriction.stream.queue.RangeEncoder()
-    infos: list[TensorCodingInfo] = []
+    """Serialise tensors: flags, steps, models, then one range-coded stream to the end of the bytes.
+
+    Each large tensor has a model of its own; the small ones (`SMALL_TENSOR`) share one, coded last.
+    """
+    flat, codes = [], []
     for tensor in tensors:
         symbols = np.asarray(tensor.symbols)
         if symbols.size == 0 or symbols.size > MAX_TENSOR_ELEMENTS:
             raise ValueError(f"tensor of {symbols.size} elements cannot be coded")
         if np.abs(symbols).max() > MAX_SYMBOL_MAGNITUDE:
             raise ValueError("symbol magnitude exceeds 2^15")
-        channels = symbols.shape[0] if symbols.ndim else 1
-        codes = step_codes(tensor.steps, channels)
-        choice, payload_bits = choose_model(symbols)
-        start = len(headers)
-        headers.pack("B", int(choice.kind) | (_PER_CHANNEL if codes.size > 1 else 0))
-        headers.raw(codes.tobytes())
+        flat.append(symbols.reshape(-1).astype(np.int64))
+        codes.append(step_codes(tensor.steps, symbols.shape[0] if symbols.ndim else 1))
+    small = [i for i, t in enumerate(tensors) if _is_small(np.shape(t.symbols))]
+    units = [[i] for i in range(len(tensors)) if i not in small] + ([small] if small else [])
+    choices = [choose_model(np.concatenate([flat[i] for i in unit])) for unit in units]
+    kind_of = {unit[0]: choice.kind for unit, (choice, _) in zip(units, choices) if unit is not small}
+    nibbles = [int(kind_of.get(i, 0)) | (_PER_CHANNEL if c.size > 1 else 0) for i, c in enumerate(codes)]
+    if small:
+        nibbles.append(int(choices[-1][0].kind))
+    headers = ByteWriter()
+    headers.raw(_pack_nibbles(nibbles))
+    for c in codes:
+        headers.raw(c.tobytes())
+    encoder = constriction.stream.queue.RangeEncoder()
+    model_bytes = []
+    for unit, (choice, _) in zip(units, choices):
+        before = len(headers)
         _write_model(headers, choice)
+        model_bytes.append(len(headers) - before)
         if choice.kind != Model.CONST:
             model = constriction.stream.model.Categorical(choice.probabilities(), perfect=False)
-            encoder.encode((symbols.reshape(-1) - choice.lo).astype(np.int32), model)
-        infos.append(TensorCodingInfo(choice.kind.name.lower(), int(symbols.size),
-                                      8 * (len(headers) - start), payload_bits))
+            encoder.encode((np.concatenate([flat[i] for i in unit]) - choice.lo).astype(np.int32), model)
     words = encoder.get_compressed()
-    return headers.getvalue() + words.astype("<u4").tobytes(), infos
+    return headers.getvalue() + words.astype("<u4").tobytes(), _infos(tensors, units, choices, codes, model_bytes)
+
+
+def _infos(tensors: Sequence[QuantizedTensor], units: list[list[int]], choices: list[tuple[_ModelChoice, float]],
+           codes: list[np.ndarray], model_bytes: list[int]) -> list[TensorCodingInfo]:
+    """Per tensor: its model, and its share (by elements) of its unit's header and payload bits."""
+    out: list[TensorCodingInfo | None] = [None] * len(tensors)
+    for unit, (choice, payload), header in zip(units, choices, model_bytes):
+        sizes = [int(np.size(tensors[i].symbols)) for i in unit]
+        for i, size in zip(unit, sizes):
+            share = size / sum(sizes)
+            out[i] = TensorCodingInfo(choice.kind.name.lower(), size,
+                                      round(4 + 8 * codes[i].size + 8 * header * share), payload * share)
+    return [info for info in out if info is not None]
 
 
 def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
                    ) -> tuple[list[QuantizedTensor], list[TensorCodingInfo]]:
     """Inverse of encode_tensors, reading to the end of `reader`; `shapes` come from the header's architecture."""
-    choices: list[tuple[_ModelChoice, np.ndarray, int]] = []
+    small = [i for i, shape in enumerate(shapes) if _is_small(shape)]
+    nibbles = _unpack_nibbles(reader, len(shapes) + (1 if small else 0))
+    steps, codes = [], []
     for index, shape in enumerate(shapes):
-        start = reader.offset
-        (flags,) = reader.unpack("B")
-        if flags & ~7:
+        flags = nibbles[index]
+        if flags & 8 or (index in small and flags & 3):
             raise reader.error(f"tensor {index}: unknown flags {flags:#x}")
-        channels = shape[0] if shape else 1
-        n_steps = channels if flags & _PER_CHANNEL else 1
-        steps = STEP_VALUES[np.frombuffer(reader.raw(n_steps), dtype=np.uint8)]
-        choices.append((_read_model(reader, Model(flags & 3), index), steps, reader.offset - start))
+        n_steps = (shape[0] if shape else 1) if flags & _PER_CHANNEL else 1
+        codes.append(np.frombuffer(reader.raw(n_steps), dtype=np.uint8))
+        steps.append(STEP_VALUES[codes[-1]])
+    units = [[i] for i in range(len(shapes)) if i not in small] + ([small] if small else [])
+    kinds = [nibbles[unit[0]] & 3 for unit in units[: len(units) - (1 if small else 0)]]
+    if small:
+        if nibbles[-1] & ~3:
+            raise reader.error(f"shared model: unknown flags {nibbles[-1]:#x}")
+        kinds.append(nibbles[-1])
+    model_bytes, choices = [], []
+    for n, kind in enumerate(kinds):
+        before = reader.offset
+        choices.append(_read_model(reader, Model(kind), n))
+        model_bytes.append(reader.offset - before)
     if reader.remaining % 4:
         raise reader.error(f"coded weights of {reader.remaining} bytes, not whole 32-bit words")
     words = np.frombuffer(reader.raw(reader.remaining), dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words) if words.size else None
-    tensors: list[QuantizedTensor] = []
-    infos: list[TensorCodingInfo] = []
-    for index, (shape, (choice, steps, header_bytes)) in enumerate(zip(shapes, choices)):
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    symbols: list[np.ndarray | None] = [None] * len(shapes)
+    payloads = []
+    for n, (unit, choice) in enumerate(zip(units, choices)):
+        count = sum(int(np.prod(shapes[i], dtype=np.int64)) if shapes[i] else 1 for i in unit)
         if choice.kind == Model.CONST:
             flat = np.full(count, choice.lo, dtype=np.int32)
         else:
             if decoder is None:
-                raise reader.error(f"tensor {index}: coded symbols missing")
+                raise reader.error(f"model {n}: coded symbols missing")
             probabilities = choice.probabilities()
             total = float(probabilities.sum())
             if not (math.isfinite(total) and total > 0):  # e.g. a Laplace law far from 0 underflows to nothing
-                raise reader.error(f"tensor {index}: {choice.kind.name} model gives its symbols no probability")
+                raise reader.error(f"model {n}: {choice.kind.name} model gives its symbols no probability")
             try:
                 model = constriction.stream.model.Categorical(probabilities, perfect=False)
                 flat = decoder.decode(model, count).astype(np.int32) + choice.lo
             except Exception as exc:  # constriction signals a model it cannot use, or exhausted/invalid data
-                raise reader.error(f"tensor {index}: entropy decoding failed ({exc})") from None
-        tensors.append(QuantizedTensor(flat.reshape(shape), steps.copy()))
+                raise reader.error(f"model {n}: entropy decoding failed ({exc})") from None
         counts = np.bincount(flat - choice.lo, minlength=choice.hi - choice.lo + 1)
-        payload = 0.0 if choice.kind == Model.CONST else _cost_bits(counts, choice.probabilities())
-        infos.append(TensorCodingInfo(choice.kind.name.lower(), count, 8 * header_bytes, payload))
-    return tensors, infos
+        payloads.append(0.0 if choice.kind == Model.CONST else _cost_bits(counts, choice.probabilities()))
+        first = 0
+        for i in unit:
+            size = int(np.prod(shapes[i], dtype=np.int64)) if shapes[i] else 1
+            symbols[i] = flat[first:first + size].reshape(shapes[i])
+            first += size
+    tensors = [QuantizedTensor(s, st.copy()) for s, st in zip(symbols, steps)]
+    return tensors, _infos(tensors, units, list(zip(choices, payloads)), codes, model_bytes)

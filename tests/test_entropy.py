@@ -72,7 +72,7 @@ def test_coded_bytes_are_stable() -> None:
     assert hashlib.sha256(data).hexdigest()[:16] == GOLDEN
 
 
-GOLDEN = "ea47801f2f4106ab"
+GOLDEN = "3e4c2aec313e86c0"
 
 
 def test_invalid_steps_are_refused_on_write() -> None:
@@ -87,3 +87,14 @@ def test_garbage_gives_bitstream_error() -> None:
     for garbage in (b"", b"\x07", b"\x01\xff\xff\xff\xff\xff", bytes(range(40))):
         with pytest.raises(BitstreamError):
             decode_tensors(ByteReader(garbage, "test"), shapes)
+
+
+def test_small_tensors_share_one_model() -> None:
+    """Eight 8-element biases: flags and steps each, but one model header (not eight)."""
+    rng = np.random.default_rng(3)
+    biases = [QuantizedTensor(rng.integers(-9, 10, 8).astype(np.int32), np.ones(1, np.float32)) for _ in range(8)]
+    data, infos = encode_tensors(biases)
+    header_bits = sum(i.header_bits for i in infos)
+    assert header_bits <= 8 * (4 + 8 + 1 + 3) + 8, "4 flag bytes (9 nibbles), 8 steps, one RAW or LAPLACE model"
+    assert len({i.model for i in infos}) == 1
+    assert [t.symbols.tolist() for t in _round_trip(biases)] == [b.symbols.tolist() for b in biases]

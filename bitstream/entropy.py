@@ -269,6 +269,14 @@ def _is_small(shape: tuple[int, ...]) -> bool:
     return math.prod(shape) < SMALL_TENSOR
 
 
+def _model_units(shapes: Sequence[tuple[int, ...]]) -> tuple[list[list[int]], bool]:
+    """The tensors each model codes, in stream order: every large tensor alone, then the small ones
+    together; and whether that last, shared model exists. Encoder and decoder derive it from the shapes."""
+    small = [i for i, shape in enumerate(shapes) if _is_small(shape)]
+    units = [[i] for i, shape in enumerate(shapes) if not _is_small(shape)]
+    return units + [small] if small else units, bool(small)
+
+
 def _pack_nibbles(nibbles: Sequence[int]) -> bytes:
     padded = list(nibbles) + [0] * (len(nibbles) % 2)
     return bytes(a | b << 4 for a, b in zip(padded[::2], padded[1::2]))
@@ -296,12 +304,12 @@ def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[Tens
             raise ValueError("symbol magnitude exceeds 2^15")
         flat.append(symbols.reshape(-1).astype(np.int64))
         codes.append(step_codes(tensor.steps, symbols.shape[0] if symbols.ndim else 1))
-    small = [i for i, t in enumerate(tensors) if _is_small(np.shape(t.symbols))]
-    units = [[i] for i in range(len(tensors)) if i not in small] + ([small] if small else [])
-    choices = [choose_model(np.concatenate([flat[i] for i in unit])) for unit in units]
-    kind_of = {unit[0]: choice.kind for unit, (choice, _) in zip(units, choices) if unit is not small}
-    nibbles = [int(kind_of.get(i, 0)) | (_PER_CHANNEL if c.size > 1 else 0) for i, c in enumerate(codes)]
-    if small:
+    units, shared = _model_units([np.shape(t.symbols) for t in tensors])
+    unit_symbols = [np.concatenate([flat[i] for i in unit]) for unit in units]
+    choices = [choose_model(symbols) for symbols in unit_symbols]
+    own_kind = {unit[0]: choice.kind for unit, (choice, _) in zip(units[:len(units) - shared], choices)}
+    nibbles = [int(own_kind.get(i, 0)) | (_PER_CHANNEL if c.size > 1 else 0) for i, c in enumerate(codes)]
+    if shared:
         nibbles.append(int(choices[-1][0].kind))
     headers = ByteWriter()
     headers.raw(_pack_nibbles(nibbles))
@@ -309,13 +317,13 @@ def encode_tensors(tensors: Sequence[QuantizedTensor]) -> tuple[bytes, list[Tens
         headers.raw(c.tobytes())
     encoder = constriction.stream.queue.RangeEncoder()
     model_bytes = []
-    for unit, (choice, _) in zip(units, choices):
+    for symbols, (choice, _) in zip(unit_symbols, choices):
         before = len(headers)
         _write_model(headers, choice)
         model_bytes.append(len(headers) - before)
         if choice.kind != Model.CONST:
             model = constriction.stream.model.Categorical(choice.probabilities(), perfect=False)
-            encoder.encode((np.concatenate([flat[i] for i in unit]) - choice.lo).astype(np.int32), model)
+            encoder.encode((symbols - choice.lo).astype(np.int32), model)
     words = encoder.get_compressed()
     return headers.getvalue() + words.astype("<u4").tobytes(), _infos(tensors, units, choices, codes, model_bytes)
 
@@ -336,19 +344,18 @@ def _infos(tensors: Sequence[QuantizedTensor], units: list[list[int]], choices: 
 def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
                    ) -> tuple[list[QuantizedTensor], list[TensorCodingInfo]]:
     """Inverse of encode_tensors, reading to the end of `reader`; `shapes` come from the header's architecture."""
-    small = [i for i, shape in enumerate(shapes) if _is_small(shape)]
-    nibbles = _unpack_nibbles(reader, len(shapes) + (1 if small else 0))
+    units, shared = _model_units(shapes)
+    nibbles = _unpack_nibbles(reader, len(shapes) + shared)
     steps, codes = [], []
     for index, shape in enumerate(shapes):
         flags = nibbles[index]
-        if flags & 8 or (index in small and flags & 3):
+        if flags & 8 or (_is_small(shape) and flags & 3):
             raise reader.error(f"tensor {index}: unknown flags {flags:#x}")
         n_steps = (shape[0] if shape else 1) if flags & _PER_CHANNEL else 1
         codes.append(np.frombuffer(reader.raw(n_steps), dtype=np.uint8))
         steps.append(STEP_VALUES[codes[-1]])
-    units = [[i] for i in range(len(shapes)) if i not in small] + ([small] if small else [])
-    kinds = [nibbles[unit[0]] & 3 for unit in units[: len(units) - (1 if small else 0)]]
-    if small:
+    kinds = [nibbles[unit[0]] & 3 for unit in units[:len(units) - shared]]
+    if shared:
         if nibbles[-1] & ~3:
             raise reader.error(f"shared model: unknown flags {nibbles[-1]:#x}")
         kinds.append(nibbles[-1])
@@ -364,7 +371,7 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
     symbols: list[np.ndarray | None] = [None] * len(shapes)
     payloads = []
     for n, (unit, choice) in enumerate(zip(units, choices)):
-        count = sum(int(np.prod(shapes[i], dtype=np.int64)) if shapes[i] else 1 for i in unit)
+        count = sum(math.prod(shapes[i]) for i in unit)
         if choice.kind == Model.CONST:
             flat = np.full(count, choice.lo, dtype=np.int32)
         else:
@@ -383,8 +390,8 @@ def decode_tensors(reader: ByteReader, shapes: Sequence[tuple[int, ...]]
         payloads.append(0.0 if choice.kind == Model.CONST else _cost_bits(counts, choice.probabilities()))
         first = 0
         for i in unit:
-            size = int(np.prod(shapes[i], dtype=np.int64)) if shapes[i] else 1
+            size = math.prod(shapes[i])
             symbols[i] = flat[first:first + size].reshape(shapes[i])
             first += size
-    tensors = [QuantizedTensor(s, st.copy()) for s, st in zip(symbols, steps)]
+    tensors = [QuantizedTensor(s, st) for s, st in zip(symbols, steps)]  # STEP_VALUES[...] is a copy
     return tensors, _infos(tensors, units, list(zip(choices, payloads)), codes, model_bytes)

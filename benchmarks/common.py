@@ -1,9 +1,10 @@
 """What the benchmarks share: which frames of which clip, at what size, as one lossless file.
 
 Each clip is read once, cut to its frames, scaled down by a whole factor when larger than
-MAX_SIZE (swscale bicubic, nrffcodec.io.scale_video) and written as a lossless FFV1 .mkv. Every
+MAX_SIZE (swscale bicubic, nrffcodec.evaluation.scaling.scale_video) and written as a lossless FFV1 .mkv. Every
 codec then reads those frames: `nrff sweep that.mkv` reproduces a benchmark row by hand.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from nrffcodec.gop import plan_gops  # noqa: E402
-from nrffcodec.io import Video, read_video, scale_video, write_video  # noqa: E402
-from nrffcodec.train import Schedule  # noqa: E402
+from nrffcodec.core.gop import plan_gops
+from nrffcodec.core.video import Video
+from nrffcodec.evaluation.scaling import scale_video
+from nrffcodec.media.reader import read_video
+from nrffcodec.media.writer import write_video
+from nrffcodec.settings import Schedule
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIPS = REPO.parent / "shared" / "clips"

@@ -2,7 +2,7 @@
 
 Stages, each printed as one JSON line the moment it is measured:
 - graphs: training milliseconds per iteration at 1080p with each step launched op by op, then
-  replayed as one captured CUDA graph (train.CUDA_GRAPHS), then op by op again (the first encode in
+  replayed as one captured CUDA graph (steps.CUDA_GRAPHS), then op by op again (the first encode in
   a process also pays CUDA's start-up), and whether the files are byte-identical;
 - probe: training milliseconds per iteration on a clip scaled to 1080p at 4x the CUDA batch, then
   at the CUDA batch (is a step bound by the GPU or by the CPU that launches its kernels? The
@@ -18,6 +18,7 @@ Stages, each printed as one JSON line the moment it is measured:
 
     python benchmarks/gpu.py ../shared/clips/vtest.avi --budget 150 --reference ref.nrf --reference-md5 HEX
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,20 +30,23 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from common import DEFAULT_CLIPS, training_iterations
 
-import numpy as np
-
-from nrffcodec import machine, train
-from nrffcodec.api import decode, encode_video
-from nrffcodec.gopsearch import pilot_schedule
-from nrffcodec.io import Video, read_video, scale_video
+from nrffcodec.core.video import Video
+from nrffcodec.decoder import decode
+from nrffcodec.encoder import runner, steps, train
+from nrffcodec.encoder.gop_length import pilot_schedule
+from nrffcodec.encoder.pipeline import encode_video
+from nrffcodec.encoder.train import schedule_for
+from nrffcodec.evaluation import machine
+from nrffcodec.evaluation.scaling import scale_video
+from nrffcodec.media.reader import read_video
 from nrffcodec.settings import EncodeSettings
-from nrffcodec.train import schedule_for
 
 STAGES = ("graphs", "probe", "jobs", "batch", "decode", "encode")
 BATCH_FACTOR = train.CUDA_BATCH_FACTOR  # the shipped values, restored after each encode that changes them
-GRAPHS = train.CUDA_GRAPHS
+GRAPHS = steps.CUDA_GRAPHS
 
 
 def frames_md5(video: Video) -> str:
@@ -84,24 +88,31 @@ class Check:
         self.out[key] = value
         print(json.dumps({key: value}), flush=True)
 
-    def encode(self, video: Video, batch_factor: int | None = None, graphs: bool = True,
-               **settings) -> tuple[bytes, dict]:
+    def encode(
+        self, video: Video, batch_factor: int | None = None, graphs: bool = True, **settings
+    ) -> tuple[bytes, dict]:
         """One encode; returns its bytes and what it measured (training ms per iteration included)."""
         if batch_factor is not None:
             train.CUDA_BATCH_FACTOR = batch_factor
-        train.CUDA_GRAPHS = graphs
+        steps.CUDA_GRAPHS = graphs
         try:
             chosen = EncodeSettings(**(dict(quality=self.quality, preset=self.preset, device=self.device) | settings))
             schedule = schedule_for(chosen.preset, self.device, chosen.iterations)  # the batch the encode uses
             data, rep = encode_video(video, chosen)
         finally:
-            train.CUDA_BATCH_FACTOR, train.CUDA_GRAPHS = BATCH_FACTOR, GRAPHS
+            train.CUDA_BATCH_FACTOR, steps.CUDA_GRAPHS = BATCH_FACTOR, GRAPHS
         its = training_iterations(schedule, video.frame_count, rep.gop_length, video.width * video.height)
-        return data, {"batch_blocks": schedule.batch_blocks, "gop": rep.gop_length, "jobs": settings.get("jobs"),
-                      "iterations": its,
-                      "train_seconds": round(rep.train_seconds, 2), "seconds": round(rep.seconds, 2),
-                      "ms_per_iteration": round(1000 * rep.train_seconds / its, 3), "bytes": rep.bytes,
-                      "psnr_rgb": round(rep.quality.psnr_rgb, 3)}
+        return data, {
+            "batch_blocks": schedule.batch_blocks,
+            "gop": rep.gop_length,
+            "jobs": settings.get("jobs"),
+            "iterations": its,
+            "train_seconds": round(rep.train_seconds, 2),
+            "seconds": round(rep.seconds, 2),
+            "ms_per_iteration": round(1000 * rep.train_seconds / its, 3),
+            "bytes": rep.bytes,
+            "psnr_rgb": round(rep.quality.psnr_rgb, 3),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     source = read_video(args.clip, (0, args.frames))
     video = scale_video(source, width, height)
     short = video.frames(0, 8)
-    check.report("clip", f"{args.clip.name} {source.width}x{source.height} scaled to {width}x{height}, "
-                         f"{video.frame_count} frames")
+    check.report(
+        "clip",
+        f"{args.clip.name} {source.width}x{source.height} scaled to {width}x{height}, {video.frame_count} frames",
+    )
     probe_data, probe, throughput = b"", {}, 0.0
     if "graphs" in stages:
         runs = []
@@ -135,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
             data, measured = check.encode(short, graphs=graphs, gop=8, iterations=args.probe_iterations, jobs=1)
             runs.append((data, measured))
             check.report(f"graphs_{graphs}_{len(runs)}", measured)
-        check.report("graphs", {"speedup": round(runs[2][1]["ms_per_iteration"] / runs[1][1]["ms_per_iteration"], 2),
-                                "byte_identical": runs[0][0] == runs[1][0] == runs[2][0]})
+        check.report(
+            "graphs",
+            {
+                "speedup": round(runs[2][1]["ms_per_iteration"] / runs[1][1]["ms_per_iteration"], 2),
+                "byte_identical": runs[0][0] == runs[1][0] == runs[2][0],
+            },
+        )
     if "probe" in stages:
         for factor in (4 * BATCH_FACTOR, BATCH_FACTOR):  # the shipped factor last: the first encode pays start-up
             probe_data, probe = check.encode(short, factor, gop=8, iterations=args.probe_iterations, jobs=1)
@@ -145,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for jobs in (1, 2, 4):
             _, measured = check.encode(video, gop=4, iterations=args.probe_iterations, jobs=jobs)
             rate = measured["iterations"] / measured["train_seconds"]
-            throughput = rate if jobs == train.CUDA_JOBS else throughput
+            throughput = rate if jobs == runner.CUDA_JOBS else throughput
             check.report(f"jobs_{jobs}", measured | {"gop_iterations_per_second": round(rate, 1)})
     if "batch" in stages:
         carphone = read_video(DEFAULT_CLIPS / "carphone_pristine.mp4", (0, 32))
@@ -157,13 +175,24 @@ def main(argv: list[str] | None = None) -> int:
         data = probe_data or check.encode(short, gop=8, iterations=50, jobs=1)[0]
         seconds, decoded = timed_decode(data, args.device)
         again = decode(data, device=args.device)
-        check.report("decode", {"frames_per_second": round(short.frame_count / seconds, 2),
-                                      "repeatable": frames_md5(again) == frames_md5(decoded)})
+        check.report(
+            "decode",
+            {
+                "frames_per_second": round(short.frame_count / seconds, 2),
+                "repeatable": frames_md5(again) == frames_md5(decoded),
+            },
+        )
         if args.reference:
             data = args.reference.read_bytes()
             on_device, on_cpu = decode(data, device=args.device), decode(data, device="cpu")
-            check.report("reference", {"expected_md5": args.reference_md5, "device_md5": frames_md5(on_device),
-                                       "this_cpu_md5": frames_md5(on_cpu)})
+            check.report(
+                "reference",
+                {
+                    "expected_md5": args.reference_md5,
+                    "device_md5": frames_md5(on_device),
+                    "this_cpu_md5": frames_md5(on_cpu),
+                },
+            )
     if "encode" in stages and probe:
         # the rate of CUDA_JOBS processes sharing the GPU where measured, else one process's
         rate = throughput or 1000 / probe["ms_per_iteration"]
@@ -172,16 +201,25 @@ def main(argv: list[str] | None = None) -> int:
         options = []
         for preset in dict.fromkeys((args.preset, "fast")):
             candidates = EncodeSettings(quality=args.quality, preset=preset).gop_candidates
-            options += [(preset, None, overhead + pilot_and_final(preset, frames, pixels, candidates) / rate),
-                        (preset, 8, overhead + pilot_and_final(preset, frames, pixels, (8,)) / rate)]
+            options += [
+                (preset, None, overhead + pilot_and_final(preset, frames, pixels, candidates) / rate),
+                (preset, 8, overhead + pilot_and_final(preset, frames, pixels, (8,)) / rate),
+            ]
         check.report("predicted_encode_seconds", {f"{p} gop {g or 'auto'}": round(s) for p, g, s in options})
         fitting = [(p, g) for p, g, s in options if s <= args.budget]
         if fitting:
             preset, gop = fitting[0]
             started = time.perf_counter()
             _, measured = check.encode(video, preset=preset, **({"gop": gop} if gop else {}))
-            check.report("encode", measured | {"preset": preset, "pilot": gop is None, "seconds_per_frame": round(
-                (time.perf_counter() - started) / frames, 2)})
+            check.report(
+                "encode",
+                measured
+                | {
+                    "preset": preset,
+                    "pilot": gop is None,
+                    "seconds_per_frame": round((time.perf_counter() - started) / frames, 2),
+                },
+            )
     print(json.dumps(check.out, indent=1))
     return 0
 

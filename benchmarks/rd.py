@@ -8,6 +8,7 @@ a 2-core CPU), not in CI:
 Each clip's results (results.json/.csv, rd.png/.svg) go to OUT/<clip>/; finished points are reused
 on a re-run, so an interrupted benchmark resumes. The summary goes to OUT/summary.md and stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 
-from nrffcodec import machine
+from nrffcodec.core.device import resolve_device
 from nrffcodec.errors import NrffError
-from nrffcodec.settings import resolve_device
-from nrffcodec.sweep import METRIC_LABELS, METRICS, Clip, SweepOptions, parse_list, run_sweep
+from nrffcodec.evaluation import machine
+from nrffcodec.evaluation.sweep import METRIC_LABELS, METRICS, Clip, SweepOptions, parse_list, run_sweep
 
 
 def _cell(value: float | None) -> str:
@@ -45,24 +46,28 @@ def summary(rows: list[tuple[str, str, list[dict]]], options: SweepOptions, comm
                 values[column].append(value)
             cells.append(_cell(value))
         lines.append(f"| {name} | {note} | " + " | ".join(cells) + " |")
-    means = [f"{statistics.fmean(values[c]):+.1f}% ({len(values[c])} clip{'s' * (len(values[c]) > 1)})"
-             if values[c] else "-" for c in columns]
+    means = [
+        f"{statistics.fmean(values[c]):+.1f}% ({len(values[c])} clip{'s' * (len(values[c]) > 1)})" if values[c] else "-"
+        for c in columns
+    ]
     lines.append("| **mean** | | " + " | ".join(means) + " |")
     m = machine.describe(resolve_device(options.device))
     v = machine.versions()
     took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
-    return "\n".join([
-        f"BD-rate: rate change of the first codec against the second at equal PSNR (Bjontegaard, PCHIP over "
-        f"the overlapping PSNR range; negative = fewer bits). nrff --preset {options.preset} at qualities "
-        f"{','.join(map(str, options.qualities))}; x264/x265 --preset {options.baseline_preset}; bitrate = file "
-        f"or stream bytes (SEI removed); the mean is the arithmetic mean over the clips with overlap.",
-        "",
-        *lines,
-        "",
-        f"Command: `{command}` ({took}). Machine: {m['cpu']}, {m['cores']} cores, device "
-        f"{m.get('gpu', m['device'])}. Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ". "
-        f"Date: {datetime.date.today().isoformat()}.",
-    ])
+    return "\n".join(
+        [
+            f"BD-rate: rate change of the first codec against the second at equal PSNR (Bjontegaard, PCHIP over "
+            f"the overlapping PSNR range; negative = fewer bits). nrff --preset {options.preset} at qualities "
+            f"{','.join(map(str, options.qualities))}; x264/x265 --preset {options.baseline_preset}; bitrate = file "
+            f"or stream bytes (SEI removed); the mean is the arithmetic mean over the clips with overlap.",
+            "",
+            *lines,
+            "",
+            f"Command: `{command}` ({took}). Machine: {m['cpu']}, {m['cores']} cores, device "
+            f"{m.get('gpu', m['device'])}. Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ". "
+            f"Date: {datetime.date.today().isoformat()}.",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,10 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="redo finished points")
     args = parser.parse_args(argv)
     try:
-        options = SweepOptions(qualities=parse_list(args.qualities, "--qualities"),
-                               baselines=parse_list(args.baselines, "--baselines", str), preset=args.preset,
-                               baseline_preset=args.baseline_preset, crfs=parse_list(args.crfs, "--crfs"),
-                               device=args.device, iterations=args.iterations, jobs=args.jobs, force=args.force)
+        options = SweepOptions(
+            qualities=parse_list(args.qualities, "--qualities"),
+            baselines=parse_list(args.baselines, "--baselines", str),
+            preset=args.preset,
+            baseline_preset=args.baseline_preset,
+            crfs=parse_list(args.crfs, "--crfs"),
+            device=args.device,
+            iterations=args.iterations,
+            jobs=args.jobs,
+            force=args.force,
+        )
         sources = clips_in(args.clips)
         if args.only:
             wanted = set(args.only.split(","))
@@ -97,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         for source in sources:
             clip = prepare(source, args.out / "clips", args.frames, MAX_SIZE)
             print(f"== {clip.name}: {clip.note} -> {clip.path}", file=sys.stderr)
-            result = run_sweep(Clip.of(clip.name, clip.video), args.out / clip.name, options,
-                               log=lambda text: print(f"   {text}", file=sys.stderr))
+            result = run_sweep(
+                Clip.of(clip.name, clip.video),
+                args.out / clip.name,
+                options,
+                log=lambda text: print(f"   {text}", file=sys.stderr),
+            )
             rows.append((clip.name, clip.note, result.bd_rate))
     except NrffError as exc:
         print(f"rd.py: error: {exc}", file=sys.stderr)

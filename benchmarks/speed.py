@@ -8,6 +8,7 @@ the idle row is such a process that only imported nrff and read the clip. Run by
     python benchmarks/speed.py                                 # carphone, 32 frames, quality 4, medium
     python benchmarks/speed.py ../shared/clips/vtest.avi --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,17 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, prepare, training_iterations
 
-import torch
-
-from nrffcodec import machine
-from nrffcodec.api import decode, encode_video
-from nrffcodec.baselines import X26x
-from nrffcodec.io import read_video
-from nrffcodec.settings import EncodeSettings, resolve_device
-from nrffcodec.train import schedule_for
+from nrffcodec.core.device import resolve_device
+from nrffcodec.decoder import decode
+from nrffcodec.encoder.pipeline import encode_video
+from nrffcodec.encoder.train import schedule_for
+from nrffcodec.evaluation import machine
+from nrffcodec.evaluation.baselines import X26x
+from nrffcodec.media.reader import read_video
+from nrffcodec.settings import EncodeSettings
 
 REPEATS = 3  # decodes are short: the median of a few
 CRF_CANDIDATES = range(16, 49, 3)
@@ -36,8 +38,10 @@ CRF_CANDIDATES = range(16, 49, 3)
 
 def _peaks(device: str) -> dict:
     """Peak RSS of this process and of its largest finished child (training workers), MiB."""
-    out = {"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    out = {
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
     if device.startswith("cuda"):
         out["cuda_max_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -61,9 +65,13 @@ def phase(name: str, path: str, first_frame: int, settings: EncodeSettings, data
     if name == "nrff-encode":
         started = time.perf_counter()
         data, report = encode_video(video, settings)
-        out = {"seconds": time.perf_counter() - started, "train_seconds": report.train_seconds, "data": data,
-               "gop_length": report.gop_length,
-               "psnr_rgb": report.quality.psnr_rgb}
+        out = {
+            "seconds": time.perf_counter() - started,
+            "train_seconds": report.train_seconds,
+            "data": data,
+            "gop_length": report.gop_length,
+            "psnr_rgb": report.quality.psnr_rgb,
+        }
     elif name == "nrff-decode":
         decode(data, device=device)  # warm-up: first CUDA kernels, allocator
         out = {"seconds": _timed_median(lambda: decode(data, device=device))}
@@ -71,8 +79,11 @@ def phase(name: str, path: str, first_frame: int, settings: EncodeSettings, data
         codec = X26x("x265")
         started = time.perf_counter()
         stream = codec.strip_sei(codec.encode_stream(video, crf))[0]
-        out = {"encode_seconds": time.perf_counter() - started, "bytes": len(stream),
-               "seconds": _timed_median(lambda: codec.decode_stream(stream, video))}
+        out = {
+            "encode_seconds": time.perf_counter() - started,
+            "bytes": len(stream),
+            "seconds": _timed_median(lambda: codec.decode_stream(stream, video)),
+        }
     return {**out, **_peaks(device)}
 
 
@@ -102,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "out" / "speed", help="where the scaled clip goes")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    settings = EncodeSettings(quality=args.quality, preset=args.preset, device=device, jobs=args.jobs,
-                              iterations=args.iterations)
+    settings = EncodeSettings(
+        quality=args.quality, preset=args.preset, device=device, jobs=args.jobs, iterations=args.iterations
+    )
     clip = prepare(args.clip, args.work, args.frames, MAX_SIZE)
     video = clip.video
     common = (str(clip.path), video.first_frame, settings)
@@ -118,36 +130,70 @@ def main(argv: list[str] | None = None) -> int:
     # the GOP length the encode chose (the pilot's iterations are not in train_seconds either)
     steps = training_iterations(schedule, frames, enc["gop_length"], video.width * video.height)
     rows = [
-        ("bytes (bpp)", f"{len(enc['data']):,} ({8 * len(enc['data']) / pixels:.4f})",
-         f"{x265['bytes']:,} ({8 * x265['bytes'] / pixels:.4f})", len(enc["data"]) / x265["bytes"]),
-        ("encode s/frame", f"{enc['seconds'] / frames:.3f}", f"{x265['encode_seconds'] / frames:.4f}",
-         enc["seconds"] / x265["encode_seconds"]),
-        ("encode ms/iteration (training wall time / GOP-iterations)",
-         f"{1000 * enc['train_seconds'] / max(1, steps):.2f} ({steps:,} iterations)", "-", None),
-        ("decode frames/s", f"{frames / dec['seconds']:.1f}", f"{frames / x265['seconds']:.1f}",
-         x265["seconds"] / dec["seconds"]),
-        ("peak RSS MiB, encode (largest worker)",
-         f"{enc['rss_mib']:.0f} ({enc['child_rss_mib']:.0f})" if enc["child_rss_mib"]
-         else f"{enc['rss_mib']:.0f} (one process)",
-         f"{x265['rss_mib']:.0f}", max(enc["rss_mib"], enc["child_rss_mib"]) / x265["rss_mib"]),
+        (
+            "bytes (bpp)",
+            f"{len(enc['data']):,} ({8 * len(enc['data']) / pixels:.4f})",
+            f"{x265['bytes']:,} ({8 * x265['bytes'] / pixels:.4f})",
+            len(enc["data"]) / x265["bytes"],
+        ),
+        (
+            "encode s/frame",
+            f"{enc['seconds'] / frames:.3f}",
+            f"{x265['encode_seconds'] / frames:.4f}",
+            enc["seconds"] / x265["encode_seconds"],
+        ),
+        (
+            "encode ms/iteration (training wall time / GOP-iterations)",
+            f"{1000 * enc['train_seconds'] / max(1, steps):.2f} ({steps:,} iterations)",
+            "-",
+            None,
+        ),
+        (
+            "decode frames/s",
+            f"{frames / dec['seconds']:.1f}",
+            f"{frames / x265['seconds']:.1f}",
+            x265["seconds"] / dec["seconds"],
+        ),
+        (
+            "peak RSS MiB, encode (largest worker)",
+            f"{enc['rss_mib']:.0f} ({enc['child_rss_mib']:.0f})"
+            if enc["child_rss_mib"]
+            else f"{enc['rss_mib']:.0f} (one process)",
+            f"{x265['rss_mib']:.0f}",
+            max(enc["rss_mib"], enc["child_rss_mib"]) / x265["rss_mib"],
+        ),
         ("peak RSS MiB, decode", f"{dec['rss_mib']:.0f}", f"{x265['rss_mib']:.0f}", dec["rss_mib"] / x265["rss_mib"]),
     ]
     if device.startswith("cuda"):
-        rows.append(("CUDA max allocated MiB, encode / decode", f"{enc['cuda_max_mib']:.0f} / "
-                     f"{dec['cuda_max_mib']:.0f}", "-", None))
+        rows.append(
+            (
+                "CUDA max allocated MiB, encode / decode",
+                f"{enc['cuda_max_mib']:.0f} / {dec['cuda_max_mib']:.0f}",
+                "-",
+                None,
+            )
+        )
     m = machine.describe(device)
-    lines = [f"Speed on {clip.name} ({clip.note}, {frames} frames): nrff --quality {args.quality} --preset "
-             f"{args.preset} on {m.get('gpu', device)} (encode PSNR-RGB {enc['psnr_rgb']:.2f} dB) against x265 "
-             f"medium at CRF {crf} (the closest in bytes) in the same run; x264/x265 and their decoder use one "
-             f"thread, nrff decodes with torch's {m['torch_threads']} threads.",
-             "", "| | nrff | x265 | nrff / x265 |", "|---|---|---|---|"]
+    lines = [
+        f"Speed on {clip.name} ({clip.note}, {frames} frames): nrff --quality {args.quality} --preset "
+        f"{args.preset} on {m.get('gpu', device)} (encode PSNR-RGB {enc['psnr_rgb']:.2f} dB) against x265 "
+        f"medium at CRF {crf} (the closest in bytes) in the same run; x264/x265 and their decoder use one "
+        f"thread, nrff decodes with torch's {m['torch_threads']} threads.",
+        "",
+        "| | nrff | x265 | nrff / x265 |",
+        "|---|---|---|---|",
+    ]
     for label, ours, theirs, ratio in rows:
         lines.append(f"| {label} | {ours} | {theirs} | {'-' if ratio is None else f'{ratio:.3g}x'} |")
-    lines += ["", f"Idle process (Python, torch, nrff imported, clip read): {idle['rss_mib']:.0f} MiB RSS. "
-              f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch_threads']} threads, "
-              f"nrff jobs {settings.jobs or 'one per core'}. Versions: "
-              + ", ".join(f"{k} {v}" for k, v in machine.versions().items()) + ".",
-              f"Command: `python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
+    lines += [
+        "",
+        f"Idle process (Python, torch, nrff imported, clip read): {idle['rss_mib']:.0f} MiB RSS. "
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch_threads']} threads, "
+        f"nrff jobs {settings.jobs or 'one per core'}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in machine.versions().items())
+        + ".",
+        f"Command: `python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+    ]
     print("\n".join(lines))
     return 0
 

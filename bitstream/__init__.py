@@ -2,16 +2,45 @@
 
 Nothing outside this package reads or writes bytes of the format.
 """
-from .container import GopIndexEntry, NrfFile, write_nrf
+
+from .container import GopIndexEntry, NrfFile, WrittenFile, write_nrf
 from .entropy import STEP_VALUES, QuantizedTensor, TensorCodingInfo
 from .errors import BitstreamError
-from .gop_chunk import GopChunk, Keyframe, coded_networks_size
-from .header import (FORMAT_MAJOR, FORMAT_MINOR, FieldArch, Header, KeyframeCodec, Matrix,
-                     PixelFormat, QuantSpec, VideoInfo)
+from .gop_chunk import GopChunk, Keyframe, WrittenChunk, encoded_networks_size
+from .header import (
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    FieldArch,
+    Header,
+    KeyframeCodec,
+    Matrix,
+    PixelFormat,
+    QuantSpec,
+    VideoInfo,
+)
 from .records import describe
 
 __all__ = [
-    "BitstreamError", "FieldArch", "FORMAT_MAJOR", "FORMAT_MINOR", "GopChunk", "GopIndexEntry",
-    "Header", "Keyframe", "KeyframeCodec", "Matrix", "NrfFile", "PixelFormat", "QuantSpec",
-    "QuantizedTensor", "STEP_VALUES", "TensorCodingInfo", "VideoInfo", "coded_networks_size", "describe", "write_nrf",
+    "BitstreamError",
+    "FieldArch",
+    "FORMAT_MAJOR",
+    "FORMAT_MINOR",
+    "GopChunk",
+    "GopIndexEntry",
+    "Header",
+    "Keyframe",
+    "KeyframeCodec",
+    "Matrix",
+    "NrfFile",
+    "PixelFormat",
+    "QuantSpec",
+    "QuantizedTensor",
+    "STEP_VALUES",
+    "TensorCodingInfo",
+    "VideoInfo",
+    "WrittenChunk",
+    "WrittenFile",
+    "encoded_networks_size",
+    "describe",
+    "write_nrf",
 ]

@@ -3,6 +3,7 @@
 Every read checks the remaining length first, so a truncated or lying file raises
 BitstreamError with the offset instead of an IndexError or struct.error deep in a parser.
 """
+
 from __future__ import annotations
 
 import struct

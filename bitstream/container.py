@@ -5,11 +5,11 @@
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
-(format 2: format 1's fixed-width fields cost 37 more bytes a file and ~25 more a GOP, 2-3% of
-a low-rate file). The GOP index gives each chunk's frames and length, so that a decoder asked for
-a few frames seeks straight to the GOPs it needs. One writer and one reader
-live here; the encoder runs this reader on the bytes it wrote before it keeps them.
+(docs/decisions/0011-container-format-2-varints.md). The GOP index gives each chunk's frames
+and length, so that a decoder asked for a few frames seeks straight to the GOPs it needs. One
+writer and one reader live here; the encoder runs this reader on the bytes it wrote.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +17,9 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
@@ -85,7 +86,19 @@ def _index_payload(chunks: Sequence[GopChunk], lengths: Sequence[int]) -> bytes:
     return writer.getvalue()
 
 
-def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[GopChunk]) -> bytes:
+@dataclasses.dataclass(frozen=True)
+class WrittenFile:
+    """A whole file's bytes and where they went (the container is the rest)."""
+
+    data: bytes
+    keyframe_bytes: int  # the keyframes' bytes inside the GOP chunks (the PSET section not included)
+    network_bytes: int
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[GopChunk]) -> WrittenFile:
     """Serialise a whole file. Raises ValueError (a bug in the caller) on inconsistent input."""
     check_record(header)
     if len(chunks) != header.gop_count:
@@ -103,12 +116,17 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
     write_record(head_writer, header)
     pset_writer = ByteWriter()
     write_parameter_sets(pset_writer, parameter_sets)
-    bodies = [frame_section(b"GOPC", write_gop_chunk(chunk)) for chunk in chunks]
-    prefix = (PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR)
-              + frame_section(b"HEAD", head_writer.getvalue())
-              + frame_section(b"PSET", pset_writer.getvalue()))
+    written = [write_gop_chunk(chunk) for chunk in chunks]
+    bodies = [frame_section(b"GOPC", w.data) for w in written]
+    prefix = (
+        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR)
+        + frame_section(b"HEAD", head_writer.getvalue())
+        + frame_section(b"PSET", pset_writer.getvalue())
+    )
     index = frame_section(b"GIDX", _index_payload(chunks, [len(body) for body in bodies]))
-    return prefix + index + b"".join(bodies)
+    return WrittenFile(
+        prefix + index + b"".join(bodies), sum(w.keyframe_size for w in written), sum(w.weights_size for w in written)
+    )
 
 
 class NrfFile:
@@ -137,7 +155,7 @@ class NrfFile:
         if self._data is not None:
             return io.BytesIO(self._data)
         try:
-            return open(self._path, "rb")  # noqa: SIM115 - closed by callers' with
+            return open(self._path, "rb")
         except OSError as exc:
             raise BitstreamError(f"cannot read {self.name}: {exc.strerror}") from None
 
@@ -154,8 +172,10 @@ class NrfFile:
         if tag != expected_tag:
             raise BitstreamError(f"byte {offset}: expected section {expected_tag.decode()}, found {tag!r}")
         if length > limit or offset + SECTION_OVERHEAD + length > self.file_size:
-            raise BitstreamError(f"section {tag.decode()} at byte {offset}: length {length} exceeds "
-                                 f"{'the file' if length <= limit else 'the limit'} (truncated or corrupted)")
+            raise BitstreamError(
+                f"section {tag.decode()} at byte {offset}: length {length} exceeds "
+                f"{'the file' if length <= limit else 'the limit'} (truncated or corrupted)"
+            )
         payload = self._read_exact(stream, length, f"section {tag.decode()}")
         (crc,) = CRC.unpack(self._read_exact(stream, CRC.size, f"section {tag.decode()} CRC"))
         if zlib.crc32(SECTION_HEAD.pack(tag, length) + payload) != crc:
@@ -171,8 +191,10 @@ class NrfFile:
         if magic != MAGIC:
             raise BitstreamError(f"{self.name}: not an .nrf file (magic {magic!r}, expected {MAGIC!r})")
         if major != FORMAT_MAJOR:
-            raise BitstreamError(f"{self.name}: format version {major}.{minor} is not supported; "
-                                 f"this nrff reads version {FORMAT_MAJOR}.x (up to {FORMAT_MAJOR}.{FORMAT_MINOR})")
+            raise BitstreamError(
+                f"{self.name}: format version {major}.{minor} is not supported; "
+                f"this nrff reads version {FORMAT_MAJOR}.x (up to {FORMAT_MAJOR}.{FORMAT_MINOR})"
+            )
         self.version = (major, minor)
         payload, base = self._read_section(stream, b"HEAD", MAX_HEAD_BYTES)
         self.header = read_record(ByteReader(payload, "section HEAD", base), Header)
@@ -180,8 +202,9 @@ class NrfFile:
         reader = ByteReader(payload, "section PSET", base)
         self.parameter_sets = read_parameter_sets(reader)
         reader.expect_end()
-        payload, base = self._read_section(stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count
-                                            + MAX_INDEX_PREFIX)
+        payload, base = self._read_section(
+            stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
+        )
         self.index = self._parse_index(payload, base, stream.tell())
 
     def _parse_index(self, payload: bytes, base: int, index_end: int) -> list[GopIndexEntry]:
@@ -198,8 +221,10 @@ class NrfFile:
             if not 0 <= key_offset < frame_count <= 2 * self.header.gop_length:
                 raise BitstreamError(f"{where}: {frame_count} frames with keyframe at {key_offset}")
             if length < MIN_GOP_CHUNK or offset + length > self.file_size:
-                raise BitstreamError(f"{where}: chunk [{offset}, {offset + length}) lies "
-                                     f"beyond the file's {self.file_size} bytes (truncated)")
+                raise BitstreamError(
+                    f"{where}: chunk [{offset}, {offset + length}) lies "
+                    f"beyond the file's {self.file_size} bytes (truncated)"
+                )
             entries.append(GopIndexEntry(first_frame, frame_count, key_offset, offset, length))
             first_frame += frame_count
             offset += length
@@ -208,15 +233,13 @@ class NrfFile:
         if first_frame != self.header.video.frame_count:
             raise BitstreamError(f"GOP index covers {first_frame} frames, header says {self.header.video.frame_count}")
         if offset != self.file_size:
-            raise BitstreamError(f"file is {self.file_size} bytes but its chunks end at byte {offset} "
-                                 f"({'truncated' if offset > self.file_size else 'trailing data'})")
+            raise BitstreamError(
+                f"file is {self.file_size} bytes but its chunks end at byte {offset} "
+                f"({'truncated' if offset > self.file_size else 'trailing data'})"
+            )
         return entries
 
     # -- public
-    def gops_for_frames(self, start: int, end: int) -> list[int]:
-        """Indices of the GOPs holding frames [start, end)."""
-        return [i for i, e in enumerate(self.index) if e.first_frame < end and e.end_frame > start]
-
     def read_gop(self, i: int, network_shapes: Sequence[Sequence[tuple[int, ...]]]) -> GopChunk:
         """Read, CRC-check and parse GOP `i`."""
         if not 0 <= i < len(self.index):
@@ -229,7 +252,13 @@ class NrfFile:
             raise BitstreamError(f"GOP {i}: chunk length {len(payload)} disagrees with the index")
         chunk = read_gop_chunk(payload, f"GOP {i}", network_shapes, len(self.parameter_sets), base)
         if (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset) != (
-                i, entry.first_frame, entry.frame_count, entry.key_offset):
-            raise BitstreamError(f"GOP {i}: chunk describes GOP {chunk.gop_index} (frames "
-                                 f"{chunk.first_frame}+{chunk.frame_count}), the index disagrees")
+            i,
+            entry.first_frame,
+            entry.frame_count,
+            entry.key_offset,
+        ):
+            raise BitstreamError(
+                f"GOP {i}: chunk describes GOP {chunk.gop_index} (frames "
+                f"{chunk.first_frame}+{chunk.frame_count}), the index disagrees"
+            )
         return chunk

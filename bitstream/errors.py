@@ -1,4 +1,5 @@
 """The one error type the .nrf reader raises, so callers can catch every malformed input at once."""
+
 from __future__ import annotations
 
 

@@ -1,12 +1,14 @@
 """The payload of one GOP chunk: which GOP it is, its keyframe's bytes, its two networks' weights."""
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from .bytes_io import ByteReader, ByteWriter
-from .header import MAX_FRAMES
 from .entropy import QuantizedTensor, TensorCodingInfo, decode_tensors, encode_tensors
+from .header import MAX_FRAMES
 
 MAX_NALS = 64
 T = TypeVar("T")
@@ -32,7 +34,8 @@ class GopChunk:
     """Everything one GOP adds to the file.
 
     The chunk repeats its place (GOP index, first frame, frames, keyframe offset; varints, ~5
-    bytes) so that a chunk moved or swapped is caught even when its CRC is intact.
+    bytes) so that a chunk moved or swapped is caught even when its CRC is intact. The last three
+    fields are what the reader found; the writer ignores them and returns its own (WrittenChunk).
     """
 
     gop_index: int
@@ -46,7 +49,17 @@ class GopChunk:
     weights_size: int = 0  # bytes the coded networks occupy in the chunk
 
 
-def write_gop_chunk(chunk: GopChunk) -> bytes:
+@dataclasses.dataclass(frozen=True)
+class WrittenChunk:
+    """A GOP chunk's payload and where its bytes went."""
+
+    data: bytes
+    keyframe_size: int
+    weights_size: int
+    coding: list[list[TensorCodingInfo]]
+
+
+def write_gop_chunk(chunk: GopChunk) -> WrittenChunk:
     writer = ByteWriter()
     for value in (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset):
         writer.uvarint(value)
@@ -57,33 +70,34 @@ def write_gop_chunk(chunk: GopChunk) -> bytes:
     writer.uvarint(len(chunk.keyframe.slices))
     for nal in chunk.keyframe.slices:
         writer.blob(nal)
-    chunk.keyframe_size = len(writer) - start
-    start = len(writer)
+    keyframe_size = len(writer) - start
     data, infos = encode_tensors([t for tensors in chunk.networks for t in tensors])
     writer.raw(data)  # one block for both networks, to the end of the chunk
-    chunk.coding = _split(infos, [len(tensors) for tensors in chunk.networks])
-    chunk.weights_size = len(writer) - start
-    return writer.getvalue()
+    coding = _split(infos, [len(tensors) for tensors in chunk.networks])
+    return WrittenChunk(writer.getvalue(), keyframe_size, len(data), coding)
 
 
 def _split(items: list[T], counts: Sequence[int]) -> list[list[T]]:
     """`items` cut into consecutive lists of `counts` items: one per network."""
     out, first = [], 0
     for count in counts:
-        out.append(items[first:first + count])
+        out.append(items[first : first + count])
         first += count
     return out
 
 
-def coded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
+def encoded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
     """Bytes these networks would occupy in a GOP chunk: the encoder's rate measure for its GOP-length pilot."""
-    chunk = GopChunk(0, 0, 1, 0, Keyframe([], []), networks)
-    write_gop_chunk(chunk)
-    return chunk.weights_size
+    return len(encode_tensors([t for tensors in networks for t in tensors])[0])
 
 
-def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tuple[int, ...]]],
-                   parameter_set_count: int, base_offset: int = 0) -> GopChunk:
+def read_gop_chunk(
+    data: bytes,
+    where: str,
+    network_shapes: Sequence[Sequence[tuple[int, ...]]],
+    parameter_set_count: int,
+    base_offset: int = 0,
+) -> GopChunk:
     reader = ByteReader(data, where, base_offset)
     gop_index, first, count, key_offset = [reader.uvarint(MAX_FRAMES) for _ in range(4)]
     start = reader.offset
@@ -102,5 +116,14 @@ def read_gop_chunk(data: bytes, where: str, network_shapes: Sequence[Sequence[tu
     counts = [len(shapes) for shapes in network_shapes]
     tensors, infos = decode_tensors(reader, [s for shapes in network_shapes for s in shapes])
     networks, coding = _split(tensors, counts), _split(infos, counts)
-    return GopChunk(gop_index, first, count, key_offset, Keyframe(ids, slices), networks, coding,
-                    keyframe_size, reader.offset - start)
+    return GopChunk(
+        gop_index,
+        first,
+        count,
+        key_offset,
+        Keyframe(ids, slices),
+        networks,
+        coding,
+        keyframe_size,
+        reader.offset - start,
+    )

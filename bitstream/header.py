@@ -3,6 +3,7 @@
 Everything a decoder needs to rebuild the networks is here, one field per dataclass attribute;
 `docs/bitstream.md` lists the same fields in the same order.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -91,8 +92,9 @@ class Header:
     gop_length: int = wire(VARINT, 1, MAX_GOP_LENGTH)
     gop_count: int = wire(VARINT, 1, MAX_FRAMES)
     keyframe_codec: int = wire(VARINT, 0, max(KeyframeCodec))
-    keyframe_period: int = wire(VARINT, 1, 65535,
-                                doc="keyframe i is intra when i % period == 0, else predicted from i-1")
+    keyframe_period: int = wire(
+        VARINT, 1, 65535, doc="keyframe i is intra when i % period == 0, else predicted within its intra group"
+    )
     flow_scale: float = wire("f", 2.0**-8, 4096.0, doc="pixels per unit of flow-network output")
     flow: FieldArch = nested(FieldArch)
     residual: FieldArch = nested(FieldArch)

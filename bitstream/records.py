@@ -9,6 +9,7 @@ Fields added in a later minor version carry `since_minor` and a default: an olde
 ends before them and the reader fills in the default; a newer file with extra trailing fields
 is read by an older reader, which ignores what it does not know.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,9 @@ class Wire:
     since_minor: int = 0
 
 
-def wire(fmt: str, lo: float, hi: float, *, default: Any = dataclasses.MISSING,
-         since_minor: int = 0, doc: str = "") -> Any:
+def wire(
+    fmt: str, lo: float, hi: float, *, default: Any = dataclasses.MISSING, since_minor: int = 0, doc: str = ""
+) -> Any:
     """Declare a dataclass field stored as `fmt` (struct code or VARINT) with value range [lo, hi]."""
     meta = {_WIRE_KEY: Wire(fmt, lo, hi, since_minor), "doc": doc}
     if default is dataclasses.MISSING:
@@ -115,9 +117,8 @@ def read_record(reader: ByteReader, cls: type[T], path: str = "") -> T:
                 value = reader.uvarint()  # at most 10 bytes; the range check below names the field
             else:
                 (value,) = reader.unpack(spec.fmt)
-            if _is_float(spec.fmt):
-                if not math.isfinite(value):
-                    raise reader.error(f"field {name} is not a finite number")
+            if _is_float(spec.fmt) and not math.isfinite(value):
+                raise reader.error(f"field {name} is not a finite number")
             if not (spec.lo <= value <= spec.hi):
                 raise reader.error(f"field {name}={value} outside [{spec.lo}, {spec.hi}]")
             if hints.get(f.name) is bool:

@@ -8,10 +8,11 @@
 software versions): a file whose key differs was written by another command and is never reused.
 A reader refuses another major version and ignores anything a newer minor version appends.
 """
+
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from .bytes_io import ByteReader, ByteWriter
 from .container import CRC, PREAMBLE, SECTION_HEAD, frame_section, read_parameter_sets, write_parameter_sets
@@ -44,8 +45,10 @@ def _unwrap(data: bytes, tag: bytes, key: bytes, where: str) -> ByteReader:
     if magic != WORK_MAGIC:
         raise reader.error(f"not an nrff work file (magic {magic!r})")
     if major != WORK_MAJOR:
-        raise BitstreamError(f"{where}: work-file version {major}.{minor} is not supported; "
-                             f"this nrff reads version {WORK_MAJOR}.x (up to {WORK_MAJOR}.{WORK_MINOR})")
+        raise BitstreamError(
+            f"{where}: work-file version {major}.{minor} is not supported; "
+            f"this nrff reads version {WORK_MAJOR}.x (up to {WORK_MAJOR}.{WORK_MINOR})"
+        )
     found, length = reader.unpack(SECTION_HEAD.format[1:])
     if found != tag:
         raise reader.error(f"expected a {tag.decode()} section, found {found!r}")
@@ -66,7 +69,7 @@ def write_keyframes(key: bytes, parameter_sets: Sequence[bytes], keyframes: Sequ
     for chunk in keyframes:
         if chunk.networks:
             raise ValueError("keyframe records carry no networks")
-        writer.blob(write_gop_chunk(chunk))
+        writer.blob(write_gop_chunk(chunk).data)
     return _wrap(KEYS_TAG, key, writer.getvalue())
 
 
@@ -79,11 +82,21 @@ def read_keyframes(data: bytes, key: bytes, where: str = "keyframes") -> tuple[l
 
 
 def write_finished_gop(key: bytes, chunk: GopChunk) -> bytes:
-    return _wrap(GOP_TAG, key, write_gop_chunk(chunk))
+    return _wrap(GOP_TAG, key, write_gop_chunk(chunk).data)
 
 
-def read_finished_gop(data: bytes, key: bytes, network_shapes: Sequence[Sequence[tuple[int, ...]]],
-                      parameter_set_count: int, where: str = "finished GOP") -> GopChunk:
+def read_finished_gop(
+    data: bytes,
+    key: bytes,
+    network_shapes: Sequence[Sequence[tuple[int, ...]]],
+    parameter_set_count: int,
+    where: str = "finished GOP",
+) -> GopChunk:
     reader = _unwrap(data, GOP_TAG, key, where)
-    return read_gop_chunk(reader.raw(reader.remaining), where, network_shapes, parameter_set_count,
-                          PREAMBLE.size + SECTION_HEAD.size + KEY_BYTES)
+    return read_gop_chunk(
+        reader.raw(reader.remaining),
+        where,
+        network_shapes,
+        parameter_set_count,
+        PREAMBLE.size + SECTION_HEAD.size + KEY_BYTES,
+    )

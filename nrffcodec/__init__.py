@@ -1,19 +1,34 @@
-"""nrff: a neural video codec after Neural Residual Flow Fields (ACCV 2022), with a real bitstream."""
+"""nrff: a neural video codec after Neural Residual Flow Fields (ACCV 2022), with a real bitstream.
+
+The library's entry points load lazily, so `import nrffcodec` (and `nrff --help`) does not
+import torch until an encode or decode needs it.
+"""
+
 from __future__ import annotations
 
-import os
+import importlib
+from typing import Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
-# Before torch loads OpenMP: spinning worker threads starve when another process shares the cores
-# (decoding tree 320x240 next to one busy process: 47.6 s spinning, 12.0 s passive, 8.3 s alone);
-# alone, passive waiting measured no slower. A value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_EXPORTS = {
+    "EncodeReport": "nrffcodec.encoder.pipeline",
+    "encode_video": "nrffcodec.encoder.pipeline",
+    "decode": "nrffcodec.decoder",
+    "encode": "nrffcodec.app.jobs",
+    "decode_file": "nrffcodec.app.jobs",
+    "Video": "nrffcodec.core.video",
+    "read_video": "nrffcodec.media.reader",
+    "write_video": "nrffcodec.media.writer",
+    "Quality": "nrffcodec.core.quality",
+    "measure": "nrffcodec.core.quality",
+    "EncodeSettings": "nrffcodec.settings",
+}
 
-from .api import EncodeReport, decode, encode, encode_video  # noqa: E402
-from .io import Video, read_video, write_video  # noqa: E402
-from .metrics import Quality, measure  # noqa: E402
-from .settings import EncodeSettings  # noqa: E402
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
-__all__ = ["EncodeReport", "EncodeSettings", "Quality", "Video", "decode", "encode", "encode_video",
-           "measure", "read_video", "write_video", "__version__"]
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'nrffcodec' has no attribute {name!r}")

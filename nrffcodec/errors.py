@@ -1,4 +1,5 @@
 """Errors a user can cause (bad input, bad options); the CLI prints them as one line, exit code 2."""
+
 from __future__ import annotations
 
 from bitstream import BitstreamError

@@ -1,26 +1,33 @@
-"""Typed encoder settings and the --quality ladder that turns one number into a codec configuration."""
+"""What an encode can be told, as plain data: the --quality ladder, the presets' training schedules
+and EncodeSettings. Nothing here imports torch or the encoder; measurements behind the numbers
+are in docs/decisions/.
+"""
+
 from __future__ import annotations
 
 import dataclasses
-import math
 
-import torch
-
-from bitstream import FieldArch, KeyframeCodec
+from bitstream import KeyframeCodec
 
 from .errors import InputError
-from .fields import default_freqs
-from .gopsearch import candidates_up_to, rd_lambda
-from .quant import QuantConfig
-from .train import PRESETS
+
+
+def hevc_qp_for(av1_qp: float) -> float:
+    """The x265 QP giving an SVT-AV1 keyframe QP's bytes on carphone keyframes (one map for every use)."""
+    return 0.45 * av1_qp + 10.5
+
+
+def rd_lambda(keyframe_qp: float) -> float:
+    """Distortion (8-bit RGB squared error summed over pixels) worth one bit at an AV1 keyframe QP.
+
+    The H.26x lambda-QP law 2^(QP / 3) at the HEVC QP equivalent to the AV1 one.
+    """
+    return 2.0 ** (hevc_qp_for(keyframe_qp) / 3.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Rung:
-    """One --quality value: longest GOP, keyframe QP (AV1 scale), network widths, weight bits.
-
-    Without --gop the encoder picks the GOP length per clip among gopsearch's candidates up to `gop`.
-    """
+    """One --quality value: longest GOP, keyframe QP (AV1 scale), network widths, weight bits."""
 
     gop: int
     keyframe_qp: int
@@ -29,17 +36,12 @@ class Rung:
     weight_bits: int = 8
 
     def keyframe_qp_for(self, codec: KeyframeCodec) -> int:
-        """The QP in the keyframe codec's own scale: x265's QP that gave AV1's bytes on carphone keyframes."""
-        return self.keyframe_qp if codec == KeyframeCodec.AV1 else round(0.45 * self.keyframe_qp + 10.5)
+        """The QP in the keyframe codec's own scale."""
+        return self.keyframe_qp if codec == KeyframeCodec.AV1 else round(hevc_qp_for(self.keyframe_qp))
 
 
-# Picked by measurement on ../shared/clips (docs/results.md): long GOPs with small networks pay at
-# low rates (one keyframe serves 32 frames), shorter GOPs with wider networks at high rates. The
-# GOP is an upper bound (gopsearch picks per clip), so rungs 6-8 step the keyframe QP down: with
-# 5's QP and widths, 7 would write 5's very file wherever 5's pilot picks GOP 8 (bikes' did).
-# Rung 3 spends on the networks rather than the keyframes (QP 49 with 16/32 instead of QP 46 with 12/20):
-# +0.32 dB at equal bytes on bikes at GOP 8, level on carphone; BD-rate -2.7% / -5.9% / -5.5% on bikes /
-# carphone / vtest (docs/ablations.md, "Quality 3").
+# Long GOPs with small networks at low rates, shorter GOPs with wider networks at high rates; the
+# GOP is an upper bound that the pilot searches below (docs/decisions/, "quality ladder").
 QUALITY_LADDER: dict[int, Rung] = {
     1: Rung(32, 58, 8, 12),
     2: Rung(32, 52, 12, 20),
@@ -51,13 +53,73 @@ QUALITY_LADDER: dict[int, Rung] = {
     8: Rung(8, 24, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
-# GOPs shorter than 8 frames get networks half the rung's width, GOPs of 3 or fewer a quarter (a network
-# there costs as much as a predicted keyframe of the chain for one or two frames: bikes GOP 2 at quality 7,
-# 16/32 wide: 39.54 dB for 0.292 bpp, 8/12 wide: 37.62 dB for 0.211, 0.9 dB below x264 either way) ...
-NARROWING = ((8, 1), (4, 2), (1, 4))  # (shortest GOP, width divisor), longest first
-NARROW_MIN = {"flow_width": QUALITY_LADDER[1].flow_width,  # ... but not below quality 1's
-              "residual_width": QUALITY_LADDER[1].residual_width}
 DEFAULT_QUALITY = 4
+# Short GOPs code few frames, so full-width networks cost as much as the frames they save:
+# (shortest GOP, width divisor), longest first, never narrower than quality 1's networks.
+NARROWING = ((8, 1), (4, 2), (1, 4))
+NARROW_MIN = {"flow_width": QUALITY_LADDER[1].flow_width, "residual_width": QUALITY_LADDER[1].residual_width}
+# The GOP lengths the pilot may choose, longest first (ties go to the longer, cheaper GOP).
+GOP_CANDIDATES = (32, 16, 8, 4, 2)
+
+
+def candidates_up_to(longest: int) -> tuple[int, ...]:
+    """The candidate lengths a rung whose GOP is `longest` may choose from (at least `longest`)."""
+    return tuple(g for g in GOP_CANDIDATES if g <= longest) or (longest,)
+
+
+REFERENCE_PIXELS = 176 * 144
+MAX_PIXEL_SCALE = 16.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Steps and batch of the two training phases.
+
+    Float steps are `base_steps + steps_per_frame * frames`: a network needs a minimum number of
+    steps whatever its GOP's length, and longer GOPs need more samples to cover their frames.
+    """
+
+    base_steps: int
+    steps_per_frame: int
+    batch_blocks: int = 1024  # 2x2 pixel blocks per step (4 network evaluations each)
+    qat_fraction: float = 0.2  # quantization-aware steps, as a fraction of the float steps
+    lr: float = 1e-2
+    qat_lr: float = 1e-3
+    warmup: float = 0.1
+    fixed_steps: int | None = None  # overrides steps_per_frame (tests, experiments)
+
+    def steps(self, frames: int, pixels: int = REFERENCE_PIXELS) -> tuple[int, int]:
+        """(float steps, quantization-aware steps) for a GOP predicting `frames` frames of `pixels` each.
+
+        Frames larger than QCIF get proportionally more steps (up to 16x), so that every pixel is
+        sampled about as often as in a QCIF frame.
+        """
+        if self.fixed_steps is not None:
+            total = self.fixed_steps
+        else:
+            scale = min(MAX_PIXEL_SCALE, max(1.0, pixels / REFERENCE_PIXELS))
+            total = round((self.base_steps + self.steps_per_frame * frames) * scale)
+        return total, max(1, round(total * self.qat_fraction))
+
+
+PRESETS: dict[str, Schedule] = {
+    "fast": Schedule(base_steps=600, steps_per_frame=25),
+    "medium": Schedule(base_steps=3000, steps_per_frame=100),
+    "slow": Schedule(base_steps=8000, steps_per_frame=250),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig:
+    """How a tensor's weights are rounded: bits, steps per output channel, step as a fraction of the RMS."""
+
+    bits: int = 8
+    per_channel: bool = False
+    step_ratio: float | None = None  # step = step_ratio * RMS; None = min-max
+
+    @property
+    def qmax(self) -> int:
+        return 2 ** (self.bits - 1) - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +128,7 @@ class EncodeSettings:
 
     quality: int = DEFAULT_QUALITY
     preset: str = "medium"
-    gop: int | None = None  # None: chosen per clip by a pilot (gopsearch), up to the quality's GOP length
+    gop: int | None = None  # None: chosen per clip by a pilot, up to the quality's GOP length
     device: str = "auto"
     frames: tuple[int, int | None] | None = None
     seed: int = 0
@@ -109,16 +171,17 @@ class EncodeSettings:
     def rung_for_length(self, length: int) -> Rung:
         """The rung at GOP length `length`: short GOPs get narrower networks (NARROWING).
 
-        A GOP of 4 codes 3 frames, so the rung's networks would cost as much as those of a GOP of 8
-        for fewer frames; halved (not below quality 1's) they let bikes gain ~0.4 dB over its curve
-        (docs/ablations.md). Widths given on the command line are kept as they are.
+        Widths given on the command line are kept as they are.
         """
         rung = dataclasses.replace(self.rung, gop=length)
         divisor = next(d for shortest, d in NARROWING if length >= shortest)
         if divisor == 1:
             return rung
-        narrowed = {name: max(least, getattr(rung, name) // divisor) for name, least in NARROW_MIN.items()
-                    if getattr(self, name) is None}
+        narrowed = {
+            name: max(least, getattr(rung, name) // divisor)
+            for name, least in NARROW_MIN.items()
+            if getattr(self, name) is None
+        }
         return dataclasses.replace(rung, **narrowed)
 
     @property
@@ -128,30 +191,9 @@ class EncodeSettings:
     @property
     def rung(self) -> Rung:
         rung = QUALITY_LADDER[self.quality]
-        overrides = {name: getattr(self, name) for name in ("gop", "keyframe_qp", "flow_width", "residual_width",
-                                                            "weight_bits") if getattr(self, name) is not None}
+        overrides = {
+            name: getattr(self, name)
+            for name in ("gop", "keyframe_qp", "flow_width", "residual_width", "weight_bits")
+            if getattr(self, name) is not None
+        }
         return dataclasses.replace(rung, **overrides)
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when a GPU is present, else 'cpu'; refuses 'cuda' without one."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return name
-
-
-def field_archs(rung: Rung, height: int, width: int, gop_frames: int) -> tuple[FieldArch, FieldArch]:
-    """(flow, residual) architectures: NRFF's encoding with floor(log2(axis)) frequencies per axis."""
-    freqs = dict(freqs_t=default_freqs(gop_frames), freqs_y=default_freqs(height), freqs_x=default_freqs(width))
-    flow = FieldArch(width=rung.flow_width, hidden_layers=2, shared_hidden=True, out_channels=4, **freqs)
-    residual = FieldArch(width=rung.residual_width, hidden_layers=2, shared_hidden=True, out_channels=4, **freqs)
-    return flow, residual
-
-
-def flow_scale_for(height: int, width: int) -> float:
-    """Pixels per unit of flow output: a power of two near a sixteenth of the larger side."""
-    return float(2.0 ** max(0, round(math.log2(max(height, width) / 16))))

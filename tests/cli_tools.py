@@ -1,9 +1,10 @@
 """Running the nrff command in-process and checking its one-line errors."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner, Result
 
-from nrffcodec.cli import cli
+from nrffcodec.app.cli import cli
 
 
 def run(*args: object) -> Result:

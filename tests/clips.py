@@ -1,11 +1,12 @@
 """Synthetic test clips with real motion: a smooth random texture translating across the frame."""
+
 from __future__ import annotations
 
 from fractions import Fraction
 
 import numpy as np
 
-from nrffcodec.io import Video
+from nrffcodec.core.video import Video
 
 
 def _texture(height: int, width: int, rng: np.random.Generator, smooth: int) -> np.ndarray:
@@ -18,8 +19,15 @@ def _texture(height: int, width: int, rng: np.random.Generator, smooth: int) -> 
     return noise
 
 
-def moving_texture(width: int = 48, height: int = 32, frames: int = 10, dx: int = 1, dy: int = 0,
-                   seed: int = 0, fps: Fraction = Fraction(25, 1)) -> Video:
+def moving_texture(
+    width: int = 48,
+    height: int = 32,
+    frames: int = 10,
+    dx: int = 1,
+    dy: int = 0,
+    seed: int = 0,
+    fps: Fraction = Fraction(25, 1),
+) -> Video:
     """Frame t shows the texture shifted by (t*dy, t*dx) pixels: pure translation, exactly known."""
     rng = np.random.default_rng(seed)
     margin_y, margin_x = abs(dy) * frames + 4, abs(dx) * frames + 4
@@ -36,5 +44,8 @@ def moving_texture(width: int = 48, height: int = 32, frames: int = 10, dx: int 
         for src, out in ((cb, us), (cr, vs)):
             crop = src[oy : oy + 2 * ch, ox : ox + 2 * cw]
             out.append(crop.reshape(ch, 2, cw, 2).mean(axis=(1, 3)))
-    as_u8 = lambda a: np.rint(np.stack(a)).astype(np.uint8)  # noqa: E731
+
+    def as_u8(planes: list[np.ndarray]) -> np.ndarray:
+        return np.rint(np.stack(planes)).astype(np.uint8)
+
     return Video(as_u8(ys), as_u8(us), as_u8(vs), fps)

@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic clips on disk and one encoded file reused by many tests."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nrffcodec import EncodeSettings, encode
-from nrffcodec.io import write_video
+from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
 

@@ -4,19 +4,20 @@ Seeds come from the real encoder (never hand-written bytes), so these tests foll
 when its version or fields change. Only the section framing (tag, length, payload, CRC-32 after
 a fixed preamble) is assumed, through the container's own constants.
 """
+
 from __future__ import annotations
 
 import contextlib
 import faulthandler
 import signal
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from bitstream import NrfFile
 from bitstream.container import CRC, PREAMBLE, SECTION_HEAD
 from nrffcodec import EncodeSettings, encode_video
-from nrffcodec.api import _single_thread as one_thread  # noqa: F401 - tiny decodes run 7x faster on one thread
-from nrffcodec.fields import parameter_shapes
+from nrffcodec.core.fields import parameter_shapes
+from nrffcodec.encoder.runner import single_thread as one_thread  # noqa: F401 - re-exported: tiny decodes run 7x faster on one thread
 
 from .clips import moving_texture
 
@@ -87,8 +88,10 @@ def time_limit(seconds: float) -> Iterator[None]:
     A hang inside C code never returns to Python to see the alarm: at three times the bound
     faulthandler prints every thread's stack and ends the process, so CI fails instead of stalling.
     """
+
     def expire(signum, frame):
         raise CaseTimeout(f"case still running after {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     faulthandler.dump_traceback_later(3 * seconds, exit=True)

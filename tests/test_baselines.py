@@ -1,5 +1,6 @@
 """x264/x265 anchors: SEI really removed, the stripped stream decodes identically, and bytes and
 PSNR agree with an independent PyAV encode (raw muxer) counted the same way."""
+
 from __future__ import annotations
 
 import io
@@ -9,10 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from nrffcodec.baselines import X26x, drop_nal_units, h264_nal_type, hevc_nal_type
-from nrffcodec.io import Video, read_video
-from nrffcodec.keyframes import split_annexb
-from nrffcodec.metrics import measure
+from nrffcodec.core.keyframes import split_annexb
+from nrffcodec.core.quality import measure
+from nrffcodec.core.video import Video
+from nrffcodec.evaluation.baselines import X26x, drop_nal_units, h264_nal_type, hevc_nal_type
+from nrffcodec.media.reader import read_video
 
 from .clips import moving_texture
 
@@ -60,7 +62,8 @@ def _independent(video: Video, name: str, crf: int) -> tuple[int, Video]:
         for t in range(video.frame_count):
             frame = av.VideoFrame.from_ndarray(
                 np.concatenate([video.y[t], video.u[t].reshape(-1, video.width), video.v[t].reshape(-1, video.width)]),
-                format="yuv420p")
+                format="yuv420p",
+            )
             frame.pts = t
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

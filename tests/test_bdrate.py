@@ -1,11 +1,12 @@
 """BD-rate against cases computable by hand."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from nrffcodec.bdrate import bd_rate, overlap
+from nrffcodec.evaluation.bdrate import bd_rate, overlap
 
 ANCHOR = [(100.0, 30.0), (180.0, 33.0), (350.0, 36.5), (700.0, 40.0)]
 

@@ -1,4 +1,5 @@
 """The hand-run benchmarks' pure parts: clip sizing, the lossless intermediate, the BD-rate table."""
+
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nrffcodec.io import write_video
-from nrffcodec.sweep import SweepOptions
+from nrffcodec.evaluation.sweep import SweepOptions
+from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
 
@@ -17,9 +18,16 @@ common = pytest.importorskip("common")
 rd = pytest.importorskip("rd")
 
 
-@pytest.mark.parametrize("size, fitted", [((640, 272), (320, 136)), ((768, 576), (384, 288)),
-                                          ((176, 144), (176, 144)), ((320, 240), (320, 240)),
-                                          ((1920, 1080), (384, 216))])
+@pytest.mark.parametrize(
+    "size, fitted",
+    [
+        ((640, 272), (320, 136)),
+        ((768, 576), (384, 288)),
+        ((176, 144), (176, 144)),
+        ((320, 240), (320, 240)),
+        ((1920, 1080), (384, 216)),
+    ],
+)
 def test_fitted_size_divides_by_a_whole_factor(size, fitted) -> None:
     assert common.fitted_size(*size) == fitted
 
@@ -39,10 +47,18 @@ def test_summary_table_has_a_row_per_clip_and_the_mean() -> None:
     def row(test, anchor, rgb, yuv):
         return {"test": test, "anchor": anchor, "psnr_rgb": rgb, "psnr_yuv": yuv}
 
-    rows = [("a", "176x144", [row("nrff", "x264", 10.0, 12.0), row("nrff", "x265", 30.0, None),
-                              row("x265", "x264", -20.0, -21.0)]),
-            ("b", "320x136", [row("nrff", "x264", 20.0, 14.0), row("nrff", "x265", 40.0, 42.0),
-                              row("x265", "x264", -10.0, -11.0)])]
+    rows = [
+        (
+            "a",
+            "176x144",
+            [row("nrff", "x264", 10.0, 12.0), row("nrff", "x265", 30.0, None), row("x265", "x264", -20.0, -21.0)],
+        ),
+        (
+            "b",
+            "320x136",
+            [row("nrff", "x264", 20.0, 14.0), row("nrff", "x265", 40.0, 42.0), row("x265", "x264", -10.0, -11.0)],
+        ),
+    ]
     text = rd.summary(rows, SweepOptions(), "python benchmarks/rd.py", 60.0)
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(lines) == 4 and "nrff vs x264 PSNR-RGB" in lines[0]

@@ -1,4 +1,5 @@
 """The nrff command through click's CliRunner: happy paths, one-line errors, exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from nrffcodec import __version__
-from nrffcodec.cli import cli
+from nrffcodec.app.cli import cli
 
 ENCODE_FAST = ["--preset", "fast", "--iterations", "30", "--gop", "6", "--device", "cpu", "--jobs", "1"]
 
@@ -134,7 +135,8 @@ def test_bad_options_are_usage_errors(clip_path, tmp_path) -> None:
 
 
 def test_progress_bar_restarts_when_the_pilot_hands_over_to_the_encode() -> None:
-    from nrffcodec.cli import Bar
+    from nrffcodec.app.cli import Bar
+
     bar = Bar(quiet=False, desc="encode")
     bar(0, 3, "pilot")
     bar(3, 3, "pilot: GOP 2")

@@ -1,14 +1,15 @@
 """End to end on the CPU: encode a clip with real motion, decode it, check quality and determinism."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import nrffcodec.render
+import nrffcodec.core.render
 from bitstream import BitstreamError, NrfFile
 from nrffcodec import decode, encode_video, measure, read_video
-from nrffcodec.info import inspect_file
-from nrffcodec.metrics import psnr
+from nrffcodec.app.info import inspect_file
+from nrffcodec.core.quality import psnr
 
 from .clips import moving_texture
 from .conftest import fast_settings
@@ -57,9 +58,10 @@ def test_encode_decode_quality_beats_a_broken_warp(encoded, clip_path) -> None:
 
 def test_bound_fails_when_the_warp_ignores_flow(monkeypatch) -> None:
     """The control: with flow cut off from the warp, the same training cannot reach the bound."""
-    original = nrffcodec.render.sample
-    monkeypatch.setattr(nrffcodec.render, "sample", lambda image, y, x: original(image, y.detach().round(),
-                                                                                 x.detach().round()))
+    original = nrffcodec.core.render.sample
+    monkeypatch.setattr(
+        nrffcodec.core.render, "sample", lambda image, y, x: original(image, y.detach().round(), x.detach().round())
+    )
     video = moving_texture(48, 32, 12, dx=1)
     data, _ = encode_video(video, fast_settings())
     monkeypatch.undo()
@@ -101,8 +103,9 @@ def test_frame_range_reads_only_the_gops_it_needs(encoded, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("period,chunks_read", [(1, [2, 3, 4]), (4, [0, 1, 2, 3, 4])])
-def test_predicted_keyframes_decode_from_their_intra_keyframe_only(clip_path, monkeypatch, period: int,
-                                                                    chunks_read: list[int]) -> None:
+def test_predicted_keyframes_decode_from_their_intra_keyframe_only(
+    clip_path, monkeypatch, period: int, chunks_read: list[int]
+) -> None:
     """Five GOPs of 2 frames; with period 4 keyframes 0 and 4 are intra, 1-3 predicted from their predecessor."""
     video = read_video(clip_path, (0, 10))
     data, _ = encode_video(video, fast_settings(iterations=10, gop=2, keyframe_period=period))
@@ -144,7 +147,7 @@ def test_single_frame_video() -> None:
     data, report = encode_video(video, fast_settings(iterations=10))
     assert report.gops == 1
     assert decode(data, device="cpu").frame_count == 1
-    assert report.quality.psnr_yuv > 30  # the keyframe alone, x265 at the quality's QP
+    assert report.quality.psnr_yuv > 30  # the keyframe alone, coded at the quality's QP
 
 
 def test_quality_knob_raises_bytes(clip_path) -> None:

@@ -1,15 +1,25 @@
 """The .nrf container: round trip, range checks on write and read, versions, index, CRCs."""
+
 from __future__ import annotations
 
 import dataclasses
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
-from bitstream import (BitstreamError, FieldArch, GopChunk, Header, Keyframe, NrfFile, QuantizedTensor, QuantSpec,
-                       VideoInfo, write_nrf)
+from bitstream import (
+    BitstreamError,
+    FieldArch,
+    GopChunk,
+    Header,
+    Keyframe,
+    NrfFile,
+    QuantizedTensor,
+    QuantSpec,
+    VideoInfo,
+    write_nrf,
+)
 from bitstream.bytes_io import ByteWriter
 from bitstream.container import INDEX_FIELDS, PREAMBLE, SECTION_HEAD, frame_section
 from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
@@ -22,25 +32,36 @@ SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
 def make_header(frames: int = 5, gops: int = 2, **video) -> Header:
     info = dict(width=37, height=23, fps_num=30000, fps_den=1001, frame_count=frames)
     info.update(video)
-    return Header(video=VideoInfo(**info), gop_length=3, gop_count=gops, keyframe_codec=0, keyframe_period=1,
-                  flow_scale=2.0,
-                  flow=ARCH, residual=ARCH, quant=QuantSpec(weight_bits=8, per_channel=True))
+    return Header(
+        video=VideoInfo(**info),
+        gop_length=3,
+        gop_count=gops,
+        keyframe_codec=0,
+        keyframe_period=1,
+        flow_scale=2.0,
+        flow=ARCH,
+        residual=ARCH,
+        quant=QuantSpec(weight_bits=8, per_channel=True),
+    )
 
 
 def make_chunks(counts=(3, 2), seed: int = 0) -> list[GopChunk]:
     rng = np.random.default_rng(seed)
     chunks, first = [], 0
     for i, n in enumerate(counts):
-        nets = [[QuantizedTensor(rng.integers(-9, 9, s).astype(np.int32), np.full(1, 0.5, np.float32))
-                 for s in shapes] for shapes in SHAPES]
-        chunks.append(GopChunk(i, first, n, n // 2, Keyframe([0, 1], [bytes(rng.integers(1, 255, 30, dtype=np.uint8))]),
-                               nets))
+        nets = [
+            [QuantizedTensor(rng.integers(-9, 9, s).astype(np.int32), np.full(1, 0.5, np.float32)) for s in shapes]
+            for shapes in SHAPES
+        ]
+        chunks.append(
+            GopChunk(i, first, n, n // 2, Keyframe([0, 1], [bytes(rng.integers(1, 255, 30, dtype=np.uint8))]), nets)
+        )
         first += n
     return chunks
 
 
 def build() -> bytes:
-    return write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], make_chunks())
+    return write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], make_chunks()).data
 
 
 def test_round_trip() -> None:
@@ -138,7 +159,7 @@ def test_every_single_bit_flip_is_detected() -> None:
 
 def test_swapped_chunks_are_detected() -> None:
     chunks = make_chunks(counts=(3, 3))
-    data = write_nrf(make_header(frames=6), [b"\x40\x01vps", b"\x42\x01sps"], chunks)
+    data = write_nrf(make_header(frames=6), [b"\x40\x01vps", b"\x42\x01sps"], chunks).data
     nrf = NrfFile(data)
     a, b = nrf.index
     swapped = data[: a.offset] + data[b.offset : b.offset + b.length] + data[a.offset : a.offset + a.length]
@@ -172,8 +193,13 @@ def _newer_minor(data: bytes, entry_padding: int = 0, extra_sections: bytes = b"
             writer.uvarint(value)
     writer.raw(b"appended by a newer minor")
     preamble = PREAMBLE.pack(b"NRFF", FORMAT_MAJOR, FORMAT_MINOR + 1)
-    return (preamble + data[PREAMBLE.size : gidx_offset] + frame_section(b"GIDX", writer.getvalue())
-            + extra_sections + data[gidx_offset + gidx_size :])
+    return (
+        preamble
+        + data[PREAMBLE.size : gidx_offset]
+        + frame_section(b"GIDX", writer.getvalue())
+        + extra_sections
+        + data[gidx_offset + gidx_size :]
+    )
 
 
 @pytest.mark.parametrize("padding,extra", [(4, b""), (0, b"XTRA"), (9, b"XTRA")])

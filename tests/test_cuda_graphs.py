@@ -1,4 +1,5 @@
 """The training step's CUDA graph, and what makes it capturable (checked on the CPU where it can be)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +9,11 @@ import pytest
 import torch
 
 from bitstream import FieldArch
-from nrffcodec import train
-from nrffcodec.api import encode_video
-from nrffcodec.fields import CoordinateField
-from nrffcodec.gop import Gop
-from nrffcodec.render import GopRenderer
+from nrffcodec.core.fields import CoordinateField
+from nrffcodec.core.gop import Gop
+from nrffcodec.core.render import GopRenderer
+from nrffcodec.encoder import steps
+from nrffcodec.encoder.pipeline import encode_video
 
 from .clips import moving_texture
 from .conftest import fast_settings
@@ -25,8 +26,17 @@ def _renderer() -> GopRenderer:
     for net in (flow, residual):  # non-zero outputs, so the flow moves the samples and the blend mixes both sides
         torch.nn.init.normal_(net.last.weight, std=0.5)
     refs = [torch.rand(3, 12, 16, generator=torch.Generator().manual_seed(seed)) for seed in (1, 2, 3)]
-    return GopRenderer(gop=Gop(index=1, first=4, count=5, key_offset=2), height=12, width=16, flow_scale=2.0,
-                       flow_net=flow, residual_net=residual, ref_previous=refs[0], ref_own=refs[1], ref_next=refs[2])
+    return GopRenderer(
+        gop=Gop(index=1, first=4, count=5, key_offset=2),
+        height=12,
+        width=16,
+        flow_scale=2.0,
+        flow_net=flow,
+        residual_net=residual,
+        ref_previous=refs[0],
+        ref_own=refs[1],
+        ref_next=refs[2],
+    )
 
 
 def test_the_side_reference_follows_each_point_whatever_frames_are_declared() -> None:
@@ -47,7 +57,7 @@ def test_the_side_reference_follows_each_point_whatever_frames_are_declared() ->
 
 def test_the_block_feed_gives_one_draw_per_step_in_order() -> None:
     counter = iter(range(1000))
-    feed = train.BlockFeed(lambda: torch.full((3, 4), next(counter)), total=5, device=torch.device("cpu"))
+    feed = steps.BlockFeed(lambda: torch.full((3, 4), next(counter)), total=5, device=torch.device("cpu"))
     assert [int(feed.next()[0, 0]) for _ in range(5)] == [0, 1, 2, 3, 4]
 
 
@@ -58,7 +68,7 @@ def test_a_captured_cuda_step_trains_exactly_as_the_eager_one(monkeypatch: pytes
     settings = fast_settings(device="cuda", iterations=40, gop=6)
     digests = []
     for graphs in (False, True):
-        monkeypatch.setattr(train, "CUDA_GRAPHS", graphs)
+        monkeypatch.setattr(steps, "CUDA_GRAPHS", graphs)
         data, _ = encode_video(video, settings)
         digests.append(hashlib.sha256(data).hexdigest())
     assert digests[0] == digests[1]
@@ -67,5 +77,5 @@ def test_a_captured_cuda_step_trains_exactly_as_the_eager_one(monkeypatch: pytes
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_block_feed_on_a_gpu_gives_the_cpus_draws() -> None:
     draws = [torch.randint(9, (3, 5), generator=torch.Generator().manual_seed(i)) for i in range(70)]
-    feed = train.BlockFeed(iter(draws).__next__, total=70, device=torch.device("cuda"))
+    feed = steps.BlockFeed(iter(draws).__next__, total=70, device=torch.device("cuda"))
     assert all(np.array_equal(feed.next().cpu().numpy(), d.numpy()) for d in draws)

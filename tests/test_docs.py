@@ -1,4 +1,5 @@
 """docs/bitstream.md must list the header fields the code writes, in the same order."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Weight entropy coding: exact round trips, model choice, determinism of the coded bytes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,10 @@ def test_constant_tensor_costs_no_payload() -> None:
 def test_coded_bytes_are_stable() -> None:
     """Golden digest: a change here means old files may no longer decode (constriction or model change)."""
     rng = np.random.default_rng(42)
-    tensors = [QuantizedTensor(np.rint(rng.laplace(0, 4, (16, 8))).astype(np.int32), np.full(16, 0.125, np.float32)),
-               QuantizedTensor(rng.integers(-100, 100, 50).astype(np.int32), np.ones(1, np.float32))]
+    tensors = [
+        QuantizedTensor(np.rint(rng.laplace(0, 4, (16, 8))).astype(np.int32), np.full(16, 0.125, np.float32)),
+        QuantizedTensor(rng.integers(-100, 100, 50).astype(np.int32), np.ones(1, np.float32)),
+    ]
     data, _ = encode_tensors(tensors)
     assert hashlib.sha256(data).hexdigest()[:16] == GOLDEN
 

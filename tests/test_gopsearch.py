@@ -1,4 +1,5 @@
 """The per-clip GOP length: the cost model, the candidates, and the pilot inside a real encode."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,20 +8,26 @@ import pytest
 
 from bitstream import NrfFile
 from nrffcodec import EncodeSettings
-from nrffcodec.api import encode_video
-from nrffcodec.gop import plan_gops
-from nrffcodec.gopsearch import (GOP_CANDIDATES, PilotMeasure, choose, descending_search, distinct_plans, pilot_gop,
-                                 pilot_rounds, pilot_schedule, rd_lambda)
-from nrffcodec.io import read_video
-from nrffcodec.train import PRESETS
+from nrffcodec.core.gop import plan_gops
+from nrffcodec.encoder.gop_length import (
+    PilotMeasure,
+    choose,
+    descending_search,
+    distinct_plans,
+    pilot_gop,
+    pilot_rounds,
+    pilot_schedule,
+)
+from nrffcodec.encoder.pipeline import encode_video
+from nrffcodec.media.reader import read_video
+from nrffcodec.settings import GOP_CANDIDATES, PRESETS, rd_lambda
 
 from .conftest import FAST
 
 PIXELS = 100
 
 
-def measure(length: int, frames: int, key_bytes: int, key_mse: float, net_bytes: int, net_mse: float
-            ) -> PilotMeasure:
+def measure(length: int, frames: int, key_bytes: int, key_mse: float, net_bytes: int, net_mse: float) -> PilotMeasure:
     gops = plan_gops(frames, length)
     return PilotMeasure(length, gops, key_bytes, key_mse * PIXELS * len(gops), net_bytes, net_mse)
 
@@ -52,7 +59,7 @@ def test_a_tie_keeps_the_longer_gop() -> None:
 def test_lambda_follows_the_keyframe_qp() -> None:
     lambdas = [rd_lambda(qp) for qp in (22, 34, 40, 46, 58)]
     assert lambdas == sorted(lambdas)  # coarser keyframes: a bit is worth more distortion
-    assert rd_lambda(40) == pytest.approx(2 ** 9.5)  # AV1 QP 40 ~ HEVC QP 28.5
+    assert rd_lambda(40) == pytest.approx(2**9.5)  # AV1 QP 40 ~ HEVC QP 28.5
 
 
 def test_candidates_by_quality_and_override() -> None:
@@ -76,9 +83,13 @@ def test_rounds_go_longest_first_two_at_a_time() -> None:
 
 def _search(costs: dict[int, float]) -> tuple[int, list[int]]:
     """descending_search over measures whose cost at lambda 0 is `costs` (distortion only)."""
+
     def measure_round(lengths):
-        return [measure(n, 32, key_bytes=0, key_mse=0.0, net_bytes=0, net_mse=costs[n] / (32 - len(plan_gops(32, n))))
-                for n in lengths]
+        return [
+            measure(n, 32, key_bytes=0, key_mse=0.0, net_bytes=0, net_mse=costs[n] / (32 - len(plan_gops(32, n))))
+            for n in lengths
+        ]
+
     best, measures = descending_search(list(costs), measure_round, 0.0, PIXELS)
     return best.gop_length, [m.gop_length for m in measures]
 
@@ -133,8 +144,9 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
     assert report.gop_length in settings.gop_candidates
     assert any("pilot" in line and f"-> GOP {report.gop_length}" in line for line in lines)
     nrf = NrfFile(data)
-    assert [(e.first_frame, e.frame_count) for e in nrf.index] == \
-        [(g.first, g.count) for g in plan_gops(video.frame_count, report.gop_length)]
+    assert [(e.first_frame, e.frame_count) for e in nrf.index] == [
+        (g.first, g.count) for g in plan_gops(video.frame_count, report.gop_length)
+    ]
     # the pilot is deterministic: the same settings choose the same length and write the same bytes
     again, _ = encode_video(video, settings)
     assert again == data

@@ -1,6 +1,7 @@
 """Crafted files whose every CRC is valid: the decoder refuses them with BitstreamError, quickly and
 without large allocations, or decodes them. Built with the real writer from a real encode's parts.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,11 +11,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from bitstream import STEP_VALUES, BitstreamError, QuantizedTensor, write_nrf
-import nrffcodec.api
+from bitstream import STEP_VALUES, BitstreamError, KeyframeCodec, QuantizedTensor, write_nrf
 from nrffcodec import decode
-from bitstream import KeyframeCodec
-from nrffcodec.keyframes import CODECS, KeyframeCoder
+from nrffcodec.core.keyframes import CODECS, KeyframeCoder
 
 from .nrf_tools import one_thread, parts, tiny_encodes
 
@@ -31,7 +30,7 @@ def _huge_claim(valid: bytes) -> bytes:
     video = dataclasses.replace(header.video, width=16384, height=16384, frame_count=2048)
     header = dataclasses.replace(header, video=video, gop_length=1024, gop_count=1)
     chunk = dataclasses.replace(chunks[0], gop_index=0, first_frame=0, frame_count=2048, key_offset=1024)
-    return write_nrf(header, parameter_sets, [chunk])
+    return write_nrf(header, parameter_sets, [chunk]).data
 
 
 def test_a_tiny_file_claiming_terabytes_is_refused_before_allocating(valid, monkeypatch) -> None:
@@ -40,7 +39,8 @@ def test_a_tiny_file_claiming_terabytes_is_refused_before_allocating(valid, monk
 
     def too_late(*args, **kwargs):
         raise AssertionError("a keyframe was decoded before the claim was checked")
-    monkeypatch.setattr(KeyframeCoder, "decode", too_late)
+
+    monkeypatch.setattr(KeyframeCoder, "decode_sequence", too_late)
     tracemalloc.start()
     started = time.perf_counter()
     try:
@@ -63,22 +63,26 @@ def test_a_keyframe_larger_than_the_header_is_refused_before_ffmpeg_allocates_it
     flat = np.full((512, 512), 100, np.uint8)
     chroma = np.full((256, 256), 128, np.uint8)
     intra = CODECS[KeyframeCodec[codec]]
-    big = intra.encode((flat, chroma, chroma), 40)
+    big = intra.encode_sequence([(flat, chroma, chroma)], 40)[0]
     assert big.size < 2000  # a few hundred bytes describe a 512x512 picture
     with pytest.raises(BitstreamError, match="does not decode"):  # refused by max_pixels, not by our size check
-        intra.decode(big.parameter_sets, big.slices, 16, 16)
+        intra.decode_sequence([(big.parameter_sets, big.slices)], 16, 16)
 
 
-@pytest.mark.parametrize("symbol,step", [(32767, float(STEP_VALUES[-1])), (-32768, float(STEP_VALUES[-1])),
-                                         (0, float(STEP_VALUES[-1]))])
+@pytest.mark.parametrize(
+    "symbol,step", [(32767, float(STEP_VALUES[-1])), (-32768, float(STEP_VALUES[-1])), (0, float(STEP_VALUES[-1]))]
+)
 def test_extreme_weights_decode_to_some_frames(valid, symbol: int, step: float) -> None:
     """Weights at the format's limits make inf/NaN in the networks: the output is garbage, never a crash."""
     header, parameter_sets, chunks = parts(valid)
     for chunk in chunks:
-        chunk.networks = [[QuantizedTensor(np.full(t.symbols.shape, symbol, np.int32),
-                                           np.full(t.steps.shape, step, np.float32)) for t in net]
-                          for net in chunk.networks]
+        chunk.networks = [
+            [
+                QuantizedTensor(np.full(t.symbols.shape, symbol, np.int32), np.full(t.steps.shape, step, np.float32))
+                for t in net
+            ]
+            for net in chunk.networks
+        ]
     with one_thread():
-        video = decode(write_nrf(header, parameter_sets, chunks), device="cpu")
+        video = decode(write_nrf(header, parameter_sets, chunks).data, device="cpu")
     assert video.frame_count == header.video.frame_count and video.y.dtype == np.uint8
-

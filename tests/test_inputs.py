@@ -1,4 +1,5 @@
 """Broken and unusual input videos, each made here: one-line errors (exit 2) or a documented behaviour."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -9,13 +10,27 @@ import numpy as np
 import pytest
 
 from nrffcodec.errors import InputError
-from nrffcodec.io import read_video, write_video
+from nrffcodec.media.reader import read_video
+from nrffcodec.media.writer import write_video
 
 from .cli_tools import one_line_error, run
 from .clips import moving_texture
 
-ENCODE_TINY = ["--preset", "fast", "--iterations", "5", "--quality", "1", "--gop", "4", "--device", "cpu",
-               "--jobs", "1", "-q"]
+ENCODE_TINY = [
+    "--preset",
+    "fast",
+    "--iterations",
+    "5",
+    "--quality",
+    "1",
+    "--gop",
+    "4",
+    "--device",
+    "cpu",
+    "--jobs",
+    "1",
+    "-q",
+]
 
 
 def write_mp4(path: Path, frames: int = 12, rotation: int | None = None, faststart: bool = False) -> None:

@@ -1,6 +1,7 @@
 """Stopping work: a signal never leaves a partial output under the output's name, and an encode
 with --workdir resumes to a file byte-identical to an uninterrupted run.
 """
+
 from __future__ import annotations
 
 import signal
@@ -12,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import nrffcodec.io
-import nrffcodec.render
+import nrffcodec.core.render
+import nrffcodec.media.writer
 from nrffcodec import EncodeSettings, encode
-from nrffcodec.cli import cli
-from nrffcodec.io import write_video
+from nrffcodec.app.cli import cli
+from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
 
@@ -45,8 +46,19 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def _encode_command(clip: Path, out: Path, work: Path, jobs: int) -> list[str]:
-    return [sys.executable, "-m", "nrffcodec", "encode", str(clip), str(out), *ARGS, "--jobs", str(jobs),
-            "--workdir", str(work)]
+    return [
+        sys.executable,
+        "-m",
+        "nrffcodec",
+        "encode",
+        str(clip),
+        str(out),
+        *ARGS,
+        "--jobs",
+        str(jobs),
+        "--workdir",
+        str(work),
+    ]
 
 
 def _interrupt_after_first_gop(clip: Path, out: Path, work: Path, jobs: int, signum: int) -> list[str] | None:
@@ -100,8 +112,9 @@ def test_an_interrupted_decode_leaves_the_old_output(tmp_path, monkeypatch, enco
         if len(calls) == 2:
             raise KeyboardInterrupt
         return original(self, t)
-    original = nrffcodec.render.GopRenderer.frame
-    monkeypatch.setattr(nrffcodec.render.GopRenderer, "frame", stop_on_second_frame)
+
+    original = nrffcodec.core.render.GopRenderer.frame
+    monkeypatch.setattr(nrffcodec.core.render.GopRenderer, "frame", stop_on_second_frame)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
@@ -116,7 +129,8 @@ def test_an_interrupted_write_leaves_the_old_output(tmp_path, monkeypatch, encod
     def interrupted(tmp, kind, video):
         tmp.write_bytes(b"half a video")
         raise KeyboardInterrupt
-    monkeypatch.setattr(nrffcodec.io, "_write_stream", interrupted)
+
+    monkeypatch.setattr(nrffcodec.media.writer, "_write_stream", interrupted)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
     assert result.exit_code == 130
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
@@ -129,7 +143,8 @@ def test_an_interrupt_after_the_output_is_written_says_so(tmp_path, monkeypatch,
 
     def interrupted_summary(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(nrffcodec.cli, "_say", interrupted_summary)
+
+    monkeypatch.setattr(nrffcodec.app.cli, "_say", interrupted_summary)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out)])
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == f"nrff: interrupted after writing {out}"

@@ -1,4 +1,5 @@
 """Video in and out: formats, odd sizes, exact frame rates, atomic writes."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -7,8 +8,11 @@ import av
 import numpy as np
 import pytest
 
+from nrffcodec.app.options import parse_frame_range
 from nrffcodec.errors import InputError, OutputError
-from nrffcodec.io import atomic_output, parse_frame_range, read_video, refuse_overwrite, write_video
+from nrffcodec.media.files import atomic_output, refuse_overwrite
+from nrffcodec.media.reader import read_video
+from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
 
@@ -77,18 +81,16 @@ def test_missing_and_non_video_inputs(tmp_path) -> None:
 def test_failed_write_leaves_nothing_behind(tmp_path) -> None:
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"partial")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
 
 
 def test_unwritable_folder_and_overwriting_the_input(tmp_path) -> None:
-    with pytest.raises(OutputError, match="does not exist"):
-        with atomic_output(tmp_path / "missing" / "x.nrf"):
-            pass
+    with pytest.raises(OutputError, match="does not exist"), atomic_output(tmp_path / "missing" / "x.nrf"):
+        pass
     src = tmp_path / "in.mkv"
     src.write_bytes(b"x")
     with pytest.raises(OutputError, match="overwrite the input"):
@@ -98,7 +100,7 @@ def test_unwritable_folder_and_overwriting_the_input(tmp_path) -> None:
 
 
 def test_scale_video_keeps_format_and_flat_colour() -> None:
-    from nrffcodec.io import scale_video
+    from nrffcodec.evaluation.scaling import scale_video
 
     video = moving_texture(64, 48, 3)
     video.y[1], video.u[1], video.v[1] = 100, 90, 160

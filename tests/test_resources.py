@@ -1,5 +1,6 @@
 """Resources: clear errors before work starts (unwritable folder, full disk, too little memory) and
 CUDA out-of-memory handling, checked with a mocked OOM (no GPU needed)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,17 +10,17 @@ from collections import namedtuple
 import pytest
 import torch
 
-import nrffcodec.api
-import nrffcodec.io
-import nrffcodec.render
-import nrffcodec.resources
+import nrffcodec.core.render
+import nrffcodec.decoder
+import nrffcodec.encoder.runner
+import nrffcodec.media.files
 from bitstream import BitstreamError, NrfFile
+from nrffcodec.core.gop import Gop
+from nrffcodec.core.keyframes import KeyframeCoder
+from nrffcodec.decoder import check_decode_memory
+from nrffcodec.encoder.train import GopResult, GopTask, train_with_fallback
 from nrffcodec.errors import ResourceError
-from nrffcodec.gop import Gop
-from nrffcodec.resources import check_decode_memory, train_with_fallback
-from nrffcodec.keyframes import KeyframeCoder
-from nrffcodec.quant import QuantConfig
-from nrffcodec.train import PRESETS, GopResult, GopTask
+from nrffcodec.settings import PRESETS, QuantConfig
 
 from .cli_tools import one_line_error, run
 
@@ -30,17 +31,19 @@ Usage = namedtuple("Usage", "total used free")
 @pytest.fixture
 def nothing_runs(monkeypatch):
     """Fail the test if any training or decoding starts."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the resource check")
-    monkeypatch.setattr(nrffcodec.api, "train_gop", refuse)
-    monkeypatch.setattr(KeyframeCoder, "decode", refuse)
+
+    monkeypatch.setattr(nrffcodec.encoder.runner, "train_gop", refuse)
+    monkeypatch.setattr(KeyframeCoder, "decode_sequence", refuse)
 
 
 # ---------------------------------------------------------------- disk
 
 
 def test_a_full_disk_is_refused_before_encoding(clip_path, tmp_path, monkeypatch, nothing_runs) -> None:
-    monkeypatch.setattr(nrffcodec.io.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 2000, 2000))
+    monkeypatch.setattr(nrffcodec.media.files.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 2000, 2000))
     line = one_line_error(run("encode", clip_path, tmp_path / "o.nrf", *ENCODE_FAST))
     assert "not enough disk space" in line and "2.0 kB free" in line
     assert list(tmp_path.iterdir()) == []
@@ -48,7 +51,7 @@ def test_a_full_disk_is_refused_before_encoding(clip_path, tmp_path, monkeypatch
 
 def test_a_full_disk_is_refused_before_decoding(encoded, tmp_path, monkeypatch, nothing_runs) -> None:
     path, _ = encoded
-    monkeypatch.setattr(nrffcodec.io.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 2000, 2000))
+    monkeypatch.setattr(nrffcodec.media.files.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 2000, 2000))
     assert "not enough disk space" in one_line_error(run("decode", path, tmp_path / "o.y4m"))
 
 
@@ -72,10 +75,10 @@ def test_a_work_folder_that_cannot_be_made_is_an_output_error(clip_path, tmp_pat
 def test_a_decode_larger_than_memory_is_refused(encoded, monkeypatch) -> None:
     path, _ = encoded
     info = NrfFile(path).header.video
-    monkeypatch.setattr(nrffcodec.resources, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(nrffcodec.decoder, "available_memory", lambda: 10_000)
     with pytest.raises(BitstreamError, match="fewer frames at a time with --frames"):
         check_decode_memory(info, 0, info.frame_count, 2)
-    monkeypatch.setattr(nrffcodec.resources, "available_memory", lambda: None)  # cannot tell: no refusal
+    monkeypatch.setattr(nrffcodec.decoder, "available_memory", lambda: None)  # cannot tell: no refusal
     check_decode_memory(info, 0, info.frame_count, 2)
 
 
@@ -97,6 +100,7 @@ def _fits_below(limit: int):
         if task.schedule.batch_blocks > limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return GopResult(task.gop.index, [], [], 0.0, 30.0)
+
     return train, seen
 
 
@@ -116,7 +120,7 @@ def test_cuda_oom_at_the_smallest_batch_names_the_settings_to_lower() -> None:
 
 def test_cuda_oom_in_the_encoder_is_a_one_line_error(clip_path, tmp_path, monkeypatch) -> None:
     train, _ = _fits_below(0)
-    monkeypatch.setattr(nrffcodec.api, "train_gop", train)
+    monkeypatch.setattr(nrffcodec.encoder.runner, "train_gop", train)
     line = one_line_error(run("encode", clip_path, tmp_path / "o.nrf", *ENCODE_FAST))
     assert "CUDA ran out of memory" in line and "--device cpu" in line
 
@@ -126,7 +130,8 @@ def test_cuda_oom_while_decoding_says_what_to_do(encoded, tmp_path, monkeypatch)
 
     def out_of_memory(self, t):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-    monkeypatch.setattr(nrffcodec.render.GopRenderer, "frame", out_of_memory)
+
+    monkeypatch.setattr(nrffcodec.core.render.GopRenderer, "frame", out_of_memory)
     line = one_line_error(run("decode", path, tmp_path / "o.mkv"))
     assert "CUDA ran out of memory: decode with --device cpu" in line
     assert not (tmp_path / "o.mkv").exists()

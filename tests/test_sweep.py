@@ -1,4 +1,5 @@
 """nrff sweep: files written, points reused on a re-run, CRFs chosen to cover nrff, the CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -8,10 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nrffcodec import machine
-from nrffcodec.baselines import X26x
-from nrffcodec.cli import cli
-from nrffcodec.sweep import CRF_RANGE, MIN_POINTS, Clip, NrffCodec, SweepOptions, crf_sweep, point_key, run_sweep
+from nrffcodec.app.cli import cli
+from nrffcodec.evaluation import sweep
+from nrffcodec.evaluation.baselines import X26x
+from nrffcodec.evaluation.points import Clip, point_key
+from nrffcodec.evaluation.sweep import CRF_RANGE, MIN_POINTS, NrffCodec, SweepOptions, crf_sweep, run_sweep
 
 from .clips import moving_texture
 
@@ -40,8 +42,14 @@ def test_sweep_writes_every_file(swept) -> None:
     assert data["clip"]["width"] == 64 and data["clip"]["frames"] == [0, 6]
     assert {"nrff", "torch", "libavcodec"} <= set(data["versions"])
     points = data["points"]
-    assert [(p["codec"], p["setting"]) for p in points] == [("nrff", 1), ("nrff", 6), ("x264", 30), ("x264", 40),
-                                                           ("x265", 30), ("x265", 40)]
+    assert [(p["codec"], p["setting"]) for p in points] == [
+        ("nrff", 1),
+        ("nrff", 6),
+        ("x264", 30),
+        ("x264", 40),
+        ("x265", 30),
+        ("x265", 40),
+    ]
     for p in points:
         assert p["bpp"] == pytest.approx(8 * p["bytes"] / (64 * 48 * 6))
         assert p["psnr_rgb"] > 10 and p["ms_ssim_rgb"] is not None and p["decode_s"] >= 0
@@ -59,16 +67,17 @@ def test_rerun_reuses_points_and_force_redoes_them(swept, clip: Clip, monkeypatc
     def no_encoding(*args, **kwargs):
         raise AssertionError("a finished point was encoded again")
 
-    monkeypatch.setattr("nrffcodec.sweep.encode_video", no_encoding)
-    monkeypatch.setattr("nrffcodec.baselines.X26x.encode_stream", no_encoding)
+    monkeypatch.setattr("nrffcodec.evaluation.sweep.encode_video", no_encoding)
+    monkeypatch.setattr("nrffcodec.evaluation.baselines.X26x.encode_stream", no_encoding)
     lines: list[str] = []
     again = run_sweep(clip, out, SweepOptions(**FAST_SWEEP), log=lines.append)
     assert all(p["reused"] for p in again.points) and sum("reused" in line for line in lines) == 6
     assert [p["bytes"] for p in again.points] == [p["bytes"] for p in first.points]
     assert again.bd_rate == first.bd_rate
     monkeypatch.undo()
-    forced = run_sweep(clip, out, SweepOptions(**{**FAST_SWEEP, "qualities": (), "baselines": ("x264",),
-                                                  "crfs": (30,), "force": True}))
+    forced = run_sweep(
+        clip, out, SweepOptions(**{**FAST_SWEEP, "qualities": (), "baselines": ("x264",), "crfs": (30,), "force": True})
+    )
     assert [p["reused"] for p in forced.points] == [False]
 
 
@@ -76,15 +85,25 @@ def test_points_are_keyed_by_source_frames_and_settings(clip: Clip) -> None:
     other = Clip.of("moving", moving_texture(64, 48, 6, dx=1, seed=1))
     x264 = X26x("x264")
     assert point_key(x264, 30, clip) == point_key(x264, 30, Clip.of("renamed", clip.video))
-    assert len({point_key(x264, 30, clip), point_key(x264, 31, clip), point_key(x264, 30, other),
-                point_key(X26x("x264", "slow"), 30, clip), point_key(X26x("x265"), 30, clip)}) == 5
+    assert (
+        len(
+            {
+                point_key(x264, 30, clip),
+                point_key(x264, 31, clip),
+                point_key(x264, 30, other),
+                point_key(X26x("x264", "slow"), 30, clip),
+                point_key(X26x("x265"), 30, clip),
+            }
+        )
+        == 5
+    )
 
 
 def test_nrff_points_are_keyed_by_the_encoders_source(clip: Clip, monkeypatch) -> None:
     """A cached point of other encoder code is not reused (it would mix two encoders in one curve)."""
     nrff = NrffCodec("fast", "cpu", iterations=5)
     before = point_key(nrff, 3, clip)
-    monkeypatch.setattr(machine, "encoder_digest", lambda: "f" * 64)
+    monkeypatch.setattr(sweep, "encoder_digest", lambda: "f" * 64)
     assert point_key(nrff, 3, clip) != before
 
 
@@ -126,8 +145,28 @@ def run(*args) -> object:
 
 def test_sweep_command(clip_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
-    args = ("sweep", clip_path, "--out", out, "--qualities", "2,5", "--preset", "fast", "--iterations", "10",
-            "--crfs", "30,40", "--baselines", "x264", "--device", "cpu", "--jobs", "1", "--frames", "0:6")
+    args = (
+        "sweep",
+        clip_path,
+        "--out",
+        out,
+        "--qualities",
+        "2,5",
+        "--preset",
+        "fast",
+        "--iterations",
+        "10",
+        "--crfs",
+        "30,40",
+        "--baselines",
+        "x264",
+        "--device",
+        "cpu",
+        "--jobs",
+        "1",
+        "--frames",
+        "0:6",
+    )
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert "BD-rate nrff vs x264" in result.stdout and "x265" not in result.stdout
@@ -137,12 +176,15 @@ def test_sweep_command(clip_path: Path, tmp_path: Path) -> None:
     assert quiet.exit_code == 0 and quiet.output == ""
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--qualities", "0,3"), "--qualities"),
-    (("--qualities", "a,b"), "comma-separated"),
-    (("--baselines", "vp9"), "--baselines"),
-    (("--crfs", "30,70"), "--crfs"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--qualities", "0,3"), "--qualities"),
+        (("--qualities", "a,b"), "comma-separated"),
+        (("--baselines", "vp9"), "--baselines"),
+        (("--crfs", "30,70"), "--crfs"),
+    ],
+)
 def test_sweep_option_errors_are_one_line(clip_path: Path, tmp_path: Path, extra, message: str) -> None:
     result = run("sweep", clip_path, "--out", tmp_path / "s", *extra)
     assert result.exit_code == 2

@@ -1,4 +1,5 @@
 """Quantizer bounds, warp correctness, GOP planning, colour conversion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,19 @@ import pytest
 import torch
 
 from bitstream import STEP_VALUES
-from nrffcodec.colour import rgb8_to_yuv420, yuv420_to_rgb8
-from nrffcodec.gop import gops_needed, plan_gops, reference_gops
-from nrffcodec.quant import (FINE_STEP_DIVISOR, QuantConfig, dequantize, fake_quantize, qmax, quant_config_for,
-                             quantize, steps_for)
-from nrffcodec.warp import sample, warp
+from nrffcodec.core.colour import rgb8_to_yuv420, yuv420_to_rgb8
+from nrffcodec.core.gop import gops_needed, plan_gops, reference_gops
+from nrffcodec.core.quant import FINE_STEP_DIVISOR, dequantize, fake_quantize, quant_config_for, quantize, steps_for
+from nrffcodec.core.warp import sample
+from nrffcodec.settings import QuantConfig
+
+
+def qmax(bits: int) -> int:
+    return QuantConfig(bits).qmax
 
 
 # ---------------------------------------------------------------- quantizer
+
 
 @pytest.mark.parametrize("bits", [4, 6, 8, 12])
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -63,6 +69,15 @@ def test_output_layers_and_small_tensors_get_finer_steps() -> None:
 
 # ---------------------------------------------------------------- warp
 
+
+def warp(image: torch.Tensor, flow_y: torch.Tensor, flow_x: torch.Tensor) -> torch.Tensor:
+    """Whole-frame backward warp through the renderer's sampler."""
+    _, height, width = image.shape
+    ys = torch.arange(height, dtype=image.dtype)[:, None].expand(height, width)
+    xs = torch.arange(width, dtype=image.dtype)[None, :].expand(height, width)
+    return sample(image, ys + flow_y, xs + flow_x)
+
+
 def test_zero_flow_is_identity() -> None:
     image = torch.rand(3, 23, 37)
     zero = torch.zeros(23, 37)
@@ -86,6 +101,7 @@ def test_sample_at_half_pixel_interpolates() -> None:
 
 
 # ---------------------------------------------------------------- GOP planning
+
 
 def test_one_frame() -> None:
     gops = plan_gops(1, 15)
@@ -118,6 +134,7 @@ def test_gops_needed_include_reference_neighbours() -> None:
 
 # ---------------------------------------------------------------- colour
 
+
 def test_rgb_round_trip_is_close() -> None:
     rng = np.random.default_rng(0)
     rgb = np.repeat(np.repeat(rng.integers(20, 235, (6, 9, 3), dtype=np.uint8), 2, 0), 2, 1)[:11, :17]
@@ -129,22 +146,24 @@ def test_rgb_round_trip_is_close() -> None:
 
 # ---------------------------------------------------------------- keyframe codecs
 
+
 @pytest.mark.parametrize("codec", ["HEVC", "AV1"])
 @pytest.mark.parametrize("size", [(23, 37), (4, 6), (144, 176)])
 def test_keyframe_round_trip_any_size(codec: str, size) -> None:
     from bitstream import KeyframeCodec
-    from nrffcodec.keyframes import CODECS
+    from nrffcodec.core.keyframes import CODECS
+
     rng = np.random.default_rng(0)
     h, w = size
     y = rng.integers(60, 200, (h, w), dtype=np.uint8)
     u = np.full(((h + 1) // 2, (w + 1) // 2), 120, np.uint8)
     intra = CODECS[KeyframeCodec[codec]]
-    coded = intra.encode((y, u, u), 10)
+    coded = intra.encode_sequence([(y, u, u)], 10)[0]
     assert coded.parameter_sets and coded.slices
-    back = intra.decode(coded.parameter_sets, coded.slices, h, w)
+    back = intra.decode_sequence([(coded.parameter_sets, coded.slices)], h, w)[0]
     assert [p.shape for p in back] == [(h, w), u.shape, u.shape]
     assert np.abs(back[0].astype(int) - y.astype(int)).mean() < 8  # near-lossless at QP 10
-    again = intra.encode((y, u, u), 10)
+    again = intra.encode_sequence([(y, u, u)], 10)[0]
     assert again.slices == coded.slices, "keyframe coding is deterministic"
 
 
@@ -154,14 +173,19 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
     """The chain may predict from later keyframes (AV1 random access), yet unit i must show keyframe i
     and need only the units from its intra keyframe to i: what `nrff decode --frames` reads."""
     from bitstream import KeyframeCodec
-    from nrffcodec.api import _code_keyframes, decode_keyframes
-    from nrffcodec.gop import plan_gops
-    from nrffcodec.keyframes import CODECS
+    from nrffcodec.core.keychain import decode_keyframes
+    from nrffcodec.core.keyframes import CODECS
+    from nrffcodec.encoder.keyframes import code_keyframes
+    from nrffcodec.encoder.plan import plan_encode
+    from nrffcodec.settings import EncodeSettings
     from tests.clips import moving_texture
+
     clip = moving_texture(width=40, height=24, frames=count, dx=2)
     pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(count)]
     coder = CODECS[KeyframeCodec[codec]]
-    parameter_sets, records = _code_keyframes(clip, plan_gops(count, 1), coder, 30, period, "medium")
+    settings = EncodeSettings(keyframe_qp=30, keyframe_codec=KeyframeCodec[codec], keyframe_period=period)
+    coded_keyframes = code_keyframes(clip, plan_encode(count, 24, 40, settings, 1), "medium")
+    parameter_sets, records = coded_keyframes.parameter_sets, coded_keyframes.records
     coded = [([parameter_sets[p] for p in r.parameter_set_ids], r.slices) for r in records]
     whole = coder.decode_sequence(coded, 24, 40)
     assert len(records) == len(whole) == count
@@ -174,8 +198,9 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
 def test_svt_av1_threads_do_not_change_the_keyframe_bytes(monkeypatch) -> None:
     """The keyframe coder uses the machine's cores (KEYFRAME_THREADS), so the file must not depend on them."""
     from bitstream import KeyframeCodec
-    from nrffcodec import keyframes
+    from nrffcodec.core import keyframes
     from tests.clips import moving_texture
+
     clip = moving_texture(width=96, height=64, frames=6, dx=3)
     pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(0, 6, 2)]
     coder = keyframes.CODECS[KeyframeCodec.AV1]
@@ -190,14 +215,16 @@ def test_svt_av1_threads_do_not_change_the_keyframe_bytes(monkeypatch) -> None:
 @pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "0")])
 def test_keyframes_take_svt_av1_preset_from_nrffs_preset(preset: str, svt_preset: str) -> None:
     from bitstream import KeyframeCodec
-    from nrffcodec.keyframes import CODECS
+    from nrffcodec.core.keyframes import CODECS
+
     assert CODECS[KeyframeCodec.AV1].options(40, 16, preset)["preset"] == svt_preset
     assert CODECS[KeyframeCodec.HEVC].options(40, 16, preset)["preset"] == "slow"
 
 
 def test_the_encoder_and_its_pilot_code_keyframes_at_the_encodes_preset(clip_path, monkeypatch) -> None:
     from nrffcodec import EncodeSettings, encode_video, read_video
-    from nrffcodec.keyframes import KeyframeCoder
+    from nrffcodec.core.keyframes import KeyframeCoder
+
     used = []
     original = KeyframeCoder.encode_sequence
 
@@ -212,15 +239,20 @@ def test_the_encoder_and_its_pilot_code_keyframes_at_the_encodes_preset(clip_pat
 
 # ---------------------------------------------------------------- training processes
 
-@pytest.mark.parametrize("device, explicit, tasks, cores, expected", [
-    ("cpu", None, 8, 2, 2),    # one process per core
-    ("cpu", None, 1, 2, 1),    # never more than there are GOPs
-    ("cuda", None, 8, 16, 1),  # one process per GPU: its captured steps keep the GPU busy
-    ("cuda", 4, 8, 16, 4),     # --jobs wins
-])
-def test_default_jobs(monkeypatch: pytest.MonkeyPatch, device: str, explicit: int | None, tasks: int, cores: int,
-                      expected: int) -> None:
-    from nrffcodec import api
-    from nrffcodec.settings import EncodeSettings
-    monkeypatch.setattr(api.os, "cpu_count", lambda: cores)
-    assert api._default_jobs(EncodeSettings(jobs=explicit), device, tasks) == expected
+
+@pytest.mark.parametrize(
+    "device, explicit, tasks, cores, expected",
+    [
+        ("cpu", None, 8, 2, 2),  # one process per core
+        ("cpu", None, 1, 2, 1),  # never more than there are GOPs
+        ("cuda", None, 8, 16, 1),  # one process per GPU: its captured steps keep the GPU busy
+        ("cuda", 4, 8, 16, 4),  # --jobs wins
+    ],
+)
+def test_default_jobs(
+    monkeypatch: pytest.MonkeyPatch, device: str, explicit: int | None, tasks: int, cores: int, expected: int
+) -> None:
+    from nrffcodec.encoder import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: cores)
+    assert runner.default_jobs(explicit, device, tasks) == expected

@@ -1,20 +1,31 @@
 """`--workdir`: finished GOPs kept on disk in a versioned, checked format, reused only by the same encode."""
+
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import struct
+from pathlib import Path
 
 import pytest
 
-import nrffcodec.api
-import nrffcodec.workdir
+import nrffcodec
+import nrffcodec.app.workdir
+import nrffcodec.encoder.runner
 from bitstream import BitstreamError, GopChunk
 from bitstream.container import PREAMBLE
-from bitstream.workfile import (WORK_MAJOR, StaleWorkError, read_finished_gop, read_keyframes, write_finished_gop,
-                                write_keyframes)
+from bitstream.workfile import (
+    WORK_MAJOR,
+    StaleWorkError,
+    read_finished_gop,
+    read_keyframes,
+    write_finished_gop,
+    write_keyframes,
+)
 from nrffcodec import encode_video
-from nrffcodec.fields import parameter_shapes
-from nrffcodec.machine import encoder_digest
+from nrffcodec.app.workdir import Workdir, job_key
+from nrffcodec.core.fields import parameter_shapes
+from nrffcodec.version import encoder_digest, source_digest
 
 from .clips import moving_texture
 from .conftest import fast_settings
@@ -37,21 +48,26 @@ def reference(clip) -> bytes:
 
 def _encode(clip, folder, settings=SETTINGS) -> tuple[bytes, list[str]]:
     lines: list[str] = []
-    data, _ = encode_video(clip, settings, log=lines.append, workdir=folder)
+    store = Workdir(folder, job_key(clip, settings, "cpu"), lines.append)
+    data, _ = encode_video(clip, settings, log=lines.append, store=store)
     return data, lines
 
 
 def _no_training(monkeypatch) -> None:
     def refuse(task):
         raise AssertionError(f"GOP {task.gop.index} trained again")
-    monkeypatch.setattr(nrffcodec.api, "train_gop", refuse)
+
+    monkeypatch.setattr(nrffcodec.encoder.runner, "train_gop", refuse)
 
 
 def test_a_rerun_reuses_every_gop_and_writes_the_same_file(clip, reference, tmp_path, monkeypatch) -> None:
     first, _ = _encode(clip, tmp_path / "work")
     assert first == reference
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [
-        "gop-000000.nrw", "gop-000001.nrw", "keyframes.nrw"]
+        "gop-000000.nrw",
+        "gop-000001.nrw",
+        "keyframes.nrw",
+    ]
     _no_training(monkeypatch)
     again, lines = _encode(clip, tmp_path / "work")
     assert again == reference and any("2 GOPs already trained" in line for line in lines)
@@ -90,16 +106,24 @@ def test_other_source_frames_are_another_command(clip, tmp_path) -> None:
 def test_work_left_by_other_encoder_code_is_not_reused(clip, tmp_path, monkeypatch) -> None:
     """Same version and settings, changed training code: the old GOPs would be valid files of another encoder."""
     _encode(clip, tmp_path)
-    monkeypatch.setattr(nrffcodec.workdir, "encoder_digest", lambda: "0" * 64)
+    monkeypatch.setattr(nrffcodec.app.workdir, "encoder_digest", lambda: "0" * 64)
     _, lines = _encode(clip, tmp_path)
     assert any("keyframes.nrw not reused" in line for line in lines)
     assert not any("already trained" in line for line in lines)
 
 
-def test_the_encoder_digest_is_a_stable_sha256() -> None:
-    digest = encoder_digest()
-    assert len(digest) == 64 and int(digest, 16) >= 0
-    assert digest == encoder_digest()
+def test_the_encoder_digest_covers_every_module_of_the_codec(tmp_path) -> None:
+    """A change to a module deep in a subpackage must change the digest, or stale work would be reused."""
+    root = Path(nrffcodec.__file__).resolve().parent
+    copies = [tmp_path / "nrffcodec", tmp_path / "bitstream"]
+    shutil.copytree(root, copies[0], ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root.parent / "bitstream", copies[1], ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_digest(copies) == encoder_digest()
+    for module in (copies[0] / "core" / "quant.py", copies[1] / "entropy.py"):
+        original = module.read_bytes()
+        module.write_bytes(original + b"\n# changed\n")
+        assert source_digest(copies) != encoder_digest(), module
+        module.write_bytes(original)
 
 
 # ---------------------------------------------------------------- the work-file format

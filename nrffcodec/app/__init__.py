@@ -1,0 +1,1 @@
+"""The application: the `nrff` command, file-to-file jobs, the work folder, resources and progress."""

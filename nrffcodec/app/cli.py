@@ -1,0 +1,320 @@
+"""The `nrff` command: a thin click layer over nrffcodec's library functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from bitstream import KeyframeCodec
+
+from ..errors import InputError
+from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
+from ..version import __version__
+from .exits import friendly_errors, terminated
+from .options import parse_frame_range
+from .progress import Bar, PointBars
+
+if TYPE_CHECKING:
+    from ..encoder.pipeline import EncodeReport
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nrff")
+def cli() -> None:
+    """nrff: a neural video codec (Neural Residual Flow Fields) with a real bitstream."""
+
+
+def summary_lines(report: EncodeReport, path: str) -> list[str]:
+    q = report.quality
+
+    def share(n: int) -> str:
+        return f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"
+
+    return [
+        f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
+        f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
+        f"(length {report.gop_length})",
+        f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
+        f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
+        f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "
+        f"container {share(report.container_bytes)}",
+        f"time {report.seconds:.1f} s (training {report.train_seconds:.1f} s on {report.device}), "
+        f"{report.seconds / report.frames:.2f} s/frame",
+    ]
+
+
+@cli.command("encode")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option(
+    "--quality",
+    type=click.IntRange(QUALITY_MIN, QUALITY_MAX),
+    default=DEFAULT_QUALITY,
+    show_default=True,
+    help=f"Rate knob {QUALITY_MIN}..{QUALITY_MAX}: higher = bigger file, better picture.",
+)
+@click.option(
+    "--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True, help="Encode time vs quality."
+)
+@click.option(
+    "--gop",
+    type=click.IntRange(1, 512),
+    help="Frames per GOP (default: chosen per clip by a pilot encode among 32, 16, 8, 4, 2, "
+    "up to the quality's longest).",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
+@click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
+@click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
+@click.option(
+    "--keyframe-codec",
+    type=click.Choice(["av1", "hevc"]),
+    default="av1",
+    show_default=True,
+    help="Codec for keyframes (SVT-AV1 or x265).",
+)
+@click.option(
+    "--keyframe-period",
+    type=click.IntRange(1, 65535),
+    default=16,
+    show_default=True,
+    help="Every Nth keyframe is intra, the others are predicted from the previous keyframe "
+    "(1: all intra, any GOP decodes alone).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override the preset's iterations.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep finished GOPs in this folder; the same command run again resumes from them.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def encode_cmd(
+    input_path: Path,
+    output_path: Path,
+    quality: int,
+    preset: str,
+    gop: int | None,
+    device: str,
+    frames_text: str | None,
+    jobs: int | None,
+    weight_bits: int | None,
+    keyframe_codec: str,
+    keyframe_period: int,
+    seed: int,
+    iterations: int | None,
+    workdir: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Encode video IN to the .nrf file OUT."""
+    settings = EncodeSettings(
+        quality=quality,
+        preset=preset,
+        gop=gop,
+        device=device,
+        frames=parse_frame_range(frames_text),
+        jobs=jobs,
+        weight_bits=weight_bits,
+        seed=seed,
+        iterations=iterations,
+        keyframe_codec=KeyframeCodec[keyframe_codec.upper()],
+        keyframe_period=keyframe_period,
+    )
+    from .jobs import encode
+
+    bar = Bar(quiet, "training")
+    try:
+        report = encode(
+            input_path,
+            output_path,
+            settings,
+            progress=bar,
+            log=lambda text: _say(quiet, f"nrff: {text}"),
+            workdir=workdir,
+        )
+    finally:
+        bar.close()
+    for note in report.notes:
+        _say(quiet, f"note: {note}")
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif not quiet:
+        for line in summary_lines(report, str(output_path)):
+            click.echo(line, err=True)
+
+
+@cli.command("decode")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--frames", "frames_text", metavar="START:END", help="Decode frames [START, END) only.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, device: str, quiet: bool) -> None:
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs."""
+    from ..media.writer import output_kind
+    from .jobs import decode_file
+
+    started = time.perf_counter()
+    bar = Bar(quiet, "decoding")
+    try:
+        video = decode_file(input_path, output_path, parse_frame_range(frames_text), device, progress=bar)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    last = video.first_frame + video.frame_count - 1
+    _say(
+        quiet,
+        f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{last}"
+        f", {video.width}x{video.height} @ {float(video.fps):.3f} fps, "
+        f"{seconds:.1f} s ({video.frame_count / max(seconds, 1e-9):.1f} frames/s)",
+    )
+
+
+@cli.command("info")
+@click.argument("input_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly_errors
+def info_cmd(input_path: Path, as_json: bool) -> None:
+    """Show a .nrf file's header, GOP table and byte breakdown (every CRC is checked)."""
+    from .info import info_lines, inspect_file
+
+    if not input_path.exists():
+        raise InputError(f"input not found: {input_path}")
+    info = inspect_file(input_path)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for line in info_lines(info):
+        click.echo(line)
+
+
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+
+
+@cli.command("sweep")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    metavar="DIR",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for results.json/.csv, rd.png/.svg and the reusable points.",
+)
+@click.option(
+    "--qualities",
+    "qualities_text",
+    default="1,3,5,7",
+    show_default=True,
+    help="nrff --quality values, comma-separated (none: baselines only).",
+)
+@click.option(
+    "--baselines",
+    "baselines_text",
+    default="x264,x265",
+    show_default=True,
+    help="Classical codecs to compare with (none: nrff only).",
+)
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True, help="nrff's preset.")
+@click.option(
+    "--baseline-preset", type=click.Choice(X26X_PRESETS), default="medium", show_default=True, help="x264/x265 preset."
+)
+@click.option(
+    "--crfs",
+    "crfs_text",
+    metavar="LIST",
+    help="Baseline CRFs, comma-separated (default: chosen to cover nrff's bpp and PSNR range).",
+)
+@click.option("--frames", "frames_text", metavar="START:END", help="Use frames [START, END) only, for every codec.")
+@click.option("--device", default="auto", show_default=True, help="nrff's device: auto, cpu or cuda.")
+@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
+@click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
+@click.option("--force", is_flag=True, help="Redo points already in DIR instead of reusing them.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
+@friendly_errors
+def sweep_cmd(
+    input_path: Path,
+    out_dir: Path,
+    qualities_text: str,
+    baselines_text: str,
+    preset: str,
+    baseline_preset: str,
+    crfs_text: str | None,
+    frames_text: str | None,
+    device: str,
+    jobs: int | None,
+    iterations: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Rate-distortion curves of nrff against x264/x265 on the same frames of IN, with BD-rates."""
+    from ..evaluation.sweep import Clip, SweepOptions, format_bd, parse_list, run_sweep
+    from ..media.reader import read_video
+
+    options = SweepOptions(
+        qualities=parse_list(qualities_text, "--qualities"),
+        baselines=parse_list(baselines_text, "--baselines", str),
+        preset=preset,
+        baseline_preset=baseline_preset,
+        crfs=parse_list(crfs_text, "--crfs"),
+        device=device,
+        iterations=iterations,
+        jobs=jobs,
+        force=force,
+    )
+    video = read_video(input_path, parse_frame_range(frames_text))
+    for note in video.notes:
+        _say(quiet, f"note: {note}")
+    bars = PointBars(quiet)
+    try:
+        result = run_sweep(
+            Clip.of(input_path.stem, video),
+            out_dir,
+            options,
+            log=lambda text: _say(quiet, f"nrff: {text}"),
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    if not quiet:
+        for row in result.bd_rate:
+            click.echo(format_bd(row))
+        click.echo(f"wrote {out_dir}/results.json, results.csv, rd.png, rd.svg ({len(result.points)} points)")
+
+
+def main() -> None:
+    # Before torch loads OpenMP: spinning worker threads starve when another process shares the
+    # cores (docs/decisions/); a value the user set wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    signal.signal(signal.SIGTERM, terminated)
+    cli(prog_name="nrff")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""How every command ends: one line on stderr and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import USER_ERRORS
+from ..media.files import written_outputs
+
+EXIT_BAD_INPUT = 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Turn user errors into one line on stderr and exit code 2; anything else into one line, exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        earlier = len(written_outputs())  # outputs of earlier commands in this process (tests, scripts)
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as exc:
+            click.echo(f"nrff: error: {_one_line(exc)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            output = kwargs.get("output_path")  # the signal can land after it was renamed into place
+            written = output is not None and Path(output) in written_outputs()[earlier:]
+            click.echo(
+                f"nrff: interrupted after writing {output}" if written else "nrff: interrupted (no output written)",
+                err=True,
+            )
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
+            if os.environ.get("NRFF_DEBUG"):
+                traceback.print_exc()
+            click.echo(
+                f"nrff: internal error: {type(exc).__name__}: {_one_line(exc)} (set NRFF_DEBUG=1 for details)", err=True
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+def terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwind like Ctrl-C: temporary outputs are removed, the exit code is 130

@@ -1,0 +1,33 @@
+"""Disk a job needs, estimated before the work starts.
+
+Estimates are deliberately generous: refusing a job that would have fitted costs a re-run with
+more room, running one that does not fit costs hours and leaves nothing.
+"""
+
+from __future__ import annotations
+
+from ..core.fields import parameter_count
+from ..core.gop import plan_gops
+from ..core.video import Video
+from ..encoder.plan import field_archs
+from ..settings import EncodeSettings
+
+KEYFRAME_BITS_PER_PIXEL = 4.0  # intra keyframes spend well under this even at the top quality's QP
+CONTAINER_ALLOWANCE = 64 * 1024
+# bytes per pixel each output kind takes at most (mp4: CRF 12 H.264; png: RGB)
+OUTPUT_BYTES_PER_PIXEL = {"y4m": 1.5, "mkv": 1.7, "png": 3.1, "mp4": 1.0}
+
+
+def estimated_nrf_bytes(video: Video, settings: EncodeSettings) -> int:
+    """An upper estimate of the .nrf size: every weight at its full bits, keyframes at a generous rate."""
+    gops = plan_gops(video.frame_count, min(settings.gop_candidates))  # the most GOPs it may write
+    rung = settings.rung
+    flow, residual = field_archs(rung, video.height, video.width, max(g.count for g in gops))
+    weights = (parameter_count(flow) + parameter_count(residual)) * rung.weight_bits / 8
+    keyframe = video.height * video.width * KEYFRAME_BITS_PER_PIXEL / 8
+    return int(len(gops) * (weights + keyframe) + CONTAINER_ALLOWANCE)
+
+
+def estimated_video_bytes(kind: str, frames: int, height: int, width: int) -> int:
+    """An upper estimate of a decoded output's size, by output kind (media.writer.output_kind)."""
+    return int(max(frames, 0) * height * width * OUTPUT_BYTES_PER_PIXEL[kind] + CONTAINER_ALLOWANCE)

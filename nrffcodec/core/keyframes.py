@@ -1,0 +1,240 @@
+"""Keyframes: one picture per GOP, coded by a standard codec and decoded by FFmpeg, through PyAV.
+
+Two codecs, chosen per file (header field `keyframe_codec`):
+- HEVC: x265 at constant QP, decoded by FFmpeg's hevc decoder;
+- AV1 (the default, docs/decisions/): SVT-AV1 at constant QP, decoded by libdav1d.
+
+Only the units a decoder needs are kept: no SEI (x265 writes ~2 kB of version info there), no
+access-unit delimiters or temporal delimiters. Parameter sets (HEVC VPS/SPS/PPS, the AV1
+sequence header) are usually identical across keyframes, so the container stores them once and
+each keyframe refers to them by index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from fractions import Fraction
+
+import av
+
+from bitstream import BitstreamError, KeyframeCodec
+
+from .ffmpeg import YUV420_FORMATS, color_range_of, frame_from_planes, planes_from_frame
+from .video import Planes
+
+
+@dataclasses.dataclass
+class CodedKeyframe:
+    parameter_sets: list[bytes]
+    slices: list[bytes]
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.parameter_sets)) + sum(map(len, self.slices))
+
+
+# ---------------------------------------------------------------- HEVC (Annex B NAL units)
+
+HEVC_PARAMETER_SET_TYPES = {32, 33, 34}  # VPS, SPS, PPS
+HEVC_SLICE_TYPES = set(range(0, 32))
+START_CODE = re.compile(b"\x00\x00\x01")
+
+
+def split_annexb(data: bytes) -> list[bytes]:
+    """NAL units of an Annex B byte stream, without start codes or trailing zero bytes."""
+    starts = [m.end() for m in START_CODE.finditer(data)]
+    units = []
+    for i, begin in enumerate(starts):
+        end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
+        unit = data[begin:end].rstrip(b"\x00")
+        if unit:
+            units.append(unit)
+    return units
+
+
+def hevc_nal_type(unit: bytes) -> int:
+    """HEVC nal_unit_type of a NAL unit (first header byte, bits 1-6)."""
+    return (unit[0] >> 1) & 0x3F
+
+
+def join_annexb(units: list[bytes]) -> bytes:
+    return b"".join(b"\x00\x00\x00\x01" + u for u in units)
+
+
+# ---------------------------------------------------------------- AV1 (low-overhead OBU stream)
+
+AV1_SEQUENCE_HEADER, AV1_TEMPORAL_DELIMITER = 1, 2
+AV1_PICTURE_TYPES = {3, 4, 6}  # frame header, tile group, frame
+_TEMPORAL_DELIMITER = b"\x12\x00"
+
+
+def split_obus(data: bytes) -> list[bytes]:
+    """OBUs of an AV1 low-overhead bitstream (each OBU carries its size field)."""
+    units, pos = [], 0
+    while pos < len(data):
+        header = data[pos]
+        if not header & 0x02:
+            raise ValueError("AV1 OBU without a size field")
+        cursor = pos + 1 + ((header >> 2) & 1)
+        size = shift = 0
+        while True:
+            byte = data[cursor]
+            cursor += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        units.append(data[pos : cursor + size])
+        pos = cursor + size
+    return units
+
+
+def obu_type(unit: bytes) -> int:
+    return (unit[0] >> 3) & 0x0F
+
+
+# ---------------------------------------------------------------- codecs
+
+
+# SVT-AV1's preset (0 is the slowest) for each nrff --preset: a clip has few keyframes, so the
+# slowest preset costs seconds where training costs minutes (docs/decisions/).
+SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
+# The keyframe chain: random access (keyframes also predicted from later ones through hidden
+# frames), closed intra keyframes, no temporal filtering, a flat QP cascade since every keyframe
+# is a whole GOP's reference (docs/decisions/).
+SVT_AV1_STRUCTURE = "pred-struct=2:irefresh-type=2:enable-tf=0:hierarchical-levels=2"
+# Keyframes are coded before any GOP trains, so SVT-AV1 may use the machine; its bytes do not
+# depend on the thread count.
+KEYFRAME_THREADS = max(1, min(8, os.cpu_count() or 1))
+
+
+def coded_size(length: int, minimum: int) -> int:
+    """Side length the intra encoder is given: even (4:2:0) and at least `minimum`; decoders crop back."""
+    return max(minimum, length + length % 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyframeCoder:
+    """How one keyframe codec is driven through PyAV.
+
+    The keyframes of a video are coded as one stream in GOP order: keyframe i is an intra picture
+    when i is a multiple of `period`, otherwise a predicted picture: HEVC, a P picture from keyframe
+    i - 1; AV1, from earlier keyframes and from hidden frames that stand for later ones
+    (SVT_AV1_STRUCTURE). Either way keyframe i decodes from the units of its intra keyframe to i.
+    period 1 makes every keyframe intra: any GOP decodes alone, for several times the bytes.
+    """
+
+    codec: KeyframeCodec
+    encoder: str
+    decoder: str
+    min_side: int
+    max_qp: int
+
+    def options(self, qp: int, period: int, preset: str = "medium") -> dict[str, str]:
+        """Encoder options; `preset` is nrff's --preset (x265 keeps `slow`: its slower presets gain nothing here)."""
+        if self.codec == KeyframeCodec.HEVC:
+            return {
+                "preset": "slow",
+                "tune": "psnr",
+                "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
+                f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0",
+            }
+        return {
+            "preset": str(SVT_AV1_PRESET[preset]),
+            "qp": str(qp),
+            "svtav1-params": f"rc=0:tune=1:lp={KEYFRAME_THREADS}:keyint={period}:scd=0:{SVT_AV1_STRUCTURE}",
+        }
+
+    def split(self, data: bytes) -> CodedKeyframe:
+        if self.codec == KeyframeCodec.HEVC:
+            units = split_annexb(data)
+            return CodedKeyframe(
+                [u for u in units if hevc_nal_type(u) in HEVC_PARAMETER_SET_TYPES],
+                [u for u in units if hevc_nal_type(u) in HEVC_SLICE_TYPES],
+            )
+        units = split_obus(data)
+        return CodedKeyframe(
+            [u for u in units if obu_type(u) == AV1_SEQUENCE_HEADER],
+            [u for u in units if obu_type(u) in AV1_PICTURE_TYPES],
+        )
+
+    def join(self, parameter_sets: list[bytes], slices: list[bytes]) -> bytes:
+        if self.codec == KeyframeCodec.HEVC:
+            return join_annexb(parameter_sets + slices)
+        return _TEMPORAL_DELIMITER + b"".join(parameter_sets + slices)
+
+    def encode_sequence(
+        self, pictures: list[Planes], qp: int, period: int = 1, full_range: bool = False, preset: str = "medium"
+    ) -> list[CodedKeyframe]:
+        """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
+        if not 0 <= qp <= self.max_qp:
+            raise ValueError(f"{self.codec.name} QP {qp} outside 0..{self.max_qp}")
+        coded_h, coded_w = self.coded_shape(*pictures[0][0].shape)
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
+        encoder = av.CodecContext.create(self.encoder, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
+        encoder.time_base = Fraction(1, 25)
+        encoder.color_range = color_range_of(full_range)
+        encoder.options = self.options(qp, max(1, period), preset)
+        packets = []
+        for index, planes in enumerate(pictures):
+            frame = frame_from_planes(*planes, coded_h, coded_w)
+            frame.pts = index
+            packets += encoder.encode(frame)
+        packets += encoder.encode(None)
+        if len(packets) != len(pictures):
+            raise RuntimeError(f"{self.encoder} gave {len(packets)} pictures for {len(pictures)} keyframes")
+        coded = [self.split(bytes(p)) for p in packets]
+        if not all(c.slices for c in coded) or not coded[0].parameter_sets:
+            raise RuntimeError(f"{self.encoder} produced an empty picture")
+        return coded
+
+    def coded_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the picture the encoder is given and the decoder returns."""
+        return coded_size(height, self.min_side), coded_size(width, self.min_side)
+
+    def pixel_allowance(self, height: int, width: int) -> int:
+        """Pixels FFmpeg may allocate for the keyframe: its coded size plus the decoder's alignment padding."""
+        coded_h, coded_w = self.coded_shape(height, width)
+        return (coded_w + 128) * (coded_h + 128)
+
+    def decode_sequence(
+        self, coded: list[tuple[list[bytes], list[bytes]]], height: int, width: int, where: str = "keyframe"
+    ) -> list[Planes]:
+        """Decode keyframes in order, the first of them intra: (parameter sets, slices) each."""
+        name = self.codec.name
+        frames = []
+        try:
+            decoder = av.CodecContext.create(self.decoder, "r")
+            decoder.thread_count = 1
+            # a hostile sequence header may claim a huge picture: FFmpeg refuses one larger than the
+            # header's before allocating
+            decoder.options = {"max_pixels": str(self.pixel_allowance(height, width))}
+            for parameter_sets, slices in coded:
+                frames += decoder.decode(av.Packet(self.join(parameter_sets, slices)))
+            frames += decoder.decode(None)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None
+        if len(frames) != len(coded):
+            raise BitstreamError(f"{where}: {name} data holds {len(frames)} pictures, expected {len(coded)}")
+        expected = self.coded_shape(height, width)[::-1]  # (width, height), as PyAV reports them
+        for frame in frames:
+            if frame.format.name not in YUV420_FORMATS or (frame.width, frame.height) != expected:
+                raise BitstreamError(
+                    f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
+                    f"expected {expected[0]}x{expected[1]} yuv420p"
+                )
+        return [planes_from_frame(frame, height, width) for frame in frames]
+
+
+CODECS: dict[KeyframeCodec, KeyframeCoder] = {
+    # x265 refuses pictures smaller than one 16x16 block
+    KeyframeCodec.HEVC: KeyframeCoder(KeyframeCodec.HEVC, "libx265", "hevc", min_side=16, max_qp=51),
+    KeyframeCodec.AV1: KeyframeCoder(KeyframeCodec.AV1, "libsvtav1", "libdav1d", min_side=8, max_qp=63),
+}
+
+
+def keyframe_coder(codec: int) -> KeyframeCoder:
+    return CODECS[KeyframeCodec(codec)]

@@ -1,0 +1,207 @@
+"""Stage 3, the GOP length of each clip: the candidate of least D + lambda R on a short pilot encode.
+
+One length per --quality is right for a talking head and dB wrong for a static camera, whose
+predicted keyframes are almost free (docs/decisions/). The pilot codes the keyframes of a window
+of the clip at each candidate length (real bytes, real decoded quality), trains the window's
+middle GOP of each length at a fraction of the preset's steps, and keeps the length with the
+lowest D + lambda * R, lambda being the rung's slope (settings.rd_lambda).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+
+from bitstream import encoded_networks_size
+
+from ..core.gop import Gop, plan_gops
+from ..core.quality import psnr
+from ..core.video import Video
+from ..settings import EncodeSettings, Schedule
+from .keyframes import code_keyframes, decode_all, keyframe_sse
+from .plan import EncodePlan, plan_encode
+from .runner import Runner
+from .train import GopResult, GopTask
+
+PILOT_ROUND = 2  # candidates measured side by side (two CPU workers train them at once)
+PILOT_WINDOW = 64  # frames from the clip's start that the pilot codes
+PILOT_FRACTION = 0.25  # of the preset's training steps
+# The descent goes on while the round's shortest length costs at most this much above the best so far:
+# the cost is not convex in the length (networks narrow at 4 and 2 frames; one pilot GOP is noisy).
+PILOT_TOLERANCE = 0.15
+
+
+@dataclasses.dataclass(frozen=True)
+class PilotMeasure:
+    """What the pilot measured for one GOP length on the window."""
+
+    gop_length: int
+    gops: Sequence[Gop]  # the window's plan at this length
+    keyframe_bytes: int  # every keyframe of the window, parameter sets included
+    keyframe_sse: float  # squared error of the decoded keyframes, summed over their pixels
+    network_bytes: int  # the coded networks of the one GOP trained
+    network_mse: float  # per-pixel squared error of that GOP's predicted frames
+
+    def bits(self) -> float:
+        trained = sum(1 for g in self.gops if g.predicted)
+        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained)
+
+    def distortion(self, pixels_per_frame: int) -> float:
+        predicted = sum(len(g.predicted) for g in self.gops)
+        return self.keyframe_sse + self.network_mse * pixels_per_frame * predicted
+
+    def cost(self, lam: float, pixels_per_frame: int) -> float:
+        return self.distortion(pixels_per_frame) + lam * self.bits()
+
+
+def choose(measures: Sequence[PilotMeasure], lam: float, pixels_per_frame: int) -> PilotMeasure:
+    """The measure of least D + lambda R; the longer GOP on a tie."""
+    if not measures:
+        raise ValueError("no pilot measures to choose from")
+    return min(measures, key=lambda m: (m.cost(lam, pixels_per_frame), -m.gop_length))
+
+
+def pilot_rounds(candidates: Sequence[int], size: int = PILOT_ROUND) -> list[list[int]]:
+    """Candidates (longest first) in rounds of `size`, the order the pilot measures them in."""
+    return [list(candidates[i : i + size]) for i in range(0, len(candidates), size)]
+
+
+def keep_descending(measures: Sequence[PilotMeasure], best: PilotMeasure, lam: float, pixels_per_frame: int) -> bool:
+    """Measure shorter GOPs only while the shortest measured so far is the cheapest or nearly (PILOT_TOLERANCE).
+
+    D + lambda R mostly falls and then rises as the GOP shortens (keyframe bytes grow, predicted
+    frames get closer to one), so once a longer length clearly wins, shorter ones are not worth
+    their pilot time.
+    """
+    shortest = min(measures, key=lambda m: m.gop_length)
+    return shortest.cost(lam, pixels_per_frame) <= best.cost(lam, pixels_per_frame) * (1.0 + PILOT_TOLERANCE)
+
+
+def descending_search(
+    candidates: Sequence[int],
+    measure_round: Callable[[Sequence[int]], list[PilotMeasure]],
+    lam: float,
+    pixels_per_frame: int,
+) -> tuple[PilotMeasure, list[PilotMeasure]]:
+    """(the cheapest measure, every measure taken): rounds of candidates, longest first, while keep_descending."""
+    if not candidates:
+        raise ValueError("no GOP lengths to search")
+    measures: list[PilotMeasure] = []
+    for lengths in pilot_rounds(candidates):
+        measures += measure_round(lengths)
+        best = choose(measures, lam, pixels_per_frame)
+        if not keep_descending(measures, best, lam, pixels_per_frame):
+            break
+    return best, measures
+
+
+def distinct_plans(candidates: Sequence[int], plan: dict[int, Sequence[Gop]]) -> list[int]:
+    """Candidates whose GOP plans differ (on a short window several lengths give the same plan)."""
+    seen, out = set(), []
+    for g in candidates:
+        key = tuple((x.first, x.count) for x in plan[g])
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out
+
+
+def pilot_gop(gops: Sequence[Gop]) -> Gop:
+    """The GOP holding the window's middle frame: away from the window's edges, whose GOPs lack a neighbour."""
+    middle = gops[-1].end // 2
+    return next(g for g in gops if g.first <= middle < g.end)
+
+
+def pilot_schedule(schedule: Schedule) -> Schedule:
+    """The preset's schedule at PILOT_FRACTION of its steps (all candidates get the same fraction)."""
+    if schedule.fixed_steps is not None:
+        return dataclasses.replace(schedule, fixed_steps=max(1, math.ceil(schedule.fixed_steps * PILOT_FRACTION)))
+    return dataclasses.replace(
+        schedule,
+        base_steps=round(schedule.base_steps * PILOT_FRACTION),
+        steps_per_frame=round(schedule.steps_per_frame * PILOT_FRACTION),
+    )
+
+
+MakeTask = Callable[[Video, EncodePlan, Gop, dict, Schedule], GopTask]
+Progress = Callable[[int, int, str], None]
+
+
+def measure_length(
+    window: Video, settings: EncodeSettings, length: int, schedule: Schedule, make_task: MakeTask
+) -> tuple[EncodePlan, int, float, GopTask]:
+    """Code the window's keyframes at `length`: (plan, keyframe bytes, keyframe SSE, the pilot GOP's task)."""
+    plan = plan_encode(window.frame_count, window.height, window.width, settings, length)
+    keyframes = code_keyframes(window, plan, settings.preset)
+    decoded = decode_all(keyframes, plan, window.height, window.width)
+    task = make_task(window, plan, pilot_gop(plan.gops), decoded, pilot_schedule(schedule))
+    return plan, keyframes.bytes, keyframe_sse(window, plan.gops, decoded), task
+
+
+def network_measure(result: GopResult | None) -> tuple[int, float]:
+    """(bytes, per-pixel squared error) of the pilot GOP's networks; nothing for a GOP with no frame to predict."""
+    if result is None:
+        return 0, 0.0
+    return encoded_networks_size([result.flow, result.residual]), 255.0**2 * 10 ** (-result.train_psnr / 10)
+
+
+def choose_gop_length(
+    video: Video,
+    settings: EncodeSettings,
+    schedule: Schedule,
+    runner: Runner,
+    make_task: MakeTask,
+    progress: Progress | None,
+    log: Callable[[str], None],
+) -> int:
+    """--gop if given; else the candidate length of least D + lambda R on a pilot.
+
+    Candidates are measured longest first, two at a time, and the search stops at the first round
+    whose shortest length costs clearly more than the best (descending_search).
+    """
+    window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
+    plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}
+    candidates = distinct_plans(settings.gop_candidates, plans)
+    if len(candidates) == 1:
+        return candidates[0]
+    started = time.perf_counter()
+    log(
+        f"choosing the GOP length among {', '.join(map(str, candidates))} frames, longest first: a pilot on "
+        f"frames 0-{window.frame_count - 1} at {PILOT_FRACTION:g} of the steps"
+    )
+
+    def measure_round(lengths: Sequence[int]) -> list[PilotMeasure]:
+        pending = [measure_length(window, settings, length, schedule, make_task) for length in lengths]
+        trainable = [task for *_, task in pending if task.gop.predicted]
+
+        finished = 0
+
+        def on_result(position: int, result: GopResult) -> None:
+            nonlocal finished
+            finished += 1
+            if progress:
+                progress(finished, len(trainable), f"pilot: GOP {result.index}: {result.train_psnr:.2f} dB train")
+
+        if progress and trainable:
+            progress(0, len(trainable), "pilot: training")
+        trained = iter(runner.run(trainable, on_result, log))
+        out = []
+        for plan, key_bytes, key_sse, task in pending:
+            network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
+            out.append(PilotMeasure(plan.gop_length, plan.gops, key_bytes, key_sse, network_bytes, network_mse))
+        return out
+
+    lam, pixels = settings.rd_lambda, video.width * video.height
+    best, measures = descending_search(candidates, measure_round, lam, pixels)
+    frames = window.frame_count
+    log(
+        "pilot (per frame: bytes, PSNR-RGB estimate): "
+        + "; ".join(
+            f"GOP {m.gop_length}: {m.bits() / 8 / frames:,.0f} B, {psnr(m.distortion(pixels) / pixels / frames):.2f} dB"
+            for m in measures
+        )
+        + f" -> GOP {best.gop_length} (lambda {lam:,.0f}, {time.perf_counter() - started:.0f} s)"
+    )
+    return best.gop_length

@@ -1,0 +1,68 @@
+"""Stage 2, the keyframe chain: one picture per GOP coded by the keyframe codec, then decoded back.
+
+The encoder trains against the decoded keyframes, the very pictures the decoder will warp.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from bitstream import Keyframe
+
+from ..core.gop import Gop
+from ..core.keychain import decode_keyframes
+from ..core.keyframes import keyframe_coder
+from ..core.quality import rgb_mse
+from ..core.video import Planes, Video
+from .plan import EncodePlan
+
+
+@dataclasses.dataclass(frozen=True)
+class CodedKeyframes:
+    """The chain as the file stores it: shared parameter sets, then one record per GOP."""
+
+    parameter_sets: tuple[bytes, ...]
+    records: tuple[Keyframe, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(k.payload_bytes for k in self.records) + sum(len(p) for p in self.parameter_sets)
+
+
+def code_keyframes(video: Video, plan: EncodePlan, preset: str) -> CodedKeyframes:
+    """Code every GOP's keyframe (one stream, intra every keyframe period); share identical parameter sets."""
+    pictures = [video.planes(g.key) for g in plan.gops]
+    codec = keyframe_coder(plan.keyframe_codec)
+    parameter_sets: list[bytes] = []
+    records = []
+    for coded in codec.encode_sequence(pictures, plan.keyframe_qp, plan.keyframe_period, video.full_range, preset):
+        ids = []
+        for unit in coded.parameter_sets:
+            if unit not in parameter_sets:
+                parameter_sets.append(unit)
+            ids.append(parameter_sets.index(unit))
+        records.append(Keyframe(ids, coded.slices))
+    return CodedKeyframes(tuple(parameter_sets), tuple(records))
+
+
+def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> dict[int, Planes]:
+    """Every GOP's keyframe as the decoder will see it."""
+    return decode_keyframes(
+        keyframe_coder(plan.keyframe_codec),
+        keyframes.parameter_sets,
+        dict(enumerate(keyframes.records)),
+        range(len(plan.gops)),
+        plan.keyframe_period,
+        height,
+        width,
+    )
+
+
+def keyframe_sse(video: Video, gops: Sequence[Gop], decoded: dict[int, Planes]) -> float:
+    """Squared error of the decoded keyframes in 8-bit RGB, summed over pixels (mean over channels)."""
+    return (
+        sum(rgb_mse(video.planes(g.key), decoded[g.index], video.matrix, video.full_range) for g in gops)
+        * video.width
+        * video.height
+    )

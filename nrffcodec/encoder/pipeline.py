@@ -1,0 +1,196 @@
+"""encode_video: the encoder's stages in order, from decoded frames to the file's verified bytes.
+
+    plan GOPs -> code keyframes -> choose GOP length -> train fields -> quantize and pack -> verify
+
+Each stage is a function of the modules beside this one; this module only wires them, keeps
+finished work in an optional store (the application's --workdir) and reports progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from bitstream import KeyframeCodec
+
+from ..core.device import resolve_device
+from ..core.fields import parameter_shapes
+from ..core.gop import Gop, reference_gops
+from ..core.quality import Quality
+from ..core.video import Planes, Video
+from ..settings import EncodeSettings, Schedule
+from .gop_length import choose_gop_length
+from .keyframes import CodedKeyframes, code_keyframes, decode_all
+from .pack import pack_file
+from .plan import EncodePlan, header_for, plan_encode
+from .runner import LocalRunner, Runner, default_jobs
+from .train import GopResult, GopTask, schedule_for
+from .verify import verify
+
+Progress = Callable[[int, int, str], None]
+Log = Callable[[str], None]
+
+
+class WorkStore(Protocol):
+    """Finished work kept between runs of the same encode (app.workdir.Workdir is one)."""
+
+    def keyframes(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+
+    def finished(
+        self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int
+    ) -> dict[int, GopResult]: ...
+
+    def save(self, result: GopResult) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeReport:
+    """What an encode produced, measured on the decoded file."""
+
+    bytes: int
+    bpp: float
+    quality: Quality
+    width: int
+    height: int
+    frames: int
+    gops: int
+    gop_length: int  # --gop, or the pilot's choice
+    keyframe_bytes: int
+    network_bytes: int
+    container_bytes: int
+    seconds: float
+    train_seconds: float
+    device: str
+    notes: list[str]
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["quality"] = self.quality.as_dict()
+        return out
+
+
+def gop_task(
+    video: Video,
+    plan: EncodePlan,
+    gop: Gop,
+    decoded_keys: dict[int, Planes],
+    schedule: Schedule,
+    settings: EncodeSettings,
+    device: str,
+) -> GopTask:
+    """GOP `gop` of `plan` as a training task: its frames to predict, its three decoded reference keyframes."""
+    previous, own, following = (decoded_keys[i] for i in reference_gops(len(plan.gops), gop.index))
+    predicted = gop.predicted
+    return GopTask(
+        gop=gop,
+        targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
+        ref_previous=previous,
+        ref_own=own,
+        ref_next=following,
+        flow_arch=plan.flow_arch,
+        residual_arch=plan.residual_arch,
+        flow_scale=plan.flow_scale,
+        matrix=video.matrix,
+        full_range=video.full_range,
+        schedule=schedule,
+        quant=settings.quant_config,
+        seed=settings.seed * 1_000_003 + gop.index,
+        device=device,
+    )
+
+
+def train_fields(
+    tasks: Sequence[GopTask],
+    runner: Runner,
+    progress: Progress | None,
+    log: Log,
+    on_result: Callable[[GopResult], None] | None = None,
+) -> dict[int, GopResult]:
+    """Stage 4 over every GOP: each result reaches `on_result` (the store) as soon as it is trained."""
+    if not tasks:
+        return {}
+    if progress:
+        progress(0, len(tasks), "training")
+    count = 0
+
+    def done(position: int, result: GopResult) -> None:
+        nonlocal count
+        count += 1
+        if on_result:
+            on_result(result)
+        if progress:
+            progress(count, len(tasks), f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
+
+    return {r.index: r for r in runner.run(tasks, done, log)}
+
+
+def encode_video(
+    video: Video,
+    settings: EncodeSettings = EncodeSettings(),
+    progress: Progress | None = None,
+    log: Log | None = None,
+    store: WorkStore | None = None,
+    runner: Runner | None = None,
+) -> tuple[bytes, EncodeReport]:
+    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
+
+    With `store`, keyframes and each trained GOP are kept there and reused by the same encode;
+    `runner` says where GOPs train (default: processes of this machine, settings.jobs of them).
+    """
+    started = time.perf_counter()
+    log = log or (lambda text: None)
+    device = resolve_device(settings.device)
+    schedule = schedule_for(settings.preset, device, settings.iterations)
+    runner = runner or LocalRunner(default_jobs(settings.jobs, device, video.frame_count))
+
+    def make_task(window: Video, plan: EncodePlan, gop: Gop, keys: dict[int, Planes], sched: Schedule) -> GopTask:
+        return gop_task(window, plan, gop, keys, sched, settings, device)
+
+    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, progress, log)
+    plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
+    header = header_for(video, plan, settings)
+    gops = plan.gops
+    log(
+        f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
+        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_length} frames, networks {plan.flow_arch.width}/"
+        f"{plan.residual_arch.width} wide, {KeyframeCodec(settings.keyframe_codec).name} keyframes at QP "
+        f"{plan.keyframe_qp}, training on {device}"
+    )
+
+    def code() -> CodedKeyframes:  # deferred: the store may hold them already
+        return code_keyframes(video, plan, settings.preset)
+
+    keyframes = store.keyframes(gops, code) if store else code()
+    decoded_keys = decode_all(keyframes, plan, video.height, video.width)
+    results = store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)) if store else {}
+    tasks = [
+        gop_task(video, plan, gop, decoded_keys, schedule, settings, device)
+        for gop in gops
+        if gop.predicted and gop.index not in results
+    ]
+    train_started = time.perf_counter()
+    results.update(train_fields(tasks, runner, progress, log, store.save if store else None))
+    train_seconds = time.perf_counter() - train_started
+    packed = pack_file(header, plan, keyframes, results)
+    log("decoding the written file to measure it")
+    quality = verify(video, packed.data, device)
+    report = EncodeReport(
+        bytes=len(packed.data),
+        bpp=8.0 * len(packed.data) / (video.width * video.height * video.frame_count),
+        quality=quality,
+        width=video.width,
+        height=video.height,
+        frames=video.frame_count,
+        gops=len(gops),
+        gop_length=gop_length,
+        keyframe_bytes=packed.keyframe_bytes,
+        network_bytes=packed.network_bytes,
+        container_bytes=packed.container_bytes,
+        seconds=time.perf_counter() - started,
+        train_seconds=train_seconds,
+        device=device,
+        notes=list(video.notes),
+    )
+    return packed.data, report

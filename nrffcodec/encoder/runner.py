@@ -1,0 +1,101 @@
+"""Where GOPs train: the runner protocol and its local backend (one process per GOP at a time).
+
+A backend takes every GOP's task and returns their results in task order; `on_result` sees each
+result the moment it exists (the work folder keeps it, the progress bar counts it). Seeding is
+per GOP, so no backend changes a byte of the file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+import torch
+
+from .train import GopResult, GopTask, train_gop, train_with_fallback
+
+OnResult = Callable[[int, GopResult], None]  # (position in the task list, result)
+Log = Callable[[str], None]
+CUDA_JOBS = 1  # GOPs trained side by side on one GPU: one process keeps it busy (docs/decisions/)
+
+
+class Runner(Protocol):
+    """Trains GOP tasks somewhere; results come back in task order."""
+
+    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]: ...
+
+
+def default_jobs(jobs: int | None, device: str, tasks: int) -> int:
+    """--jobs, else one process per CPU core (CUDA_JOBS on a GPU); never more than there are GOPs."""
+    limit = os.cpu_count() or 1
+    return jobs or min(limit if device == "cpu" else min(limit, CUDA_JOBS), tasks)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """torch on one thread for the block: a CPU GOP trains the same on every machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
+
+
+def _train_in_worker(task: GopTask) -> GopResult:
+    """train_gop with the CUDA out-of-memory fallback; its message goes to stderr (the parent's log is not here)."""
+    return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+
+
+class LocalRunner:
+    """GOPs trained in this process (`jobs` 1) or in a pool of `jobs` worker processes."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
+        results: dict[int, GopResult] = {}
+
+        def done(position: int, result: GopResult) -> None:
+            results[position] = result
+            on_result(position, result)
+
+        if self.jobs <= 1 or len(tasks) <= 1:
+            with single_thread() if tasks and tasks[0].device == "cpu" else contextlib.nullcontext():
+                for position, task in enumerate(tasks):
+                    done(position, train_with_fallback(task, train_gop, log))
+        else:
+            self._run_pool(tasks, done)
+        return [results[position] for position in range(len(tasks))]
+
+    def _run_pool(self, tasks: Sequence[GopTask], done: Callable[[int, GopResult], None]) -> None:
+        # fork like torch's DataLoader workers; spawn where fork is absent, and for CUDA, which cannot
+        # be used in a child forked from a process that has used it
+        on_cpu = tasks[0].device == "cpu"
+        method = "fork" if on_cpu and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        earlier = set(multiprocessing.active_children())
+        workers = min(self.jobs, len(tasks))
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+            futures = {pool.submit(_train_in_worker, task): position for position, task in enumerate(tasks)}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    done(futures[future], future.result())
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                # shutdown() alone would wait for the GOPs still training: end this pool's workers
+                for process in set(multiprocessing.active_children()) - earlier:
+                    process.terminate()
+                raise

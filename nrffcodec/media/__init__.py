@@ -1,0 +1,1 @@
+"""Video files in and out (PyAV), and the safety rules every output follows."""

@@ -23,6 +23,7 @@ from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 from nrffcodec.core.device import resolve_device
 from nrffcodec.errors import NrffError
 from nrffcodec.evaluation import machine
+from nrffcodec.evaluation.anchors import parse_presets
 from nrffcodec.evaluation.sweep import METRIC_LABELS, METRICS, Clip, SweepOptions, parse_list, run_sweep
 
 
@@ -31,26 +32,24 @@ def _cell(value: float | None) -> str:
 
 
 def summary(rows: list[tuple[str, str, list[dict]]], options: SweepOptions, command: str, seconds: float) -> str:
-    """Markdown: one row per clip, a BD-rate column per (anchor, metric), and the mean row."""
-    pairs = [("nrff", a) for a in options.baselines] + [(b, options.baselines[0]) for b in options.baselines[1:]]
-    columns = [(test, anchor, m) for test, anchor in pairs for m in METRICS]
-    head = ["clip", "frames coded"] + [f"{t} vs {a} {METRIC_LABELS[m]}" for t, a, m in columns]
+    """Markdown: one row per (test, anchor) pair, a column per (clip, metric), then the means over the clips."""
+    anchors = options.anchor_labels()
+    tests = ["nrff", "nrff gop1"] if options.floor else ["nrff"]
+    pairs = [(t, a) for t in tests for a in anchors] + [(b, anchors[0]) for b in anchors[1:]]
+    head = ["BD-rate"] + [f"{name} {METRIC_LABELS[m]}" for name, _, _ in rows for m in METRICS]
+    head += [f"mean {METRIC_LABELS[m]}" for m in METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    values: dict[tuple, list[float]] = {c: [] for c in columns}
-    for name, note, bd in rows:
-        found = {(r["test"], r["anchor"]): r for r in bd}
-        cells = []
-        for column in columns:
-            value = found.get(column[:2], {}).get(column[2])
-            if value is not None:
-                values[column].append(value)
-            cells.append(_cell(value))
-        lines.append(f"| {name} | {note} | " + " | ".join(cells) + " |")
-    means = [
-        f"{statistics.fmean(values[c]):+.1f}% ({len(values[c])} clip{'s' * (len(values[c]) > 1)})" if values[c] else "-"
-        for c in columns
-    ]
-    lines.append("| **mean** | | " + " | ".join(means) + " |")
+    for test, anchor in pairs:
+        cells, values = [], {m: [] for m in METRICS}
+        for _, _, bd in rows:
+            found = next((r for r in bd if (r["test"], r["anchor"]) == (test, anchor)), {})
+            for m in METRICS:
+                if found.get(m) is not None:
+                    values[m].append(found[m])
+                cells.append(_cell(found.get(m)))
+        cells += [f"{statistics.fmean(values[m]):+.1f}% ({len(values[m])})" if values[m] else "-" for m in METRICS]
+        lines.append(f"| {test} vs {anchor} | " + " | ".join(cells) + " |")
+    lines += ["", "Clips: " + "; ".join(f"{name}: {note}" for name, note, _ in rows) + "."]
     m = machine.describe(resolve_device(options.device))
     v = machine.versions()
     took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
@@ -58,8 +57,11 @@ def summary(rows: list[tuple[str, str, list[dict]]], options: SweepOptions, comm
         [
             f"BD-rate: rate change of the first codec against the second at equal PSNR (Bjontegaard, PCHIP over "
             f"the overlapping PSNR range; negative = fewer bits). nrff --preset {options.preset} at qualities "
-            f"{','.join(map(str, options.qualities))}; x264/x265 --preset {options.baseline_preset}; bitrate = file "
-            f"or stream bytes (SEI removed); the mean is the arithmetic mean over the clips with overlap.",
+            f"{','.join(map(str, options.qualities))}"
+            + ("; nrff gop1: the same qualities at GOP length 1 (the keyframe codec alone)" if options.floor else "")
+            + f"; anchors {', '.join(f'{c.label} ({c.preset})' for c in options.baseline_codecs())}; bitrate = "
+            "file or stream bytes (SEI and AV1 temporal delimiters removed), video only; the mean is the "
+            "arithmetic mean over the clips with overlap (their count in brackets).",
             "",
             *lines,
             "",
@@ -77,9 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--frames", type=int, default=FRAMES, help="frames per clip (default %(default)s)")
     parser.add_argument("--qualities", default="1,3,5,7")
-    parser.add_argument("--baselines", default="x264,x265")
+    parser.add_argument("--baselines", default="x264,x265,svtav1")
     parser.add_argument("--preset", default="medium", help="nrff preset (default %(default)s)")
-    parser.add_argument("--baseline-preset", default="medium")
+    parser.add_argument(
+        "--baseline-preset",
+        action="append",
+        help="[CODEC=]PRESET, repeatable (default: medium for x264/x265, svtav1=0 and svtav1=4)",
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip nrff at GOP length 1 (the keyframe codec alone)")
     parser.add_argument("--crfs", help="fixed baseline CRFs (default: chosen per clip to cover nrff)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--jobs", type=int)
@@ -91,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             qualities=parse_list(args.qualities, "--qualities"),
             baselines=parse_list(args.baselines, "--baselines", str),
             preset=args.preset,
-            baseline_preset=args.baseline_preset,
+            baseline_presets=parse_presets(args.baseline_preset or ["medium", "svtav1=0", "svtav1=4"]),
+            floor=not args.no_floor,
             crfs=parse_list(args.crfs, "--crfs"),
             device=args.device,
             iterations=args.iterations,

@@ -1,9 +1,11 @@
-"""Speed benchmark: nrff encode and decode against x265 on the same frames in the same run.
+"""Speed benchmark: nrff encode and decode against x265 and SVT-AV1 on the same frames in the same run.
 
 Reports encode seconds per frame and per training iteration, decode frames per second, peak
 memory (RSS; CUDA max allocated on a GPU) for nrff, and the same for x265 at the CRF whose bytes
-come closest to nrff's, as ratios. Each phase runs in a fresh process so its peak RSS is its own;
-the idle row is such a process that only imported nrff and read the clip. Run by hand:
+come closest to nrff's, as ratios; then SVT-AV1 (one thread) at presets 0 and 4, each at the CRF
+closest in bytes, its encode s/frame and decode frames/s beside nrff's. Each phase runs in a fresh
+process so its peak RSS is its own; the idle row is such a process that only imported nrff and
+read the clip. Run by hand:
 
     python benchmarks/speed.py                                 # carphone, 32 frames, quality 4, medium
     python benchmarks/speed.py ../shared/clips/vtest.avi --device cuda
@@ -29,11 +31,14 @@ from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import schedule_for
 from nrffcodec.evaluation import machine
 from nrffcodec.evaluation.baselines import X26x
+from nrffcodec.evaluation.svtav1 import SvtAv1
 from nrffcodec.media.reader import read_video
 from nrffcodec.settings import EncodeSettings
 
 REPEATS = 3  # decodes are short: the median of a few
 CRF_CANDIDATES = range(16, 49, 3)
+SVT_CRF_CANDIDATES = range(20, 64, 4)
+SVT_PRESETS = ("0", "4")
 
 
 def _peaks(device: str) -> dict:
@@ -56,8 +61,10 @@ def _timed_median(run, repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
-def phase(name: str, path: str, first_frame: int, settings: EncodeSettings, data: bytes = b"", crf: int = 0) -> dict:
-    """One measurement in this (fresh) process: 'idle', 'nrff-encode', 'nrff-decode', 'x265'."""
+def phase(
+    name: str, path: str, first_frame: int, settings: EncodeSettings, data: bytes = b"", crf: int = 0, preset: str = ""
+) -> dict:
+    """One measurement in this (fresh) process: 'idle', 'nrff-encode', 'nrff-decode', 'x265', 'svtav1'."""
     video = read_video(path)
     video.first_frame = first_frame
     device = settings.device
@@ -84,6 +91,15 @@ def phase(name: str, path: str, first_frame: int, settings: EncodeSettings, data
             "bytes": len(stream),
             "seconds": _timed_median(lambda: codec.decode_stream(stream, video)),
         }
+    elif name == "svtav1":
+        codec = SvtAv1(preset)
+        started = time.perf_counter()
+        units = codec.encode_units(video, crf)
+        out = {
+            "encode_seconds": time.perf_counter() - started,
+            "bytes": sum(map(len, units)),
+            "seconds": _timed_median(lambda: codec.decode_units(units, video)),
+        }
     return {**out, **_peaks(device)}
 
 
@@ -99,6 +115,31 @@ def closest_crf(video, target_bytes: int) -> tuple[int, int]:
     sizes = {crf: len(codec.strip_sei(codec.encode_stream(video, crf))[0]) for crf in CRF_CANDIDATES}
     crf = min(sizes, key=lambda c: abs(sizes[c] - target_bytes))
     return crf, sizes[crf]
+
+
+def closest_svt_crf(video, preset: str, target_bytes: int) -> int:
+    """SVT-AV1's CRF at `preset` whose stream size is closest to target_bytes."""
+    codec = SvtAv1(preset)
+    sizes = {crf: sum(map(len, codec.encode_units(video, crf))) for crf in SVT_CRF_CANDIDATES}
+    return min(sizes, key=lambda c: abs(sizes[c] - target_bytes))
+
+
+def svt_lines(video, common: tuple, enc: dict) -> list[str]:
+    """SVT-AV1 at each of SVT_PRESETS, at the CRF closest to nrff's bytes, as a markdown table."""
+    frames = video.frame_count
+    lines = [
+        "",
+        "| SVT-AV1 (one thread) | CRF | bytes | encode s/frame | decode frames/s | nrff encode / SVT-AV1 encode |",
+        "|---|---|---|---|---|---|",
+    ]
+    for preset in SVT_PRESETS:
+        crf = closest_svt_crf(video, preset, len(enc["data"]))
+        svt = in_fresh_process("svtav1", *common, crf=crf, preset=preset)
+        lines.append(
+            f"| preset {preset} | {crf} | {svt['bytes']:,} | {svt['encode_seconds'] / frames:.4f} | "
+            f"{frames / svt['seconds']:.1f} | {enc['seconds'] / svt['encode_seconds']:.3g}x |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, ours, theirs, ratio in rows:
         lines.append(f"| {label} | {ours} | {theirs} | {'-' if ratio is None else f'{ratio:.3g}x'} |")
+    lines += svt_lines(video, common, enc)
     lines += [
         "",
         f"Idle process (Python, torch, nrff imported, clip read): {idle['rss_mib']:.0f} MiB RSS. "

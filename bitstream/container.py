@@ -38,7 +38,7 @@ MAX_INDEX_PREFIX = 32  # the index's field count and gap (varints), and room for
 MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
 MAX_PARAMETER_SETS = 256
-MIN_GOP_CHUNK = SECTION_OVERHEAD + 16
+MIN_GOP_CHUNK = SECTION_OVERHEAD + 8  # place (4 varints), 1 parameter-set id count, 1 slice of 1 byte
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""The payload of one GOP chunk: which GOP it is, its keyframe's bytes, its two networks' weights."""
+"""The payload of one GOP chunk: which GOP it is, its keyframe's bytes, its two networks' weights
+(none when both networks are all zero, as in a GOP of one frame: format 3.1)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 from typing import TypeVar
+
+import numpy as np
 
 from .bytes_io import ByteReader, ByteWriter
 from .entropy import QuantizedTensor, TensorCodingInfo, decode_tensors, encode_tensors
@@ -71,10 +74,19 @@ def write_gop_chunk(chunk: GopChunk) -> WrittenChunk:
     for nal in chunk.keyframe.slices:
         writer.blob(nal)
     keyframe_size = len(writer) - start
-    data, infos = encode_tensors([t for tensors in chunk.networks for t in tensors])
+    tensors = [t for network in chunk.networks for t in network]
+    if all(not np.any(t.symbols) for t in tensors):
+        # untrained (a GOP of one frame): an empty block stands for all-zero networks (format 3.1)
+        return WrittenChunk(writer.getvalue(), keyframe_size, 0, [[] for _ in chunk.networks])
+    data, infos = encode_tensors(tensors)
     writer.raw(data)  # one block for both networks, to the end of the chunk
-    coding = _split(infos, [len(tensors) for tensors in chunk.networks])
+    coding = _split(infos, [len(network) for network in chunk.networks])
     return WrittenChunk(writer.getvalue(), keyframe_size, len(data), coding)
+
+
+def zero_tensor(shape: tuple[int, ...]) -> QuantizedTensor:
+    """An untrained tensor: what an empty networks block stands for."""
+    return QuantizedTensor(np.zeros(shape, dtype=np.int32), np.ones(1, dtype=np.float32))
 
 
 def _split(items: list[T], counts: Sequence[int]) -> list[list[T]]:
@@ -114,7 +126,11 @@ def read_gop_chunk(
     keyframe_size = reader.offset - start
     start = reader.offset
     counts = [len(shapes) for shapes in network_shapes]
-    tensors, infos = decode_tensors(reader, [s for shapes in network_shapes for s in shapes])
+    flat_shapes = [s for shapes in network_shapes for s in shapes]
+    if reader.remaining == 0:  # no networks block: all-zero networks
+        tensors, infos = [zero_tensor(tuple(s)) for s in flat_shapes], []
+    else:
+        tensors, infos = decode_tensors(reader, flat_shapes)
     networks, coding = _split(tensors, counts), _split(infos, counts)
     return GopChunk(
         gop_index,

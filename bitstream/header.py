@@ -12,7 +12,7 @@ import enum
 from .records import VARINT, nested, wire
 
 FORMAT_MAJOR = 3
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 MAGIC = b"NRFF"
 
 MAX_DIMENSION = 16384

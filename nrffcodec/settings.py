@@ -58,8 +58,9 @@ DEFAULT_QUALITY = 4
 # (shortest GOP, width divisor), longest first, never narrower than quality 1's networks.
 NARROWING = ((8, 1), (4, 2), (1, 4))
 NARROW_MIN = {"flow_width": QUALITY_LADDER[1].flow_width, "residual_width": QUALITY_LADDER[1].residual_width}
-# The GOP lengths the pilot may choose, longest first (ties go to the longer, cheaper GOP).
-GOP_CANDIDATES = (32, 16, 8, 4, 2)
+# The GOP lengths the pilot may choose, longest first (ties go to the longer, cheaper GOP). Length 1
+# trains nothing: every frame is coded by the keyframe codec, the floor under the fields.
+GOP_CANDIDATES = (32, 16, 8, 4, 2, 1)
 
 
 def candidates_up_to(longest: int) -> tuple[int, ...]:

@@ -25,10 +25,11 @@ TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
 
 
 def tiny_encodes() -> dict[str, bytes]:
-    """Small valid files: two GOPs at an odd size, and a single frame."""
+    """Small valid files: two GOPs at an odd size, a single frame, and keyframes only (no networks blocks)."""
     two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
     one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
-    return {"two_gops": two_gops, "one_frame": one_frame}
+    keyframes_only, _ = encode_video(moving_texture(12, 8, 3, dx=1), EncodeSettings(gop=1, **TINY))
+    return {"two_gops": two_gops, "one_frame": one_frame, "keyframes_only": keyframes_only}
 
 
 def sections(data: bytes) -> list[tuple[int, int]]:

@@ -43,7 +43,7 @@ def test_prepare_cuts_scales_and_keeps_frames_losslessly(tmp_path: Path) -> None
     assert np.array_equal(again.video.y, prepared.video.y)
 
 
-def test_summary_table_has_a_row_per_clip_and_the_mean() -> None:
+def test_summary_table_has_a_row_per_pair_a_column_per_clip_and_the_means() -> None:
     def row(test, anchor, rgb, yuv):
         return {"test": test, "anchor": anchor, "psnr_rgb": rgb, "psnr_yuv": yuv}
 
@@ -59,8 +59,9 @@ def test_summary_table_has_a_row_per_clip_and_the_mean() -> None:
             [row("nrff", "x264", 20.0, 14.0), row("nrff", "x265", 40.0, 42.0), row("x265", "x264", -10.0, -11.0)],
         ),
     ]
-    text = rd.summary(rows, SweepOptions(), "python benchmarks/rd.py", 60.0)
+    text = rd.summary(rows, SweepOptions(baselines=("x264", "x265")), "python benchmarks/rd.py", 60.0)
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert len(lines) == 4 and "nrff vs x264 PSNR-RGB" in lines[0]
-    assert "no overlap" in lines[1]
-    assert lines[-1].startswith("| **mean** |") and "+15.0% (2 clips)" in lines[-1] and "+42.0% (1 clip)" in lines[-1]
+    assert len(lines) == 4 and "a PSNR-RGB" in lines[0] and "mean PSNR-YUV420" in lines[0]
+    assert lines[1].startswith("| nrff vs x264 |") and "+15.0% (2)" in lines[1] and "+13.0% (2)" in lines[1]
+    assert lines[2].startswith("| nrff vs x265 |") and "no overlap" in lines[2] and "+42.0% (1)" in lines[2]
+    assert lines[3].startswith("| x265 vs x264 |") and "-15.0% (2)" in lines[3]

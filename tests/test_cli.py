@@ -55,6 +55,18 @@ def test_info_json_total_equals_file_size(cli_encoded) -> None:
     assert len(info["gops"]) == 2 and info["header"]["video"]["width"] == 48
     text = run("info", path)
     assert text.exit_code == 0 and "bits/weight" in text.output
+    frames = info["header"]["video"]["frame_count"]
+    assert info["frames"] == {"rendered_by_fields": frames - 2, "coded_by_keyframe_codec": 2, "fallback": False}
+    assert f"frames: {frames - 2} rendered by the fields, 2 coded by the keyframe codec\n" in text.output
+
+
+def test_info_says_when_a_file_is_the_keyframe_codec_alone(clip_path, tmp_path) -> None:
+    out = tmp_path / "g1.nrf"
+    assert run("encode", clip_path, out, *ENCODE_FAST, "--gop", "1", "--frames", "0:3").exit_code == 0
+    info = json.loads(run("info", out, "--json").stdout)
+    assert info["frames"] == {"rendered_by_fields": 0, "coded_by_keyframe_codec": 3, "fallback": True}
+    assert info["bytes"]["networks"] == 0 and all(g["network_bytes"] == 0 for g in info["gops"])
+    assert "fallback: every frame a keyframe, no networks" in run("info", out).output
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.y4m", "pngs"])

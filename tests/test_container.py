@@ -80,6 +80,28 @@ def test_round_trip() -> None:
     assert sum(size for _, _, size in nrf.sections) + sum(e.length for e in nrf.index) == len(data)
 
 
+def test_all_zero_networks_are_written_as_no_block_and_read_back_as_zeros() -> None:
+    chunks = make_chunks((1, 4))
+    chunks[0].networks = [
+        [QuantizedTensor(np.zeros(s, np.int32), np.ones(1, np.float32)) for s in shapes] for shapes in SHAPES
+    ]
+    data = write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], chunks).data
+    nrf = NrfFile(data)
+    empty, full = nrf.read_gop(0, SHAPES), nrf.read_gop(1, SHAPES)
+    assert empty.weights_size == 0 and full.weights_size > 0
+    assert all(
+        not t.symbols.any() and t.symbols.shape == s
+        for net, shapes in zip(empty.networks, SHAPES)
+        for t, s in zip(net, shapes)
+    )
+    for net_a, net_b in zip(full.networks, chunks[1].networks):
+        for a, b in zip(net_a, net_b):
+            np.testing.assert_array_equal(a.symbols, b.symbols)
+    # one zero tensor among trained ones keeps the block: only networks that are all zero lose it
+    chunks[0].networks[1][0] = chunks[1].networks[1][0]
+    assert write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], chunks).network_bytes > full.weights_size
+
+
 def test_reading_from_path_matches_bytes(tmp_path) -> None:
     path = tmp_path / "x.nrf"
     path.write_bytes(build())

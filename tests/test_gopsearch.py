@@ -10,6 +10,7 @@ from bitstream import NrfFile
 from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.encoder.gop_length import (
+    GOP_FRAMING_BYTES,
     PilotMeasure,
     choose,
     descending_search,
@@ -34,7 +35,7 @@ def measure(length: int, frames: int, key_bytes: int, key_mse: float, net_bytes:
 
 def test_cost_adds_every_gops_networks_and_weighs_predicted_frames() -> None:
     m = measure(8, 32, key_bytes=1000, key_mse=10.0, net_bytes=50, net_mse=40.0)
-    assert m.bits() == 8 * (1000 + 4 * 50)
+    assert m.bits() == 8 * (1000 + 4 * 50 + 4 * GOP_FRAMING_BYTES)
     assert m.distortion(PIXELS) == pytest.approx(4 * 10.0 * PIXELS + 28 * 40.0 * PIXELS)
     assert m.cost(2.0, PIXELS) == pytest.approx(m.distortion(PIXELS) + 2.0 * m.bits())
 
@@ -64,14 +65,14 @@ def test_lambda_follows_the_keyframe_qp() -> None:
 
 def test_candidates_by_quality_and_override() -> None:
     assert EncodeSettings(quality=1).gop_candidates == GOP_CANDIDATES
-    assert EncodeSettings(quality=7).gop_candidates == (16, 8, 4, 2)
-    assert EncodeSettings(quality=8).gop_candidates == (8, 4, 2)
+    assert EncodeSettings(quality=7).gop_candidates == (16, 8, 4, 2, 1)
+    assert EncodeSettings(quality=8).gop_candidates == (8, 4, 2, 1)
     assert EncodeSettings(quality=1, gop=5).gop_candidates == (5,)
 
 
 def test_lengths_with_the_same_plan_are_tried_once() -> None:
     plans = {g: plan_gops(12, g) for g in GOP_CANDIDATES}
-    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4, 2]  # 12 frames: 32 and 16 both give one GOP
+    assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4, 2, 1]  # 12 frames: 32 and 16 both give one GOP
 
 
 def test_rounds_go_longest_first_two_at_a_time() -> None:
@@ -147,6 +148,17 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
     assert [(e.first_frame, e.frame_count) for e in nrf.index] == [
         (g.first, g.count) for g in plan_gops(video.frame_count, report.gop_length)
     ]
+    assert any("GOP 1:" in line for line in lines)  # the keyframe codec alone is always measured
     # the pilot is deterministic: the same settings choose the same length and write the same bytes
     again, _ = encode_video(video, settings)
     assert again == data
+
+
+def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> None:
+    floor = measure(1, 32, key_bytes=3000, key_mse=20.0, net_bytes=0, net_mse=0.0)
+    assert floor.bits() == 8 * (3000 + 32 * GOP_FRAMING_BYTES)
+    assert floor.distortion(PIXELS) == pytest.approx(32 * 20.0 * PIXELS)  # every frame is a keyframe
+    fields = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=600, net_mse=20.0)
+    assert choose([fields, floor], 1.0, PIXELS) is floor  # same distortion, fewer bytes
+    cheap = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=100, net_mse=20.0)
+    assert choose([cheap, floor], 1.0, PIXELS) is cheap

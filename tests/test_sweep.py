@@ -10,15 +10,18 @@ import pytest
 from click.testing import CliRunner
 
 from nrffcodec.app.cli import cli
+from nrffcodec.errors import InputError
 from nrffcodec.evaluation import sweep
+from nrffcodec.evaluation.anchors import MIN_POINTS, crf_sweep, make_baselines, parse_presets
 from nrffcodec.evaluation.baselines import X26x
 from nrffcodec.evaluation.points import Clip, point_key
-from nrffcodec.evaluation.sweep import CRF_RANGE, MIN_POINTS, NrffCodec, SweepOptions, crf_sweep, run_sweep
+from nrffcodec.evaluation.svtav1 import SvtAv1
+from nrffcodec.evaluation.sweep import NrffCodec, SweepOptions, run_sweep
 
 from .clips import moving_texture
 
 FAST_SWEEP = dict(qualities=(1, 6), preset="fast", iterations=20, device="cpu", jobs=1, crfs=(30, 40))
-FILES = ("results.json", "results.csv", "rd.png", "rd.svg", "points.jsonl")
+FILES = ("results.json", "results.csv", "rd.png", "rd.svg", "compare.png", "points.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +52,25 @@ def test_sweep_writes_every_file(swept) -> None:
         ("x264", 40),
         ("x265", 30),
         ("x265", 40),
+        ("svtav1", 30),
+        ("svtav1", 40),
     ]
     for p in points:
         assert p["bpp"] == pytest.approx(8 * p["bytes"] / (64 * 48 * 6))
         assert p["psnr_rgb"] > 10 and p["ms_ssim_rgb"] is not None and p["decode_s"] >= 0
     assert "x264" in points[2]["versions"] and "nrff" in points[0]["versions"]
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert len(rows) == 6 and rows[0]["codec"] == "nrff" and float(rows[2]["psnr_yuv"]) > 10
+    assert len(rows) == 8 and rows[0]["codec"] == "nrff" and float(rows[2]["psnr_yuv"]) > 10
+    assert rows[-1]["label"] == "svtav1 p4" and rows[-1]["preset"] == "4"
     pairs = [(row["test"], row["anchor"]) for row in data["bd_rate"]]
-    assert pairs == [("nrff", "x264"), ("nrff", "x265"), ("x265", "x264")]
+    assert pairs == [
+        ("nrff", "x264"),
+        ("nrff", "x265"),
+        ("nrff", "svtav1 p4"),
+        ("x265", "x264"),
+        ("svtav1 p4", "x264"),
+    ]
+    assert all((out / p["stream"]).stat().st_size >= p["bytes"] for p in points)  # what compare.png decodes
     assert (out / "rd.svg").read_text().lstrip().startswith("<?xml")
 
 
@@ -71,7 +84,7 @@ def test_rerun_reuses_points_and_force_redoes_them(swept, clip: Clip, monkeypatc
     monkeypatch.setattr("nrffcodec.evaluation.baselines.X26x.encode_stream", no_encoding)
     lines: list[str] = []
     again = run_sweep(clip, out, SweepOptions(**FAST_SWEEP), log=lines.append)
-    assert all(p["reused"] for p in again.points) and sum("reused" in line for line in lines) == 6
+    assert all(p["reused"] for p in again.points) and sum("reused" in line for line in lines) == 8
     assert [p["bytes"] for p in again.points] == [p["bytes"] for p in first.points]
     assert again.bd_rate == first.bd_rate
     monkeypatch.undo()
@@ -118,21 +131,23 @@ class _FakeRunner:
         return {"bpp": 2.0 ** (-(crf - 20) / 6), "psnr_rgb": 50 - 0.5 * crf, "psnr_yuv": 53 - 0.5 * crf}
 
 
-@pytest.mark.parametrize("target_crfs", [(30, 33), (14, 45), (20, 60)])
-def test_crf_choice_covers_the_nrff_range(target_crfs) -> None:
+@pytest.mark.parametrize("codec", [X26x("x264"), SvtAv1("4")], ids=["x264", "svtav1"])
+@pytest.mark.parametrize("target_crfs", [(30, 33), (14, 45), (20, 60), (40, 70)])
+def test_crf_choice_covers_the_nrff_range(target_crfs, codec) -> None:
     # nrff's points, placed where the baseline would be at these (fractional) CRFs, 1 dB worse
     runner = _FakeRunner()
     target = [{k: v - (1.0 if k != "bpp" else 0.0) for k, v in runner.run(None, c).items()} for c in target_crfs]
     runner.crfs.clear()
-    points = crf_sweep(runner, None, target)
+    points = crf_sweep(runner, codec, target)
+    low, high = codec.crf_range
     assert len(points) >= MIN_POINTS and len(set(runner.crfs)) == len(runner.crfs)
-    assert all(CRF_RANGE[0] <= c <= CRF_RANGE[1] for c in runner.crfs)
+    assert all(low <= c <= high for c in runner.crfs)
     lowest, highest = points[-1], points[0]
-    if max(target_crfs) <= CRF_RANGE[1]:
+    if max(target_crfs) <= high:
         assert lowest["bpp"] <= min(p["bpp"] for p in target)
         assert lowest["psnr_rgb"] <= min(p["psnr_rgb"] for p in target)
     else:
-        assert max(runner.crfs) == CRF_RANGE[1]
+        assert max(runner.crfs) == high
     assert highest["bpp"] >= max(p["bpp"] for p in target)
 
 
@@ -183,6 +198,10 @@ def test_sweep_command(clip_path: Path, tmp_path: Path) -> None:
         (("--qualities", "a,b"), "comma-separated"),
         (("--baselines", "vp9"), "--baselines"),
         (("--crfs", "30,70"), "--crfs"),
+        (("--crfs", "55", "--baselines", "x264"), "--crfs"),
+        (("--baseline-preset", "svtav1=14"), "SVT-AV1 presets"),
+        (("--baseline-preset", "quick"), "--baseline-preset"),
+        (("--baseline-preset", "vp9=1"), "unknown codec"),
     ],
 )
 def test_sweep_option_errors_are_one_line(clip_path: Path, tmp_path: Path, extra, message: str) -> None:
@@ -197,3 +216,14 @@ def test_sweep_output_that_is_a_file(clip_path: Path, tmp_path: Path) -> None:
     taken.write_text("x")
     result = run("sweep", clip_path, "--out", taken, "--qualities", "none", "--crfs", "30")
     assert result.exit_code == 2 and "not a folder" in result.stderr
+
+
+def test_baseline_presets_per_codec_and_bare_for_x26x() -> None:
+    pairs = parse_presets(["slow", "svtav1=0", "svtav1=4"])
+    assert pairs == (("x264", "slow"), ("x265", "slow"), ("svtav1", "0"), ("svtav1", "4"))
+    codecs = make_baselines(("x264", "svtav1"), pairs)
+    assert [(c.label, c.preset) for c in codecs] == [("x264", "slow"), ("svtav1 p0", "0"), ("svtav1 p4", "4")]
+    assert [c.label for c in make_baselines(("x265", "svtav1"), ())] == ["x265", "svtav1 p4"]  # the defaults
+    assert make_baselines(("svtav1",), (), crfs=(55, 63))  # SVT-AV1's CRF scale reaches 63
+    with pytest.raises(InputError, match="x264"):
+        make_baselines(("x264",), (), crfs=(55,))

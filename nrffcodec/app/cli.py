@@ -203,20 +203,6 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
         click.echo(line)
 
 
-X26X_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-)
-
-
 @cli.command("sweep")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -237,13 +223,18 @@ X26X_PRESETS = (
 @click.option(
     "--baselines",
     "baselines_text",
-    default="x264,x265",
+    default="x264,x265,svtav1",
     show_default=True,
-    help="Classical codecs to compare with (none: nrff only).",
+    help="Classical codecs to compare with: x264, x265, svtav1 (none: nrff only).",
 )
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True, help="nrff's preset.")
 @click.option(
-    "--baseline-preset", type=click.Choice(X26X_PRESETS), default="medium", show_default=True, help="x264/x265 preset."
+    "--baseline-preset",
+    "baseline_presets",
+    metavar="[CODEC=]PRESET",
+    multiple=True,
+    help="A baseline's preset, e.g. svtav1=0 (repeat for several curves); a bare PRESET is x264's and x265's "
+    "(default: medium, svtav1=4).",
 )
 @click.option(
     "--crfs",
@@ -264,7 +255,7 @@ def sweep_cmd(
     qualities_text: str,
     baselines_text: str,
     preset: str,
-    baseline_preset: str,
+    baseline_presets: tuple[str, ...],
     crfs_text: str | None,
     frames_text: str | None,
     device: str,
@@ -273,7 +264,8 @@ def sweep_cmd(
     force: bool,
     quiet: bool,
 ) -> None:
-    """Rate-distortion curves of nrff against x264/x265 on the same frames of IN, with BD-rates."""
+    """Rate-distortion curves of nrff against x264/x265/SVT-AV1 on the same frames of IN, with BD-rates."""
+    from ..evaluation.anchors import parse_presets
     from ..evaluation.sweep import Clip, SweepOptions, format_bd, parse_list, run_sweep
     from ..media.reader import read_video
 
@@ -281,7 +273,7 @@ def sweep_cmd(
         qualities=parse_list(qualities_text, "--qualities"),
         baselines=parse_list(baselines_text, "--baselines", str),
         preset=preset,
-        baseline_preset=baseline_preset,
+        baseline_presets=parse_presets(baseline_presets),
         crfs=parse_list(crfs_text, "--crfs"),
         device=device,
         iterations=iterations,
@@ -305,7 +297,9 @@ def sweep_cmd(
     if not quiet:
         for row in result.bd_rate:
             click.echo(format_bd(row))
-        click.echo(f"wrote {out_dir}/results.json, results.csv, rd.png, rd.svg ({len(result.points)} points)")
+        click.echo(
+            f"wrote {out_dir}/results.json, results.csv, rd.png, rd.svg, compare.png ({len(result.points)} points)"
+        )
 
 
 def main() -> None:

@@ -67,6 +67,17 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         "sections": [{"name": name, "offset": off, "bytes": size} for name, off, size in nrf.sections],
         "gops": gops,
         "bytes": totals,
+        "frames": frame_sources(gops),
+    }
+
+
+def frame_sources(gops: list[dict]) -> dict:
+    """How many frames the fields render and how many the keyframe codec codes (all of them at GOP length 1)."""
+    keyframes = len(gops)
+    return {
+        "rendered_by_fields": sum(g["frames"] for g in gops) - keyframes,
+        "coded_by_keyframe_codec": keyframes,
+        "fallback": all(g["frames"] == 1 for g in gops),  # GOP length 1: the keyframe codec alone
     }
 
 
@@ -100,6 +111,11 @@ def info_lines(info: dict) -> list[str]:
         f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
         f"; flow scale {h['flow_scale']} px; entropy models chosen: "
         + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items()))
+    )
+    f = info["frames"]
+    lines.append(
+        f"frames: {f['rendered_by_fields']} rendered by the fields, {f['coded_by_keyframe_codec']} coded by the "
+        "keyframe codec" + (" (fallback: every frame a keyframe, no networks)" if f["fallback"] else "")
     )
     lines.append("GOP  frames     key  bytes  keyframe  networks  bits/w flow  bits/w residual")
     for g in info["gops"]:

@@ -105,6 +105,9 @@ SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
 # frames), closed intra keyframes, no temporal filtering, a flat QP cascade since every keyframe
 # is a whole GOP's reference (docs/decisions/).
 SVT_AV1_STRUCTURE = "pred-struct=2:irefresh-type=2:enable-tf=0:hierarchical-levels=2"
+# When every frame is a keyframe (GOP length 1) the chain is the video itself: SVT-AV1's own
+# random-access hierarchy, temporal filtering and QP cascade at CRF = the keyframe QP (its
+# default closed key frames at every keyframe period).
 # Keyframes are coded before any GOP trains, so SVT-AV1 may use the machine; its bytes do not
 # depend on the thread count.
 KEYFRAME_THREADS = max(1, min(8, os.cpu_count() or 1))
@@ -132,8 +135,9 @@ class KeyframeCoder:
     min_side: int
     max_qp: int
 
-    def options(self, qp: int, period: int, preset: str = "medium") -> dict[str, str]:
-        """Encoder options; `preset` is nrff's --preset (x265 keeps `slow`: its slower presets gain nothing here)."""
+    def options(self, qp: int, period: int, preset: str = "medium", every_frame: bool = False) -> dict[str, str]:
+        """Encoder options; `preset` is nrff's --preset (x265 keeps `slow`: its slower presets gain nothing here);
+        `every_frame`: the keyframes are all the video's frames (AV1 then uses its own structure)."""
         if self.codec == KeyframeCodec.HEVC:
             return {
                 "preset": "slow",
@@ -141,10 +145,13 @@ class KeyframeCoder:
                 "x265-params": f"qp={qp}:info=0:log-level=error:pools=none:frame-threads=1:keyint={period}:"
                 f"min-keyint={period}:scenecut=0:bframes=0:open-gop=0:rc-lookahead=0",
             }
+        common = f"tune=1:lp={KEYFRAME_THREADS}:keyint={period}:scd=0"
+        if every_frame:  # CRF mode: constant QP would turn off SVT-AV1's TPL and adaptive quantisation
+            return {"preset": str(SVT_AV1_PRESET[preset]), "crf": str(qp), "svtav1-params": common}
         return {
             "preset": str(SVT_AV1_PRESET[preset]),
             "qp": str(qp),
-            "svtav1-params": f"rc=0:tune=1:lp={KEYFRAME_THREADS}:keyint={period}:scd=0:{SVT_AV1_STRUCTURE}",
+            "svtav1-params": f"rc=0:{common}:{SVT_AV1_STRUCTURE}",
         }
 
     def split(self, data: bytes) -> CodedKeyframe:
@@ -166,7 +173,13 @@ class KeyframeCoder:
         return _TEMPORAL_DELIMITER + b"".join(parameter_sets + slices)
 
     def encode_sequence(
-        self, pictures: list[Planes], qp: int, period: int = 1, full_range: bool = False, preset: str = "medium"
+        self,
+        pictures: list[Planes],
+        qp: int,
+        period: int = 1,
+        full_range: bool = False,
+        preset: str = "medium",
+        every_frame: bool = False,
     ) -> list[CodedKeyframe]:
         """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
         if not 0 <= qp <= self.max_qp:
@@ -177,7 +190,7 @@ class KeyframeCoder:
         encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
         encoder.time_base = Fraction(1, 25)
         encoder.color_range = color_range_of(full_range)
-        encoder.options = self.options(qp, max(1, period), preset)
+        encoder.options = self.options(qp, max(1, period), preset, every_frame)
         packets = []
         for index, planes in enumerate(pictures):
             frame = frame_from_planes(*planes, coded_h, coded_w)

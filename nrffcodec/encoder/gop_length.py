@@ -31,6 +31,10 @@ PILOT_FRACTION = 0.25  # of the preset's training steps
 # The descent goes on while the round's shortest length costs at most this much above the best so far:
 # the cost is not convex in the length (networks narrow at 4 and 2 frames; one pilot GOP is noisy).
 PILOT_TOLERANCE = 0.15
+# What each GOP adds around its keyframe and networks: GOPC framing and CRC (12), its index entry and
+# place (about 7), its keyframe's NAL counts and lengths (about 4). Counted so that GOP length 1 pays
+# its per-frame container cost in the comparison.
+GOP_FRAMING_BYTES = 23
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,7 @@ class PilotMeasure:
 
     def bits(self) -> float:
         trained = sum(1 for g in self.gops if g.predicted)
-        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained)
+        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + GOP_FRAMING_BYTES * len(self.gops))
 
     def distortion(self, pixels_per_frame: int) -> float:
         predicted = sum(len(g.predicted) for g in self.gops)
@@ -159,7 +163,9 @@ def choose_gop_length(
     """--gop if given; else the candidate length of least D + lambda R on a pilot.
 
     Candidates are measured longest first, two at a time, and the search stops at the first round
-    whose shortest length costs clearly more than the best (descending_search).
+    whose shortest length costs clearly more than the best (descending_search). Length 1 (the
+    keyframe codec alone, nothing trained) is always measured: it is the floor, and costs one
+    keyframe encode of the window.
     """
     window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
     plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}
@@ -194,7 +200,10 @@ def choose_gop_length(
         return out
 
     lam, pixels = settings.rd_lambda, video.width * video.height
-    best, measures = descending_search(candidates, measure_round, lam, pixels)
+    floor = measure_round([1]) if 1 in candidates else []
+    best, measures = descending_search([c for c in candidates if c != 1], measure_round, lam, pixels)
+    measures += floor
+    best = choose(measures, lam, pixels)
     frames = window.frame_count
     log(
         "pilot (per frame: bytes, PSNR-RGB estimate): "

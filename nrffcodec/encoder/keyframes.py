@@ -36,7 +36,11 @@ def code_keyframes(video: Video, plan: EncodePlan, preset: str) -> CodedKeyframe
     codec = keyframe_coder(plan.keyframe_codec)
     parameter_sets: list[bytes] = []
     records = []
-    for coded in codec.encode_sequence(pictures, plan.keyframe_qp, plan.keyframe_period, video.full_range, preset):
+    every_frame = plan.gop_length == 1
+    coded_all = codec.encode_sequence(
+        pictures, plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, every_frame
+    )
+    for coded in coded_all:
         ids = []
         for unit in coded.parameter_sets:
             if unit not in parameter_sets:

@@ -10,7 +10,7 @@ from bitstream import FieldArch, Header, KeyframeCodec, PixelFormat, QuantSpec, 
 from ..core.fields import default_freqs
 from ..core.gop import Gop, plan_gops
 from ..core.video import Video
-from ..settings import EncodeSettings, Rung
+from ..settings import QUALITY_LADDER, EncodeSettings, Rung
 
 
 def field_archs(rung: Rung, height: int, width: int, gop_frames: int) -> tuple[FieldArch, FieldArch]:
@@ -45,6 +45,15 @@ class EncodePlan:
         return self.flow_arch, self.residual_arch
 
 
+def keyframe_period_for(settings: EncodeSettings, gop_length: int) -> int:
+    """Intra every --keyframe-period keyframes; at GOP length 1 (every frame a keyframe) intra keyframes
+    stay as far apart in frames as at the quality's longest GOP, so that the keyframe codec alone is
+    not charged an intra picture every few frames."""
+    if gop_length == 1:
+        return min(65535, settings.keyframe_period * QUALITY_LADDER[settings.quality].gop)
+    return settings.keyframe_period
+
+
 def plan_encode(frame_count: int, height: int, width: int, settings: EncodeSettings, gop_length: int) -> EncodePlan:
     """The plan for `gop_length`: the rung narrowed for it, near-equal GOPs, networks sized to the longest."""
     rung = settings.rung_for_length(gop_length)
@@ -56,7 +65,7 @@ def plan_encode(frame_count: int, height: int, width: int, settings: EncodeSetti
         gops=gops,
         keyframe_codec=settings.keyframe_codec,
         keyframe_qp=rung.keyframe_qp_for(settings.keyframe_codec),
-        keyframe_period=settings.keyframe_period,
+        keyframe_period=keyframe_period_for(settings, gop_length),
         flow_arch=flow_arch,
         residual_arch=residual_arch,
         flow_scale=flow_scale_for(height, width),

@@ -1,4 +1,5 @@
-"""Classical anchors as small Codec classes (CompressAI style): libx264 and libx265 through PyAV.
+"""Classical anchors as small Codec classes (CompressAI style): libx264 and libx265 through PyAV
+(SVT-AV1 is in svtav1.py).
 
 Counted fairly against nrff's file bytes: the bitrate is the Annex B elementary stream exactly as
 the encoder wrote it (start codes and parameter sets included) with the SEI NAL units cut out,
@@ -42,6 +43,7 @@ class Coded:
     decode_s: float
     versions: dict[str, str]
     detail: dict = dataclasses.field(default_factory=dict)
+    stored: bytes | None = None  # what `Codec.decode` reads back when it differs from the counted data
 
 
 class Codec(abc.ABC):
@@ -50,14 +52,42 @@ class Codec(abc.ABC):
     name: str
     setting_name: str  # what the rate knob is called: "crf", "quality"
     preset: str
+    crf_limits = (0, 51)  # the CRFs the encoder accepts
+    crf_start, crf_range = 32, (12, 51)  # where the sweep's CRF search starts, and how far it may go
+
+    @property
+    def label(self) -> str:
+        """The curve's name in tables and plots (a codec run at two presets gives two curves)."""
+        return self.name
 
     @abc.abstractmethod
     def code(self, video: Video, setting: int) -> Coded:
         """Encode `video` at `setting`, decode what was counted, return both."""
 
+    @abc.abstractmethod
+    def decode(self, stored: bytes, like: Video) -> Video:
+        """Decode a point's stored stream again (compare.png), frames cropped to `like`'s."""
+
     def config(self, setting: int) -> dict:
         """Everything that changes this codec's output at `setting` (the reuse key of a sweep point)."""
         return {"codec": self.name, self.setting_name: setting, "preset": self.preset}
+
+
+def encode_packets(encoder_name: str, video: Video, height: int, width: int, options: dict[str, str]) -> list[bytes]:
+    """Every packet `encoder_name` writes for `video`'s frames, edge-padded to height x width, 8-bit yuv420p."""
+    encoder = av.CodecContext.create(encoder_name, "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = Fraction(1) / video.fps
+    encoder.framerate = video.fps
+    encoder.color_range = color_range_of(video.full_range)
+    encoder.options = options
+    packets = []
+    for t in range(video.frame_count):
+        frame = frame_from_planes(video.y[t], video.u[t], video.v[t], height, width)
+        frame.pts = t
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    return [bytes(p) for p in packets]
 
 
 # ---------------------------------------------------------------- Annex B
@@ -131,19 +161,7 @@ class X26x(Codec):
     def encode_stream(self, video: Video, crf: int) -> bytes:
         """The Annex B stream exactly as the encoder wrote it (SEI still in)."""
         height, width = self.coded_size(video)
-        encoder = av.CodecContext.create(self.encoder, "w")
-        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-        encoder.time_base = Fraction(1) / video.fps
-        encoder.framerate = video.fps
-        encoder.color_range = color_range_of(video.full_range)
-        encoder.options = self.options(crf)
-        packets = []
-        for t in range(video.frame_count):
-            frame = frame_from_planes(video.y[t], video.u[t], video.v[t], height, width)
-            frame.pts = t
-            packets += encoder.encode(frame)
-        packets += encoder.encode(None)
-        return b"".join(bytes(p) for p in packets)
+        return b"".join(encode_packets(self.encoder, video, height, width, self.options(crf)))
 
     def strip_sei(self, stream: bytes) -> tuple[bytes, list[bytes]]:
         return drop_nal_units(stream, lambda unit: self.nal_type(unit) in self.sei_types)
@@ -161,6 +179,9 @@ class X26x(Codec):
         if len(ys) != like.frame_count:
             raise RuntimeError(f"{self.name} stream decoded to {len(ys)} frames, expected {like.frame_count}")
         return dataclasses.replace(like, y=np.stack(ys), u=np.stack(us), v=np.stack(vs), notes=[])
+
+    def decode(self, stored: bytes, like: Video) -> Video:
+        return self.decode_stream(stored, like)
 
     def code(self, video: Video, crf: int) -> Coded:
         started = time.perf_counter()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 from ..core.video import Video
+from ..media.files import atomic_output
 from .baselines import Codec, Coded
 from .metrics import measure, ms_ssim_rgb, ms_ssim_window
 
@@ -53,6 +55,7 @@ def score(clip: Clip, codec: Codec, setting: int, coded: Coded) -> dict:
     quality = measure(v, coded.decoded)
     ms_ssim = ms_ssim_rgb(v, coded.decoded)
     return {
+        "label": codec.label,
         "codec": codec.name,
         "preset": codec.preset,
         "setting_name": codec.setting_name,
@@ -108,6 +111,15 @@ class PointRunner:
         self.clip, self.store, self.force, self.log = clip, store, force, log
         self.count = 0
 
+    def keep_stream(self, key: str, data: bytes) -> str:
+        """Write a point's stream under DIR/streams (compare.png decodes it again); its path relative to DIR."""
+        name = f"streams/{hashlib.sha256(key.encode()).hexdigest()[:20]}.bin"
+        path = self.store.path.parent / name
+        path.parent.mkdir(exist_ok=True)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
+        return name
+
     def run(self, codec: Codec, setting: int) -> dict:
         key = point_key(codec, setting, self.clip)
         self.count += 1
@@ -116,7 +128,9 @@ class PointRunner:
             self.log(f"[{self.count}] reused {describe_point(point)}")
             return {**point, "reused": True}
         self.log(f"[{self.count}] {codec.name} {codec.setting_name} {setting} ...")
-        point = score(self.clip, codec, setting, codec.code(self.clip.video, setting))
+        coded = codec.code(self.clip.video, setting)
+        point = score(self.clip, codec, setting, coded)
+        point["stream"] = self.keep_stream(key, coded.data if coded.stored is None else coded.stored)
         self.store.add(key, point)
         self.log(f"[{self.count}] {describe_point(point)}")
         return {**point, "reused": False}

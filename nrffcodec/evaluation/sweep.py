@@ -1,10 +1,11 @@
-"""Rate-distortion sweep: nrff at several qualities against x264/x265 over a CRF sweep, on the same
+"""Rate-distortion sweep: nrff at several qualities against x264/x265/SVT-AV1 over a CRF sweep, on the same
 source frames, every point scored by the same metrics on decoded frames.
 
 A point is one (codec, setting). Finished points are appended to DIR/points.jsonl as they finish,
 keyed by everything that changes their output (codec, setting, preset, frames, a hash of the
 source frames), so an interrupted or repeated sweep reuses them. DIR/results.json and .csv hold
-the points of the current run, the BD-rates and the versions; DIR/rd.png and rd.svg the curves.
+the points of the current run, the BD-rates and the versions; DIR/rd.png and rd.svg the curves;
+DIR/compare.png one frame of every codec side by side.
 """
 
 from __future__ import annotations
@@ -28,21 +29,17 @@ from ..media.files import atomic_output
 from ..settings import QUALITY_LADDER, EncodeSettings
 from ..version import encoder_digest
 from . import machine
-from .baselines import Codec, Coded, X26x
+from .anchors import BASELINES, CRF_STEP, DEFAULT_CRFS, METRICS, MIN_POINTS, crf_sweep, make_baselines
+from .baselines import Codec, Coded
 from .bdrate import bd_rate, overlap
 from .points import Clip, PointRunner, PointStore
 
 Log = Callable[[str], None]
 
-BASELINES = ("x264", "x265")
 DEFAULT_QUALITIES = (1, 3, 5, 7)
-# CRF search: start in the middle of the useful range, step 4 (about 0.6x rate per step) until the
-# baseline's curve spans nrff's bpp and PSNR range at both ends, then fill to at least MIN_POINTS.
-CRF_START, CRF_STEP, CRF_RANGE, MIN_POINTS = 32, 4, (12, 51), 4
-DEFAULT_CRFS = (22, 27, 32, 37)  # when there are no nrff points to cover
-METRICS = ("psnr_rgb", "psnr_yuv")
 METRIC_LABELS = {"psnr_rgb": "PSNR-RGB", "psnr_yuv": "PSNR-YUV420"}
 CSV_COLUMNS = (
+    "label",
     "codec",
     "preset",
     "setting_name",
@@ -73,25 +70,29 @@ class SweepOptions:
     qualities: tuple[int, ...] = DEFAULT_QUALITIES
     baselines: tuple[str, ...] = BASELINES
     preset: str = "medium"
-    baseline_preset: str = "medium"
+    baseline_presets: tuple[tuple[str, str], ...] = ()  # (codec, preset) pairs; parse_presets; default per codec
     crfs: tuple[int, ...] | None = None  # None: chosen to cover nrff's range
     device: str = "auto"
     iterations: int | None = None
     jobs: int | None = None
     force: bool = False
+    floor: bool = False  # also sweep nrff at GOP length 1 (the keyframe codec alone), curve "nrff gop1"
 
     def __post_init__(self) -> None:
         bad = [q for q in self.qualities if q not in QUALITY_LADDER]
         if bad:
             raise InputError(f"--qualities must be in {min(QUALITY_LADDER)}..{max(QUALITY_LADDER)}, got {bad}")
-        unknown = [b for b in self.baselines if b not in BASELINES]
-        if unknown:
-            raise InputError(f"--baselines must be among {', '.join(BASELINES)}, got {', '.join(unknown)}")
-        if self.crfs is not None and not all(0 <= c <= 51 for c in self.crfs):
-            raise InputError(f"--crfs must be 0..51, got {list(self.crfs)}")
+        self.baseline_codecs()  # validates names, presets and CRFs
         if not self.qualities and not self.baselines:
             raise InputError("nothing to sweep: give --qualities or --baselines")
         EncodeSettings(preset=self.preset, iterations=self.iterations, jobs=self.jobs)  # validates
+
+    def baseline_codecs(self) -> list[Codec]:
+        return make_baselines(self.baselines, self.baseline_presets, self.crfs)
+
+    def anchor_labels(self) -> list[str]:
+        """The baselines' curve names ('x264', 'svtav1 p4', ...), in the order they run."""
+        return [c.label for c in self.baseline_codecs()]
 
 
 class NrffCodec(Codec):
@@ -109,13 +110,24 @@ class NrffCodec(Codec):
         iterations: int | None = None,
         jobs: int | None = None,
         progress: Progress | None = None,
+        gop: int | None = None,
     ) -> None:
         self.preset, self.device, self.iterations, self.jobs = preset, resolve_device(device), iterations, jobs
-        self.progress = progress
+        self.progress, self.gop = progress, gop
+
+    @property
+    def label(self) -> str:
+        """'nrff', or 'nrff gop1' for the keyframe codec alone (the floor the pilot may fall back to)."""
+        return "nrff" if self.gop is None else f"nrff gop{self.gop}"
 
     def settings(self, quality: int) -> EncodeSettings:
         return EncodeSettings(
-            quality=quality, preset=self.preset, device=self.device, iterations=self.iterations, jobs=self.jobs
+            quality=quality,
+            preset=self.preset,
+            device=self.device,
+            iterations=self.iterations,
+            jobs=self.jobs,
+            gop=self.gop,
         )
 
     def config(self, quality: int) -> dict:
@@ -152,6 +164,9 @@ class NrffCodec(Codec):
         }
         return Coded(data, decoded, encode_s, decode_s, versions, detail)
 
+    def decode(self, stored: bytes, like: Video) -> Video:
+        return decode(stored, device=self.device)
+
 
 def parse_list(text: str | None, option: str, kind: type = int) -> tuple | None:
     """'1,3,5' -> (1, 3, 5); 'none' or '' -> (); None -> None (the option's default)."""
@@ -165,53 +180,22 @@ def parse_list(text: str | None, option: str, kind: type = int) -> tuple | None:
         raise InputError(f"{option} must be a comma-separated list like 1,3,5, got {text!r}") from None
 
 
-# ---------------------------------------------------------------- CRF choice
-
-
-def _covers(low: dict, high: dict, target: Sequence[dict]) -> tuple[bool, bool]:
-    """Does a baseline reach at least as low (low-rate end) and as high as every target point,
-    in bpp and in each PSNR?"""
-    keys = ("bpp",) + METRICS
-    low_ok = all(low[k] <= min(p[k] for p in target) for k in keys)
-    high_ok = all(high[k] >= max(p[k] for p in target) for k in keys)
-    return low_ok, high_ok
-
-
-def crf_sweep(runner: PointRunner, codec: X26x, target: Sequence[dict]) -> list[dict]:
-    """Points at CRFs chosen so the curve spans `target`'s (nrff's) bpp and PSNR range."""
-    done: dict[int, dict] = {}
-    low_crf, high_crf = CRF_RANGE
-    done[CRF_START] = runner.run(codec, CRF_START)
-    while True:
-        low_ok, high_ok = _covers(done[max(done)], done[min(done)], target)
-        if not low_ok and max(done) < high_crf:
-            crf = min(high_crf, max(done) + CRF_STEP)
-        elif not high_ok and min(done) > low_crf:
-            crf = max(low_crf, min(done) - CRF_STEP)
-        else:
-            break
-        done[crf] = runner.run(codec, crf)
-    while len(done) < MIN_POINTS:
-        crfs = sorted(done)
-        gaps = [(b - a, a, b) for a, b in zip(crfs, crfs[1:]) if b - a > 1]
-        if not gaps:
-            edge = crfs[-1] + 1 if crfs[-1] < high_crf else crfs[0] - 1
-            done[edge] = runner.run(codec, edge)
-            continue
-        _, a, b = max(gaps)
-        done[(a + b) // 2] = runner.run(codec, (a + b) // 2)
-    return [done[c] for c in sorted(done)]
-
-
 # ---------------------------------------------------------------- BD-rate and outputs
 
 
+def curve_of(point: dict) -> str:
+    """The curve a point belongs to (points written before SVT-AV1 joined have no label)."""
+    return point.get("label") or point["codec"]
+
+
 def bd_rates(points: Sequence[dict], anchors: Sequence[str]) -> list[dict]:
-    """nrff against each anchor, and each later anchor against the first (a check of the anchors)."""
+    """nrff (and its GOP-1 floor when swept) against each anchor, and each later anchor against the first
+    (a check of the anchors)."""
     by_codec: dict[str, list[dict]] = {}
     for p in points:
-        by_codec.setdefault(p["codec"], []).append(p)
-    pairs = [("nrff", a) for a in anchors] + [(b, anchors[0]) for b in anchors[1:]]
+        by_codec.setdefault(curve_of(p), []).append(p)
+    tests = [name for name in ("nrff", "nrff gop1") if name in by_codec] or ["nrff"]
+    pairs = [(t, a) for t in tests for a in anchors] + [(b, anchors[0]) for b in anchors[1:]]
     out = []
     for test, anchor in pairs:
         if test not in by_codec:
@@ -251,6 +235,7 @@ def _csv_row(point: dict) -> dict:
 def write_results(out_dir: Path, clip: Clip, options: SweepOptions, points: Sequence[dict], bd: Sequence[dict]) -> None:
     """results.json (everything) and results.csv (one row per point), each written atomically."""
     device = resolve_device(options.device)
+    codecs = options.baseline_codecs()
     result = {
         "clip": clip.describe(),
         "options": dataclasses.asdict(options),
@@ -261,8 +246,10 @@ def write_results(out_dir: Path, clip: Clip, options: SweepOptions, points: Sequ
         "crf_choice": (
             f"given: {list(options.crfs)}"
             if options.crfs is not None
-            else f"from CRF {CRF_START} in steps of {CRF_STEP} (within {CRF_RANGE[0]}..{CRF_RANGE[1]}) "
-            f"until the lowest and highest-rate points reach past nrff's in bpp, PSNR-RGB and "
+            else "per codec ("
+            + ", ".join(f"{c.label}: from {c.crf_start} within {c.crf_range[0]}..{c.crf_range[1]}" for c in codecs)
+            + f") in steps of {CRF_STEP} until the lowest and highest-rate points reach past nrff's in bpp, PSNR-RGB "
+            f"and "
             f"PSNR-YUV, then midpoints until at least {MIN_POINTS} points"
         ),
     }
@@ -302,7 +289,8 @@ def run_sweep(
     progress: Progress | None = None,
 ) -> SweepResult:
     """Run (or reuse) every point, then write results.json/.csv and rd.png/.svg into out_dir."""
-    from .plots import plot_rd  # matplotlib is imported only when there is something to draw
+    from .compare import write_compare  # matplotlib is imported only when there is something to draw
+    from .plots import plot_rd
 
     log = log or (lambda text: None)
     out = prepare_out_dir(out_dir)
@@ -311,16 +299,20 @@ def run_sweep(
     nrff = NrffCodec(options.preset, options.device, options.iterations, options.jobs, progress)
     nrff_points = [runner.run(nrff, q) for q in sorted(set(options.qualities))]
     points += nrff_points
+    if options.floor:
+        floor = NrffCodec(options.preset, options.device, options.iterations, options.jobs, progress, gop=1)
+        points += [runner.run(floor, q) for q in sorted(set(options.qualities))]
     write_results(out, clip, options, points, [])
-    for name in options.baselines:
-        codec = X26x(name, options.baseline_preset)
+    for codec in options.baseline_codecs():
         if options.crfs is not None or not nrff_points:
-            crfs = sorted(set(options.crfs if options.crfs is not None else DEFAULT_CRFS))
+            crfs = sorted(set(options.crfs if options.crfs is not None else DEFAULT_CRFS[codec.name]))
             points += [runner.run(codec, crf) for crf in crfs]
         else:
             points += crf_sweep(runner, codec, nrff_points)
         write_results(out, clip, options, points, [])
-    bd = bd_rates(points, list(options.baselines))
+    bd = bd_rates(points, options.anchor_labels())
     write_results(out, clip, options, points, bd)
-    plot_rd(points, clip, out / "rd.png", out / "rd.svg")
+    plot_rd(points, clip, out / "rd.png", out / "rd.svg", bd)
+    codecs = {"nrff": nrff, **{c.label: c for c in options.baseline_codecs()}}
+    write_compare(points, clip, out, out / "compare.png", codecs, log)
     return SweepResult(points, bd, out)

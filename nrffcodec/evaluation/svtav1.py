@@ -1,0 +1,94 @@
+"""SVT-AV1 as a baseline: the codec nrff already ships for its keyframes, coding every frame itself.
+
+libsvtav1 through PyAV at one preset, CRF as the rate knob, its default random-access structure
+and key-frame interval, one thread (lp=1: the stream is then the same on every machine). Counted
+like nrff's keyframes: the low-overhead OBU stream without its 2-byte temporal delimiters (a
+decoder finds the temporal units without them). Decoded by libdav1d, one thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import av
+import numpy as np
+
+from ..core.ffmpeg import planes_from_frame
+from ..core.keyframes import AV1_TEMPORAL_DELIMITER, coded_size, obu_type, split_obus
+from ..core.video import Video
+from . import machine
+from .baselines import Codec, Coded, encode_packets
+
+_TEMPORAL_DELIMITER = b"\x12\x00"
+
+
+def strip_temporal_delimiters(packet: bytes) -> bytes:
+    """A temporal unit's OBUs without its temporal delimiter."""
+    return b"".join(u for u in split_obus(packet) if obu_type(u) != AV1_TEMPORAL_DELIMITER)
+
+
+class SvtAv1(Codec):
+    """libsvtav1 at one preset (0 slowest .. 13), CRF 0..63, decoded by libdav1d."""
+
+    name, setting_name = "svtav1", "crf"
+    crf_limits = (0, 63)
+    crf_start, crf_range = 40, (10, 63)
+    MIN_SIDE = 8
+
+    def __init__(self, preset: str = "4") -> None:
+        if not preset.isdigit() or not 0 <= int(preset) <= 13:
+            raise ValueError(f"SVT-AV1 preset must be 0..13, got {preset!r}")
+        self.preset = preset
+
+    @property
+    def label(self) -> str:
+        return f"svtav1 p{self.preset}"
+
+    def coded_size(self, video: Video) -> tuple[int, int]:
+        return coded_size(video.height, self.MIN_SIDE), coded_size(video.width, self.MIN_SIDE)
+
+    def options(self, crf: int) -> dict[str, str]:
+        return {"preset": self.preset, "crf": str(crf), "svtav1-params": "lp=1"}
+
+    def encode_units(self, video: Video, crf: int) -> list[bytes]:
+        """One temporal unit per packet, temporal delimiters removed."""
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
+        height, width = self.coded_size(video)
+        packets = encode_packets("libsvtav1", video, height, width, self.options(crf))
+        return [strip_temporal_delimiters(p) for p in packets]
+
+    def decode_units(self, units: list[bytes], like: Video) -> Video:
+        decoder = av.CodecContext.create("libdav1d", "r")
+        decoder.thread_count = 1
+        frames = []
+        for unit in units:
+            frames += decoder.decode(av.Packet(_TEMPORAL_DELIMITER + unit))
+        frames += decoder.decode(None)
+        if len(frames) != like.frame_count:
+            raise RuntimeError(f"svtav1 stream decoded to {len(frames)} frames, expected {like.frame_count}")
+        planes = [planes_from_frame(f, like.height, like.width) for f in frames]
+        y, u, v = (np.stack([p[i] for p in planes]) for i in range(3))
+        return dataclasses.replace(like, y=y, u=u, v=v, notes=[])
+
+    def code(self, video: Video, crf: int) -> Coded:
+        started = time.perf_counter()
+        units = self.encode_units(video, crf)
+        encode_s = time.perf_counter() - started
+        started = time.perf_counter()
+        decoded = self.decode_units(units, video)
+        decode_s = time.perf_counter() - started
+        versions = {k: v for k, v in machine.versions().items() if k in ("ffmpeg", "libavcodec", "pyav")}
+        detail = {"coded_size": "{1}x{0}".format(*self.coded_size(video)), "temporal_units": len(units)}
+        stored = b"".join(_TEMPORAL_DELIMITER + u for u in units)  # kept with the delimiters that frame its units
+        return Coded(b"".join(units), decoded, encode_s, decode_s, versions, detail, stored)
+
+    def decode(self, stored: bytes, like: Video) -> Video:
+        units: list[list[bytes]] = []
+        for obu in split_obus(stored):
+            if obu_type(obu) == AV1_TEMPORAL_DELIMITER:
+                units.append([])
+            else:
+                units[-1].append(obu)
+        return self.decode_units([b"".join(u) for u in units], like)

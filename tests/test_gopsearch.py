@@ -162,3 +162,11 @@ def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> No
     assert choose([fields, floor], 1.0, PIXELS) is floor  # same distortion, fewer bytes
     cheap = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=100, net_mse=20.0)
     assert choose([cheap, floor], 1.0, PIXELS) is cheap
+
+
+def test_at_gop_length_1_intra_keyframes_stay_as_far_apart_in_frames_as_at_the_longest_gop() -> None:
+    from nrffcodec.encoder.plan import plan_encode
+
+    settings = EncodeSettings(quality=7, keyframe_period=4)
+    assert plan_encode(64, 16, 16, settings, 1).keyframe_period == 4 * 16  # quality 7's GOPs are up to 16
+    assert plan_encode(64, 16, 16, settings, 8).keyframe_period == 4

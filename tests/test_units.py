@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -184,7 +186,9 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
     pictures = [(clip.y[t], clip.u[t], clip.v[t]) for t in range(count)]
     coder = CODECS[KeyframeCodec[codec]]
     settings = EncodeSettings(keyframe_qp=30, keyframe_codec=KeyframeCodec[codec], keyframe_period=period)
-    coded_keyframes = code_keyframes(clip, plan_encode(count, 24, 40, settings, 1), "medium")
+    # one keyframe per frame; GOP length 1 would stretch the period, so it is set back to the test's
+    plan = dataclasses.replace(plan_encode(count, 24, 40, settings, 1), keyframe_period=period)
+    coded_keyframes = code_keyframes(clip, plan, "medium")
     parameter_sets, records = coded_keyframes.parameter_sets, coded_keyframes.records
     coded = [([parameter_sets[p] for p in r.parameter_set_ids], r.slices) for r in records]
     whole = coder.decode_sequence(coded, 24, 40)
@@ -228,13 +232,14 @@ def test_the_encoder_and_its_pilot_code_keyframes_at_the_encodes_preset(clip_pat
     used = []
     original = KeyframeCoder.encode_sequence
 
-    def recording(self, pictures, qp, period=1, full_range=False, preset="medium"):
-        used.append(preset)
-        return original(self, pictures, qp, period, full_range, preset)
+    def recording(self, pictures, qp, period=1, full_range=False, preset="medium", every_frame=False):
+        used.append((preset, every_frame))
+        return original(self, pictures, qp, period, full_range, preset, every_frame)
 
     monkeypatch.setattr(KeyframeCoder, "encode_sequence", recording)
     encode_video(read_video(clip_path), EncodeSettings(preset="slow", iterations=3, quality=4, gop=None, jobs=1))
-    assert len(used) > 1 and set(used) == {"slow"}  # the pilot's candidates, then the encode
+    assert len(used) > 1 and {preset for preset, _ in used} == {"slow"}  # the pilot's candidates, then the encode
+    assert ("slow", True) in used  # GOP length 1, every frame a keyframe, is always measured
 
 
 # ---------------------------------------------------------------- training processes

@@ -29,7 +29,7 @@ class PackedFile:
 
 
 def untrained_networks(archs: tuple[FieldArch, FieldArch]) -> list[list[QuantizedTensor]]:
-    """A GOP with only its keyframe still carries (all-zero, near-free) networks: one format for every GOP."""
+    """A GOP with only its keyframe has all-zero networks; the chunk then stores no networks block (format 3.1)."""
     return [
         [QuantizedTensor(np.zeros(s, dtype=np.int32), np.ones(1, dtype=np.float32)) for s in parameter_shapes(a)]
         for a in archs

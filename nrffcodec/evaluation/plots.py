@@ -7,11 +7,12 @@ nrff's BD-rate against it in that panel's metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter
 
 PANELS = (("psnr_rgb", "PSNR-RGB (dB)"), ("psnr_yuv", "PSNR-YUV420 (dB, 6:1:1)"))
 STYLE = {
@@ -51,6 +52,11 @@ def style_of(label: str, codec: str, seen_svt: list[str]) -> dict:
     return dict(STYLE["svtav1"], color=SVT_SHADES[seen_svt.index(label) % len(SVT_SHADES)])
 
 
+def _two_and_five(value: float, _position: int) -> str:
+    mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if round(mantissa, 6) in (2.0, 5.0) else ""
+
+
 def plot_rd(points: Sequence[dict], clip, png: Path, svg: Path, bd: Sequence[dict] = ()) -> None:
     """Two metrics side by side, linear and log rate; nrff points are labelled q<N>."""
     curves: dict[str, list[dict]] = {}
@@ -69,7 +75,7 @@ def plot_rd(points: Sequence[dict], clip, png: Path, svg: Path, bd: Sequence[dic
                     label=curve_label(name, rows, metric, bd),
                     **style_of(name, rows[0]["codec"], seen_svt),
                 )
-                if name.startswith("nrff"):
+                if name == "nrff":
                     for r in rows:
                         axis.annotate(
                             f"q{r['setting']}",
@@ -79,9 +85,9 @@ def plot_rd(points: Sequence[dict], clip, png: Path, svg: Path, bd: Sequence[dic
                             fontsize=7,
                         )
             axis.set_xscale(scale)
-            if scale == "log":
-                axis.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-                axis.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+            if scale == "log":  # plain numbers at 1, 2 and 5 of each decade
+                axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                axis.xaxis.set_minor_formatter(FuncFormatter(_two_and_five))
             axis.set_xlabel(f"bits per pixel ({scale} scale; stream bytes x 8 / pixels)")
             axis.set_ylabel(label)
             axis.grid(True, which="both", alpha=0.3)

@@ -6,7 +6,7 @@ A malformed, hostile or too large file raises BitstreamError before any large al
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from bitstream import BitstreamError, NrfFile, QuantizedTensor, VideoInfo
 from .core.device import explain_cuda_oom, resolve_device
 from .core.fields import CoordinateField, parameter_shapes
 from .core.gop import Gop, frame_span, gops_covering, gops_needed, reference_gops
-from .core.keychain import decode_keyframes, keyframes_to_read
+from .core.keychain import KeyframeGroups
 from .core.keyframes import keyframe_coder
 from .core.quant import dequantize
 from .core.render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
@@ -76,7 +76,38 @@ def decode(
     device: str = "auto",
     progress: Progress | None = None,
 ) -> Video:
-    """Decode a .nrf (path, bytes or open NrfFile), optionally frames [start, end) only."""
+    """Decode a .nrf (path, bytes or open NrfFile), optionally frames [start, end) only, into memory.
+
+    decode_segments gives the same frames GOP by GOP, for outputs of any length.
+    """
+    nrf = source if isinstance(source, NrfFile) else NrfFile(source)
+    info = nrf.header.video
+    start, end = frame_span(frames, info.frame_count)
+    gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
+    check_decode_memory(info, start, end, len(gops_needed(gops, start, end)))
+    ch, cw = info.chroma_size
+    out_y = np.empty((end - start, info.height, info.width), np.uint8)
+    out_u = np.empty((end - start, ch, cw), np.uint8)
+    out_v = np.empty((end - start, ch, cw), np.uint8)
+    for segment in decode_segments(nrf, frames, device, progress):
+        at = slice(segment.first_frame - start, segment.first_frame - start + segment.frame_count)
+        out_y[at], out_u[at], out_v[at] = segment.y, segment.u, segment.v
+    return Video(
+        out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range), [], start
+    )
+
+
+def decode_segments(
+    source: str | os.PathLike | bytes | NrfFile,
+    frames: tuple[int, int | None] | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> Iterator[Video]:
+    """Frames [start, end) of a .nrf, one Video per GOP in order (first_frame: its first frame's index).
+
+    Holds one GOP's frames and the decoded keyframes of two intra groups: any length in constant memory.
+    A generator: wrap its consumer in explain_cuda_oom (decode and jobs.decode_file do).
+    """
     device = resolve_device(device)
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
     header = nrf.header
@@ -86,26 +117,22 @@ def decode(
     gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     needed = gops_needed(gops, start, end)
-    check_decode_memory(info, start, end, len(needed))
-    chunks = {i: nrf.read_gop(i, shapes) for i in keyframes_to_read(needed, header.keyframe_period)}
-    keys = decode_keyframes(
+    check_decode_memory(info, 0, max(g.count for g in gops), 2 * max(1, header.keyframe_period) + 3)
+    keys = KeyframeGroups(
         keyframe_coder(header.keyframe_codec),
         nrf.parameter_sets,
-        {i: c.keyframe for i, c in chunks.items()},
-        needed,
+        lambda i: nrf.read_gop(i, shapes).keyframe,
+        needed[-1] + 1,
         header.keyframe_period,
         height,
         width,
     )
-    count = end - start
     ch, cw = info.chroma_size
-    out_y = np.empty((count, height, width), np.uint8)
-    out_u = np.empty((count, ch, cw), np.uint8)
-    out_v = np.empty((count, ch, cw), np.uint8)
     torch_device = torch.device(device)
     direct = gops_covering(gops, start, end)
     for n, gop in enumerate(direct):
-        previous, _, following = (keys[i] for i in reference_gops(len(gops), gop.index))
+        keys.release_before(gop.index - 1)
+        previous, own, following = (keys[i] for i in reference_gops(len(gops), gop.index))
         renderer = GopRenderer(
             gop=gop,
             height=height,
@@ -114,16 +141,21 @@ def decode(
             flow_net=CoordinateField(header.flow, device=torch_device),
             residual_net=CoordinateField(header.residual, device=torch_device),
             ref_previous=planes_to_yuv444(*previous, torch_device),
-            ref_own=planes_to_yuv444(*keys[gop.index], torch_device),
+            ref_own=planes_to_yuv444(*own, torch_device),
             ref_next=planes_to_yuv444(*following, torch_device),
         )
-        _load(renderer.flow_net, chunks[gop.index].networks[0], device)
-        _load(renderer.residual_net, chunks[gop.index].networks[1], device)
-        for t in range(max(start, gop.first), min(end, gop.end)):
-            planes = keys[gop.index] if t == gop.key else tuple(to_uint8(p) for p in pool_chroma(renderer.frame(t)))
-            out_y[t - start], out_u[t - start], out_v[t - start] = planes
+        networks = nrf.read_gop(gop.index, shapes).networks
+        _load(renderer.flow_net, networks[0], device)
+        _load(renderer.residual_net, networks[1], device)
+        first, last = max(start, gop.first), min(end, gop.end)
+        out_y = np.empty((last - first, height, width), np.uint8)
+        out_u = np.empty((last - first, ch, cw), np.uint8)
+        out_v = np.empty((last - first, ch, cw), np.uint8)
+        for t in range(first, last):
+            planes = own if t == gop.key else tuple(to_uint8(p) for p in pool_chroma(renderer.frame(t)))
+            out_y[t - first], out_u[t - first], out_v[t - first] = planes
         if progress:
             progress(n + 1, len(direct), f"GOP {gop.index}")
-    return Video(
-        out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range), [], start
-    )
+        yield Video(
+            out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range), [], first
+        )

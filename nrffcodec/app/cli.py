@@ -22,6 +22,7 @@ from .progress import Bar, PointBars
 
 if TYPE_CHECKING:
     from ..encoder.pipeline import EncodeReport
+    from ..encoder.runner import Runner
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -99,6 +100,12 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep finished GOPs in this folder; the same command run again resumes from them.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Train GOPs on a Ray cluster: auto (the one `ray start` made here), HOST:PORT, or local (docs/cluster.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
@@ -117,6 +124,7 @@ def encode_cmd(
     seed: int,
     iterations: int | None,
     workdir: Path | None,
+    ray_address: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -136,6 +144,7 @@ def encode_cmd(
     )
     from .jobs import encode
 
+    runner = ray_runner(ray_address, quiet)
     bar = Bar(quiet, "training")
     try:
         report = encode(
@@ -145,6 +154,7 @@ def encode_cmd(
             progress=bar,
             log=lambda text: _say(quiet, f"nrff: {text}"),
             workdir=workdir,
+            runner=runner,
         )
     finally:
         bar.close()
@@ -155,6 +165,17 @@ def encode_cmd(
     elif not quiet:
         for line in summary_lines(report, str(output_path)):
             click.echo(line, err=True)
+
+
+def ray_runner(address: str | None, quiet: bool) -> Runner | None:
+    """--ray ADDRESS: GOPs train on that Ray cluster (Ray is imported only then)."""
+    if not address:
+        return None
+    from .cluster import RayRunner
+
+    runner = RayRunner(address)
+    _say(quiet, f"nrff: training on the Ray cluster at {address}: {runner.describe()}")
+    return runner
 
 
 @cli.command("decode")
@@ -247,6 +268,7 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
 @click.option("--force", is_flag=True, help="Redo points already in DIR instead of reusing them.")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Train nrff's GOPs on a Ray cluster (as encode --ray).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def sweep_cmd(
@@ -262,6 +284,7 @@ def sweep_cmd(
     jobs: int | None,
     iterations: int | None,
     force: bool,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Rate-distortion curves of nrff against x264/x265/SVT-AV1 on the same frames of IN, with BD-rates."""
@@ -291,6 +314,7 @@ def sweep_cmd(
             options,
             log=lambda text: _say(quiet, f"nrff: {text}"),
             progress=bars,
+            gop_runner=ray_runner(ray_address, quiet),
         )
     finally:
         bars.close()

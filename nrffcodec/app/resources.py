@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..core.fields import parameter_count
 from ..core.gop import plan_gops
-from ..core.video import Video
+from ..core.video import FrameSource
 from ..encoder.plan import field_archs
 from ..settings import EncodeSettings
 
@@ -18,7 +18,7 @@ CONTAINER_ALLOWANCE = 64 * 1024
 OUTPUT_BYTES_PER_PIXEL = {"y4m": 1.5, "mkv": 1.7, "png": 3.1, "mp4": 1.0}
 
 
-def estimated_nrf_bytes(video: Video, settings: EncodeSettings) -> int:
+def estimated_nrf_bytes(video: FrameSource, settings: EncodeSettings) -> int:
     """An upper estimate of the .nrf size: every weight at its full bits, keyframes at a generous rate."""
     gops = plan_gops(video.frame_count, min(settings.gop_candidates))  # the most GOPs it may write
     rung = settings.rung

@@ -24,7 +24,7 @@ from bitstream import FORMAT_MAJOR, FORMAT_MINOR, BitstreamError, GopChunk, Keyf
 from bitstream.workfile import read_finished_gop, read_keyframes, write_finished_gop, write_keyframes
 
 from ..core.gop import Gop
-from ..core.video import Video
+from ..core.video import FrameSource
 from ..encoder.keyframes import CodedKeyframes
 from ..encoder.train import GopResult
 from ..errors import OutputError
@@ -38,7 +38,7 @@ MAX_WORK_FILE = 1 << 30  # refuse to read anything larger: no work file of ours 
 Log = Callable[[str], None]
 
 
-def job_key(video: Video, settings: EncodeSettings, device: str) -> bytes:
+def job_key(video: FrameSource, settings: EncodeSettings, device: str) -> bytes:
     """SHA-256 of everything that decides the encoder's output, its source included.
 
     `jobs` is left out: how many processes train the GOPs never changes the file.

@@ -6,7 +6,7 @@ against are exactly the ones the decoder will warp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bitstream import Keyframe
 
@@ -47,3 +47,39 @@ def decode_keyframes(
         where = f"keyframes of GOPs {chain.start}-{chain.stop - 1}"
         out.update(zip(chain, codec.decode_sequence(coded, height, width, where)))
     return {i: out[i] for i in wanted}
+
+
+class KeyframeGroups:
+    """Decoded keyframes for a walk through the GOPs in order, in the memory of two intra groups.
+
+    keys[i] decodes keyframe i's whole intra group once (one decoder run, as decode_keyframes
+    would); release_before(i) forgets the groups that end before keyframe i.
+    """
+
+    def __init__(
+        self,
+        codec: KeyframeCoder,
+        parameter_sets: Sequence[bytes],
+        record: Callable[[int], Keyframe],
+        count: int,
+        period: int,
+        height: int,
+        width: int,
+    ) -> None:
+        self._codec, self._parameter_sets, self._record = codec, parameter_sets, record
+        self._count, self._period, self._size = count, max(1, period), (height, width)
+        self._decoded: dict[int, Planes] = {}
+
+    def __getitem__(self, index: int) -> Planes:
+        if index not in self._decoded:
+            first = index - index % self._period
+            group = range(first, min(first + self._period, self._count))
+            records = {i: self._record(i) for i in group}
+            self._decoded.update(
+                decode_keyframes(self._codec, self._parameter_sets, records, group, self._period, *self._size)
+            )
+        return self._decoded[index]
+
+    def release_before(self, index: int) -> None:
+        for i in [i for i in self._decoded if i < index - index % self._period]:
+            del self._decoded[i]

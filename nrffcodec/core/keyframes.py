@@ -13,8 +13,10 @@ each keyframe refers to them by index.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
+from collections.abc import Iterable
 from fractions import Fraction
 
 import av
@@ -174,17 +176,23 @@ class KeyframeCoder:
 
     def encode_sequence(
         self,
-        pictures: list[Planes],
+        pictures: Iterable[Planes],
         qp: int,
         period: int = 1,
         full_range: bool = False,
         preset: str = "medium",
         every_frame: bool = False,
     ) -> list[CodedKeyframe]:
-        """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops)."""
+        """Code keyframes in order, intra every `period`; odd or tiny sizes are edge-padded (the decoder crops).
+
+        `pictures` may be a generator: each is handed to the encoder as it comes, so a chain of any
+        length holds only the encoder's own lookahead (one stream, so the bytes are the chain's).
+        """
         if not 0 <= qp <= self.max_qp:
             raise ValueError(f"{self.codec.name} QP {qp} outside 0..{self.max_qp}")
-        coded_h, coded_w = self.coded_shape(*pictures[0][0].shape)
+        pictures = iter(pictures)
+        first = next(pictures)
+        coded_h, coded_w = self.coded_shape(*first[0].shape)
         os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
         encoder = av.CodecContext.create(self.encoder, "w")
         encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
@@ -192,13 +200,15 @@ class KeyframeCoder:
         encoder.color_range = color_range_of(full_range)
         encoder.options = self.options(qp, max(1, period), preset, every_frame)
         packets = []
-        for index, planes in enumerate(pictures):
+        count = 0
+        for index, planes in enumerate(itertools.chain([first], pictures)):
+            count += 1
             frame = frame_from_planes(*planes, coded_h, coded_w)
             frame.pts = index
             packets += encoder.encode(frame)
         packets += encoder.encode(None)
-        if len(packets) != len(pictures):
-            raise RuntimeError(f"{self.encoder} gave {len(packets)} pictures for {len(pictures)} keyframes")
+        if len(packets) != count:
+            raise RuntimeError(f"{self.encoder} gave {len(packets)} pictures for {count} keyframes")
         coded = [self.split(bytes(p)) for p in packets]
         if not all(c.slices for c in coded) or not coded[0].parameter_sets:
             raise RuntimeError(f"{self.encoder} produced an empty picture")

@@ -47,19 +47,40 @@ def rgb_mse(reference: tuple[np.ndarray, ...], decoded: tuple[np.ndarray, ...], 
     return _mse(yuv420_to_rgb8(*reference, matrix, full_range), yuv420_to_rgb8(*decoded, matrix, full_range))
 
 
+class QualityAccumulator:
+    """measure() fed segment by segment: per-frame PSNR-RGB and whole-sequence squared-error sums (constant memory)."""
+
+    def __init__(self, matrix: int, full_range: bool) -> None:
+        self.matrix, self.full_range = matrix, full_range
+        self.per_frame: list[float] = []
+        self._sse = [0.0, 0.0, 0.0]  # Y, U, V squared errors summed over every pixel so far
+        self._samples = [0, 0, 0]
+
+    def add(self, reference: Video, decoded: Video) -> None:
+        """Frames of `decoded` against the same frames of `reference` (same sizes and count)."""
+        if reference.y.shape != decoded.y.shape:
+            raise ValueError(f"cannot compare {reference.y.shape} with {decoded.y.shape}")
+        for t in range(reference.frame_count):
+            self.per_frame.append(psnr(rgb_mse(reference.planes(t), decoded.planes(t), self.matrix, self.full_range)))
+        for i, plane in enumerate("yuv"):
+            d = getattr(reference, plane).astype(np.float64) - getattr(decoded, plane).astype(np.float64)
+            self._sse[i] += float(np.sum(d * d))
+            self._samples[i] += d.size
+
+    def result(self) -> Quality:
+        mse_y, mse_u, mse_v = (s / max(n, 1) for s, n in zip(self._sse, self._samples))
+        return Quality(
+            psnr_rgb=float(np.mean(self.per_frame)),
+            psnr_yuv=psnr((6 * mse_y + mse_u + mse_v) / 8),
+            psnr_y=psnr(mse_y),
+            psnr_u=psnr(mse_u),
+            psnr_v=psnr(mse_v),
+            frames=len(self.per_frame),
+        )
+
+
 def measure(reference: Video, decoded: Video) -> Quality:
     """Compare two videos of the same size and frame count."""
-    if reference.y.shape != decoded.y.shape:
-        raise ValueError(f"cannot compare {reference.y.shape} with {decoded.y.shape}")
-    per_frame = []
-    for t in range(reference.frame_count):
-        per_frame.append(psnr(rgb_mse(reference.planes(t), decoded.planes(t), reference.matrix, reference.full_range)))
-    mse_y, mse_u, mse_v = (_mse(getattr(reference, p), getattr(decoded, p)) for p in "yuv")
-    return Quality(
-        psnr_rgb=float(np.mean(per_frame)),
-        psnr_yuv=psnr((6 * mse_y + mse_u + mse_v) / 8),
-        psnr_y=psnr(mse_y),
-        psnr_u=psnr(mse_u),
-        psnr_v=psnr(mse_v),
-        frames=reference.frame_count,
-    )
+    accumulator = QualityAccumulator(reference.matrix, reference.full_range)
+    accumulator.add(reference, decoded)
+    return accumulator.result()

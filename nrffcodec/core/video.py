@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 
@@ -58,11 +59,63 @@ class Video:
 
     def content_sha256(self) -> str:
         """SHA-256 of the frames and their colour: the source's identity for resumed work and cached points."""
-        digest = hashlib.sha256(f"{self.y.shape} {self.matrix} {self.full_range}".encode())
-        for plane in (self.y, self.u, self.v):
-            digest.update(np.ascontiguousarray(plane).data)
-        return digest.hexdigest()
+        digest = FrameDigest()
+        for t in range(self.frame_count):
+            digest.add(self.planes(t))
+        return digest.hexdigest(self.matrix, self.full_range)
+
+    def reader(self) -> Video:
+        """A video in memory is its own segment reader (FrameSource)."""
+        return self
 
     def rgb(self) -> np.ndarray:
         """uint8 RGB [T, H, W, 3] by the codec's one conversion (colour.yuv420_to_rgb8)."""
         return yuv420_to_rgb8(self.y, self.u, self.v, self.matrix, self.full_range)
+
+
+class FrameDigest:
+    """Video.content_sha256 fed frame by frame, so that a file read as a stream gets the same identity."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._count = 0
+        self._shape: tuple[int, ...] = ()
+
+    def add(self, planes: Planes) -> None:
+        self._count += 1
+        self._shape = planes[0].shape
+        for plane in planes:
+            self._digest.update(np.ascontiguousarray(plane).data)
+
+    def hexdigest(self, matrix: int, full_range: bool) -> str:
+        digest = self._digest.copy()
+        digest.update(f"{self._count} {self._shape} {matrix} {full_range}".encode())
+        return digest.hexdigest()
+
+
+class SegmentReader(Protocol):
+    """Frames of a source read in order: each call's `start` is at or after the previous call's."""
+
+    def frames(self, start: int, end: int) -> Video: ...
+
+
+class FrameSource(Protocol):
+    """A clip the encoder reads segment by segment (a Video in memory, or media.stream.StreamedVideo)."""
+
+    fps: Fraction
+    matrix: int
+    full_range: bool
+    notes: list[str]
+
+    @property
+    def frame_count(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    def content_sha256(self) -> str: ...
+
+    def reader(self) -> SegmentReader: ...

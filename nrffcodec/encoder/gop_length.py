@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bitstream import encoded_networks_size
 
 from ..core.gop import Gop, plan_gops
 from ..core.quality import psnr
-from ..core.video import Video
+from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .keyframes import code_keyframes, decode_all, keyframe_sse
 from .plan import EncodePlan, plan_encode
@@ -129,7 +129,7 @@ def pilot_schedule(schedule: Schedule) -> Schedule:
     )
 
 
-MakeTask = Callable[[Video, EncodePlan, Gop, dict, Schedule], GopTask]
+MakeTask = Callable[[Video, EncodePlan, Gop, Mapping[int, Planes], Schedule], GopTask]  # Video: the GOP's frames
 Progress = Callable[[int, int, str], None]
 
 
@@ -140,7 +140,8 @@ def measure_length(
     plan = plan_encode(window.frame_count, window.height, window.width, settings, length)
     keyframes = code_keyframes(window, plan, settings.preset)
     decoded = decode_all(keyframes, plan, window.height, window.width)
-    task = make_task(window, plan, pilot_gop(plan.gops), decoded, pilot_schedule(schedule))
+    gop = pilot_gop(plan.gops)
+    task = make_task(window.frames(gop.first, gop.end), plan, gop, decoded, pilot_schedule(schedule))
     return plan, keyframes.bytes, keyframe_sse(window, plan.gops, decoded), task
 
 
@@ -152,7 +153,7 @@ def network_measure(result: GopResult | None) -> tuple[int, float]:
 
 
 def choose_gop_length(
-    video: Video,
+    video: FrameSource,
     settings: EncodeSettings,
     schedule: Schedule,
     runner: Runner,
@@ -167,11 +168,11 @@ def choose_gop_length(
     keyframe codec alone, nothing trained) is always measured: it is the floor, and costs one
     keyframe encode of the window.
     """
-    window = video.frames(0, min(video.frame_count, PILOT_WINDOW))
-    plans = {g: plan_gops(window.frame_count, g) for g in settings.gop_candidates}
+    plans = {g: plan_gops(min(video.frame_count, PILOT_WINDOW), g) for g in settings.gop_candidates}
     candidates = distinct_plans(settings.gop_candidates, plans)
     if len(candidates) == 1:
         return candidates[0]
+    window = video.reader().frames(0, min(video.frame_count, PILOT_WINDOW))  # all the pilot reads
     started = time.perf_counter()
     log(
         f"choosing the GOP length among {', '.join(map(str, candidates))} frames, longest first: a pilot on "

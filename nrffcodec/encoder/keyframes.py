@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from bitstream import Keyframe
 
 from ..core.gop import Gop
-from ..core.keychain import decode_keyframes
+from ..core.keychain import KeyframeGroups, decode_keyframes
 from ..core.keyframes import keyframe_coder
 from ..core.quality import rgb_mse
-from ..core.video import Planes, Video
+from ..core.video import FrameSource, Planes, Video
 from .plan import EncodePlan
 
 
@@ -30,9 +30,13 @@ class CodedKeyframes:
         return sum(k.payload_bytes for k in self.records) + sum(len(p) for p in self.parameter_sets)
 
 
-def code_keyframes(video: Video, plan: EncodePlan, preset: str) -> CodedKeyframes:
-    """Code every GOP's keyframe (one stream, intra every keyframe period); share identical parameter sets."""
-    pictures = [video.planes(g.key) for g in plan.gops]
+def code_keyframes(video: FrameSource, plan: EncodePlan, preset: str) -> CodedKeyframes:
+    """Code every GOP's keyframe (one stream, intra every keyframe period); share identical parameter sets.
+
+    The pictures are read from the source as the keyframe encoder takes them, one frame at a time.
+    """
+    reader = video.reader()
+    pictures = (reader.frames(g.key, g.key + 1).planes(0) for g in plan.gops)
     codec = keyframe_coder(plan.keyframe_codec)
     parameter_sets: list[bytes] = []
     records = []
@@ -57,6 +61,19 @@ def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: 
         keyframes.parameter_sets,
         dict(enumerate(keyframes.records)),
         range(len(plan.gops)),
+        plan.keyframe_period,
+        height,
+        width,
+    )
+
+
+def keyframe_groups(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> KeyframeGroups:
+    """Every GOP's keyframe as the decoder will see it, decoded one intra group at a time when asked for."""
+    return KeyframeGroups(
+        keyframe_coder(plan.keyframe_codec),
+        keyframes.parameter_sets,
+        keyframes.records.__getitem__,
+        len(plan.gops),
         plan.keyframe_period,
         height,
         width,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from bitstream import KeyframeCodec
@@ -18,11 +18,12 @@ from bitstream import KeyframeCodec
 from ..core.device import resolve_device
 from ..core.fields import parameter_shapes
 from ..core.gop import Gop, reference_gops
+from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
-from ..core.video import Planes, Video
+from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .gop_length import choose_gop_length
-from .keyframes import CodedKeyframes, code_keyframes, decode_all
+from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .runner import LocalRunner, Runner, default_jobs
@@ -72,28 +73,29 @@ class EncodeReport:
 
 
 def gop_task(
-    video: Video,
+    frames: Video,
     plan: EncodePlan,
     gop: Gop,
-    decoded_keys: dict[int, Planes],
+    decoded_keys: Mapping[int, Planes],
     schedule: Schedule,
     settings: EncodeSettings,
     device: str,
 ) -> GopTask:
-    """GOP `gop` of `plan` as a training task: its frames to predict, its three decoded reference keyframes."""
+    """GOP `gop` of `plan` as a training task: its frames to predict (`frames` holds the GOP's), its three
+    decoded reference keyframes."""
     previous, own, following = (decoded_keys[i] for i in reference_gops(len(plan.gops), gop.index))
-    predicted = gop.predicted
+    predicted = [t - gop.first for t in gop.predicted]
     return GopTask(
         gop=gop,
-        targets=(video.y[predicted], video.u[predicted], video.v[predicted]),
+        targets=(frames.y[predicted], frames.u[predicted], frames.v[predicted]),
         ref_previous=previous,
         ref_own=own,
         ref_next=following,
         flow_arch=plan.flow_arch,
         residual_arch=plan.residual_arch,
         flow_scale=plan.flow_scale,
-        matrix=video.matrix,
-        full_range=video.full_range,
+        matrix=frames.matrix,
+        full_range=frames.full_range,
         schedule=schedule,
         quant=settings.quant_config,
         seed=settings.seed * 1_000_003 + gop.index,
@@ -101,33 +103,51 @@ def gop_task(
     )
 
 
+def gop_tasks(
+    video: FrameSource,
+    plan: EncodePlan,
+    todo: Sequence[Gop],
+    keys: KeyframeGroups,
+    schedule: Schedule,
+    settings: EncodeSettings,
+    device: str,
+) -> Iterator[GopTask]:
+    """The tasks of GOPs `todo`, each built when the runner asks for it: its frames read then, keyframes
+    behind it let go."""
+    reader = video.reader()
+    for gop in todo:
+        keys.release_before(gop.index - 1)
+        yield gop_task(reader.frames(gop.first, gop.end), plan, gop, keys, schedule, settings, device)
+
+
 def train_fields(
-    tasks: Sequence[GopTask],
+    tasks: Iterable[GopTask],
+    count: int,
     runner: Runner,
     progress: Progress | None,
     log: Log,
     on_result: Callable[[GopResult], None] | None = None,
 ) -> dict[int, GopResult]:
-    """Stage 4 over every GOP: each result reaches `on_result` (the store) as soon as it is trained."""
-    if not tasks:
+    """Stage 4 over `count` GOPs: each result reaches `on_result` (the store) as soon as it is trained."""
+    if not count:
         return {}
     if progress:
-        progress(0, len(tasks), "training")
-    count = 0
+        progress(0, count, "training")
+    done_count = 0
 
     def done(position: int, result: GopResult) -> None:
-        nonlocal count
-        count += 1
+        nonlocal done_count
+        done_count += 1
         if on_result:
             on_result(result)
         if progress:
-            progress(count, len(tasks), f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
+            progress(done_count, count, f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
 
     return {r.index: r for r in runner.run(tasks, done, log)}
 
 
 def encode_video(
-    video: Video,
+    video: FrameSource,
     settings: EncodeSettings = EncodeSettings(),
     progress: Progress | None = None,
     log: Log | None = None,
@@ -136,7 +156,9 @@ def encode_video(
 ) -> tuple[bytes, EncodeReport]:
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
 
-    With `store`, keyframes and each trained GOP are kept there and reused by the same encode;
+    `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
+    the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, keyframes
+    and each trained GOP are kept there and reused by the same encode;
     `runner` says where GOPs train (default: processes of this machine, settings.jobs of them).
     """
     started = time.perf_counter()
@@ -145,8 +167,8 @@ def encode_video(
     schedule = schedule_for(settings.preset, device, settings.iterations)
     runner = runner or LocalRunner(default_jobs(settings.jobs, device, video.frame_count))
 
-    def make_task(window: Video, plan: EncodePlan, gop: Gop, keys: dict[int, Planes], sched: Schedule) -> GopTask:
-        return gop_task(window, plan, gop, keys, sched, settings, device)
+    def make_task(frames: Video, plan: EncodePlan, gop: Gop, keys: Mapping[int, Planes], sched: Schedule) -> GopTask:
+        return gop_task(frames, plan, gop, keys, sched, settings, device)
 
     gop_length = choose_gop_length(video, settings, schedule, runner, make_task, progress, log)
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
@@ -163,15 +185,12 @@ def encode_video(
         return code_keyframes(video, plan, settings.preset)
 
     keyframes = store.keyframes(gops, code) if store else code()
-    decoded_keys = decode_all(keyframes, plan, video.height, video.width)
+    decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)
     results = store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)) if store else {}
-    tasks = [
-        gop_task(video, plan, gop, decoded_keys, schedule, settings, device)
-        for gop in gops
-        if gop.predicted and gop.index not in results
-    ]
+    todo = [gop for gop in gops if gop.predicted and gop.index not in results]
+    tasks = gop_tasks(video, plan, todo, decoded_keys, schedule, settings, device)
     train_started = time.perf_counter()
-    results.update(train_fields(tasks, runner, progress, log, store.save if store else None))
+    results.update(train_fields(tasks, len(todo), runner, progress, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
     packed = pack_file(header, plan, keyframes, results)
     log("decoding the written file to measure it")

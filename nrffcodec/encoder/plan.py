@@ -9,7 +9,7 @@ from bitstream import FieldArch, Header, KeyframeCodec, PixelFormat, QuantSpec, 
 
 from ..core.fields import default_freqs
 from ..core.gop import Gop, plan_gops
-from ..core.video import Video
+from ..core.video import FrameSource
 from ..settings import QUALITY_LADDER, EncodeSettings, Rung
 
 
@@ -72,7 +72,7 @@ def plan_encode(frame_count: int, height: int, width: int, settings: EncodeSetti
     )
 
 
-def header_for(video: Video, plan: EncodePlan, settings: EncodeSettings) -> Header:
+def header_for(video: FrameSource, plan: EncodePlan, settings: EncodeSettings) -> Header:
     """The file's header: the video's format and what the decoder needs to rebuild the networks."""
     return Header(
         video=VideoInfo(

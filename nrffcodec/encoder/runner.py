@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import torch
@@ -26,9 +27,19 @@ CUDA_JOBS = 1  # GOPs trained side by side on one GPU: one process keeps it busy
 
 
 class Runner(Protocol):
-    """Trains GOP tasks somewhere; results come back in task order."""
+    """Trains GOP tasks somewhere; results come back in task order.
 
-    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]: ...
+    `tasks` may be a generator that reads the GOPs' frames as it goes: a backend takes the next
+    task only when it has room for it (a bounded number in flight), so memory does not grow with
+    the clip.
+    """
+
+    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log) -> list[GopResult]: ...
+
+
+def in_flight_limit(workers: int) -> int:
+    """Tasks built ahead of the workers: one each in training, one each waiting, so none idles."""
+    return 2 * workers
 
 
 def default_jobs(jobs: int | None, device: str, tasks: int) -> int:
@@ -65,34 +76,47 @@ class LocalRunner:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
+    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
         results: dict[int, GopResult] = {}
 
         def done(position: int, result: GopResult) -> None:
             results[position] = result
             on_result(position, result)
 
-        if self.jobs <= 1 or len(tasks) <= 1:
-            with single_thread() if tasks and tasks[0].device == "cpu" else contextlib.nullcontext():
+        pending = iter(tasks)
+        head = list(itertools.islice(pending, 2))  # is there more than one? (one trains in this process)
+        if not head:
+            return []
+        tasks = itertools.chain(head, pending)
+        if self.jobs <= 1 or len(head) == 1:
+            with single_thread() if head[0].device == "cpu" else contextlib.nullcontext():
                 for position, task in enumerate(tasks):
                     done(position, train_with_fallback(task, train_gop, log))
         else:
-            self._run_pool(tasks, done)
-        return [results[position] for position in range(len(tasks))]
+            self._run_pool(head[0].device, tasks, done)
+        return [results[position] for position in range(len(results))]
 
-    def _run_pool(self, tasks: Sequence[GopTask], done: Callable[[int, GopResult], None]) -> None:
+    def _run_pool(self, device: str, tasks: Iterator[GopTask], done: Callable[[int, GopResult], None]) -> None:
         # fork like torch's DataLoader workers; spawn where fork is absent, and for CUDA, which cannot
         # be used in a child forked from a process that has used it
-        on_cpu = tasks[0].device == "cpu"
+        on_cpu = device == "cpu"
         method = "fork" if on_cpu and "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         earlier = set(multiprocessing.active_children())
-        workers = min(self.jobs, len(tasks))
+        numbered = enumerate(tasks)
+        # a first batch decides how many workers to start: never more than there are tasks
+        batch = list(itertools.islice(numbered, in_flight_limit(self.jobs)))
+        workers = min(self.jobs, len(batch))
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(_train_in_worker, task): position for position, task in enumerate(tasks)}
             try:
-                for future in concurrent.futures.as_completed(futures):
-                    done(futures[future], future.result())
+                futures = {pool.submit(_train_in_worker, task): position for position, task in batch}
+                del batch
+                while futures:
+                    finished, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in finished:
+                        done(futures.pop(future), future.result())
+                    for position, task in itertools.islice(numbered, in_flight_limit(workers) - len(futures)):
+                        futures[pool.submit(_train_in_worker, task)] = position
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 # shutdown() alone would wait for the GOPs still training: end this pool's workers

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from ..core.quality import Quality, measure
-from ..core.video import Video
-from ..decoder import decode
+from ..core.quality import Quality, QualityAccumulator
+from ..core.video import FrameSource
+from ..decoder import decode_segments
 
 
-def verify(source: Video, data: bytes, device: str) -> Quality:
-    """PSNR of the file's decode against the source: what the report states is what a user gets."""
-    return measure(source, decode(data, device=device))
+def verify(source: FrameSource, data: bytes, device: str) -> Quality:
+    """PSNR of the file's decode against the source: what the report states is what a user gets.
+
+    GOP by GOP against the source read again in order, so any length is measured in constant memory.
+    """
+    accumulator = QualityAccumulator(source.matrix, source.full_range)
+    reader = source.reader()
+    for decoded in decode_segments(data, device=device):
+        accumulator.add(reader.frames(decoded.first_frame, decoded.first_frame + decoded.frame_count), decoded)
+    return accumulator.result()

@@ -24,6 +24,7 @@ from ..core.device import resolve_device
 from ..core.video import Video
 from ..decoder import decode
 from ..encoder.pipeline import Progress, encode_video
+from ..encoder.runner import Runner
 from ..errors import InputError, OutputError
 from ..media.files import atomic_output
 from ..settings import QUALITY_LADDER, EncodeSettings
@@ -111,9 +112,11 @@ class NrffCodec(Codec):
         jobs: int | None = None,
         progress: Progress | None = None,
         gop: int | None = None,
+        gop_runner: Runner | None = None,
     ) -> None:
         self.preset, self.device, self.iterations, self.jobs = preset, resolve_device(device), iterations, jobs
         self.progress, self.gop = progress, gop
+        self.gop_runner = gop_runner  # where each point's GOPs train (nrff sweep --ray: a Ray cluster)
 
     @property
     def label(self) -> str:
@@ -148,7 +151,7 @@ class NrffCodec(Codec):
 
     def code(self, video: Video, quality: int) -> Coded:
         started = time.perf_counter()
-        data, report = encode_video(video, self.settings(quality), self.progress)
+        data, report = encode_video(video, self.settings(quality), self.progress, runner=self.gop_runner)
         encode_s = time.perf_counter() - started
         started = time.perf_counter()
         decoded = decode(data, device=self.device)
@@ -287,8 +290,11 @@ def run_sweep(
     options: SweepOptions = SweepOptions(),
     log: Log | None = None,
     progress: Progress | None = None,
+    gop_runner: Runner | None = None,
 ) -> SweepResult:
-    """Run (or reuse) every point, then write results.json/.csv and rd.png/.svg into out_dir."""
+    """Run (or reuse) every point, then write results.json/.csv and rd.png/.svg into out_dir.
+
+    `gop_runner` trains the GOPs of nrff's points (default: processes of this machine)."""
     from .compare import write_compare  # matplotlib is imported only when there is something to draw
     from .plots import plot_rd
 
@@ -296,11 +302,13 @@ def run_sweep(
     out = prepare_out_dir(out_dir)
     runner = PointRunner(clip, PointStore(out / "points.jsonl"), options.force, log)
     points = []
-    nrff = NrffCodec(options.preset, options.device, options.iterations, options.jobs, progress)
+    nrff = NrffCodec(options.preset, options.device, options.iterations, options.jobs, progress, gop_runner=gop_runner)
     nrff_points = [runner.run(nrff, q) for q in sorted(set(options.qualities))]
     points += nrff_points
     if options.floor:
-        floor = NrffCodec(options.preset, options.device, options.iterations, options.jobs, progress, gop=1)
+        floor = NrffCodec(
+            options.preset, options.device, options.iterations, options.jobs, progress, gop=1, gop_runner=gop_runner
+        )
         points += [runner.run(floor, q) for q in sorted(set(options.qualities))]
     write_results(out, clip, options, points, [])
     for codec in options.baseline_codecs():

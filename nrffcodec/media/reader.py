@@ -7,6 +7,7 @@ conversion is reported as a note.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -18,7 +19,7 @@ import numpy as np
 from bitstream import Matrix
 
 from ..core.ffmpeg import AVCOL_RANGE_JPEG, AVCOL_SPC_BT709, YUV420_FORMATS, bits_per_component, planes_from_frame
-from ..core.video import DEFAULT_FPS, Video
+from ..core.video import DEFAULT_FPS, Planes, Video
 from ..errors import InputError
 
 # FFmpeg renders text files as "video" through these codecs (the tty demuxer): not real video input
@@ -36,23 +37,43 @@ def _to_yuv420(frame: av.VideoFrame, notes: set[str]) -> av.VideoFrame:
     return frame.reformat(format="yuv420p")
 
 
+@dataclasses.dataclass
+class Scan:
+    """What reading the input learned besides its pixels (filled in as decode_planes goes)."""
+
+    fps: Fraction = DEFAULT_FPS
+    matrix: int = int(Matrix.BT601)
+    full_range: bool = False
+    declared: int = 0  # frames the container says it has, 0 when it does not say
+    decoded: int = 0  # frames decoded from the start of the clip, those before --frames included
+    notes: set[str] = dataclasses.field(default_factory=set)
+    damage: list[str] = dataclasses.field(default_factory=list)
+    times: list[float | None] = dataclasses.field(default_factory=list)
+    shapes: set[tuple[int, ...]] = dataclasses.field(default_factory=set)
+
+
 def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = None) -> Video:
     """Decode `path` (any format FFmpeg opens) to 8-bit 4:2:0 planes, frames [start, end) only.
 
     A damaged or truncated input gives the frames that decode, with a note saying how many;
     display rotation is applied; a variable frame rate keeps every frame (see the notes).
     """
+    scan = Scan()
+    planes = list(decode_planes(path, frames, scan))
+    notes = finish_scan(path, frames, scan)
+    ys, us, vs = zip(*planes)
+    start = frames[0] if frames else 0
+    return Video(np.stack(ys), np.stack(us), np.stack(vs), scan.fps, scan.matrix, scan.full_range, notes, start)
+
+
+def decode_planes(path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan) -> Iterator[Planes]:
+    """(Y, U, V) of frames [start, end) of `path`, one at a time, in order; `scan` learns the rest."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
         raise InputError(f"input is a folder, not a video: {path}")
     start, end = frames if frames else (0, None)
-    ys, us, vs, times = [], [], [], []
-    notes: set[str] = set()
-    damage: list[str] = []
-    matrix, full_range, fps = int(Matrix.BT601), False, DEFAULT_FPS
-    decoded = 0
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -67,27 +88,36 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
         if stream.codec_context.name in TEXT_ART_CODECS:
             raise InputError(f"not a video file: {path} (FFmpeg reads it as text, {container.format.name})")
         stream.thread_type = "SLICE"
-        declared = stream.frames  # 0 when the container does not say
+        scan.declared = stream.frames
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if rate and rate > 0:
-            fps = Fraction(rate).limit_denominator(2**31 - 1)
+            scan.fps = Fraction(rate).limit_denominator(2**31 - 1)
         else:
-            notes.add(f"no frame rate in the input: assuming {DEFAULT_FPS}")
-        for frame in _frames_that_decode(container, stream, damage):
-            if end is not None and decoded >= end:
+            scan.notes.add(f"no frame rate in the input: assuming {DEFAULT_FPS}")
+        for frame in _frames_that_decode(container, stream, scan.damage):
+            if end is not None and scan.decoded >= end:
                 break
-            if decoded >= start:
+            if scan.decoded >= start:
                 if frame.colorspace == AVCOL_SPC_BT709:
-                    matrix = int(Matrix.BT709)
-                full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"  # JPEG's range
-                yuv = _to_yuv420(frame, notes)
+                    scan.matrix = int(Matrix.BT709)
+                scan.full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"  # JPEG's
+                yuv = _to_yuv420(frame, scan.notes)
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
-                y, u, v = _upright(planes_from_frame(yuv, yuv.height, yuv.width), rotation, notes)
-                ys.append(y)
-                us.append(u)
-                vs.append(v)
-                times.append(frame.time)
-            decoded += 1
+                planes = _upright(planes_from_frame(yuv, yuv.height, yuv.width), rotation, scan.notes)
+                scan.shapes.add(planes[0].shape)
+                if len(scan.shapes) != 1:
+                    raise InputError(f"frame size changes inside {path}: not supported")
+                scan.times.append(frame.time)
+                scan.decoded += 1
+                yield planes
+            else:
+                scan.decoded += 1
+
+
+def finish_scan(path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan) -> list[str]:
+    """After decode_planes has read to the end: refuse an input with nothing to code, else the notes."""
+    start, end = frames if frames else (0, None)
+    decoded, declared, damage, notes = scan.decoded, scan.declared, scan.damage, scan.notes
     if decoded == 0:
         reason = f" ({damage[0]})" if damage else ""
         raise InputError(f"no decodable video frames in {path}{reason}")
@@ -101,14 +131,12 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
         raise InputError(f"--frames {start}:{'' if end is None else end} is outside the clip ({decoded} frames)")
     if end is not None and end > decoded:
         notes.add(f"--frames end {end} is past the clip's {decoded} frames: coding {start}:{decoded}")
-    if len({y.shape for y in ys}) != 1:
-        raise InputError(f"frame size changes inside {path}: not supported")
-    if _variable_rate(times):
+    if _variable_rate(scan.times):
         notes.add(
-            f"variable frame rate: all {len(ys)} frames kept in order, evenly timed at the average "
-            f"{float(fps):.3f} fps (the input's timestamps are not kept)"
+            f"variable frame rate: all {len(scan.times)} frames kept in order, evenly timed at the average "
+            f"{float(scan.fps):.3f} fps (the input's timestamps are not kept)"
         )
-    return Video(np.stack(ys), np.stack(us), np.stack(vs), fps, matrix, full_range, sorted(notes), start)
+    return sorted(notes)
 
 
 def _frames_that_decode(

@@ -1,0 +1,140 @@
+"""nrff on a real Ray cluster: a head and a second node on 127.0.0.1, started with `ray start` as a user would.
+
+The file made through the cluster must be byte-identical to a local encode, also when a worker
+process dies mid-GOP (Ray retries the GOP); a GOP that fails every retry ends the encode with one
+error naming it, the finished GOPs kept in the work folder. Skipped where Ray is not installed
+(CI installs the `ray` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nrffcodec import encode_video
+from nrffcodec.encoder.runner import LocalRunner
+from nrffcodec.errors import ResourceError
+
+from .clips import moving_texture
+from .conftest import fast_settings
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")  # a dependency of Ray's
+
+from nrffcodec.app import cluster as cluster_module  # noqa: E402  # after the skip: it is only for Ray
+from nrffcodec.app.cluster import CRASH_ENV, RayRunner  # noqa: E402  # after the skip: it is only for Ray
+
+SETTINGS = dict(iterations=20, gop=4, quality=2, jobs=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_flags() -> list[str]:
+    # fixed agent ports: with port 0 the raylet waits at most 15 s for the agents to report theirs,
+    # which a loaded 2-core machine can miss (ray-project/ray#65983)
+    ports = {
+        "--dashboard-agent-grpc-port": _free_port(),
+        "--dashboard-agent-listen-port": _free_port(),
+        "--metrics-export-port": _free_port(),
+        "--runtime-env-agent-port": _free_port(),
+    }
+    flags = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(80 << 20)]
+    flags += ["--disable-usage-stats"]
+    for flag, port in ports.items():
+        flags += [flag, str(port)]
+    return flags
+
+
+def _ray_command() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def _ray_processes(since: float) -> list[psutil.Process]:
+    """This user's Ray processes started since `since` (the cluster's daemons and workers)."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline", "create_time", "uids"]):
+        info = process.info
+        text = " ".join(info["cmdline"] or []) + " " + (info["name"] or "")
+        mine = info["create_time"] >= since and info["uids"] and info["uids"].real == os.getuid()
+        if mine and any(k in text for k in ("raylet", "gcs_server", "ray::", "ray/dashboard", "default_worker")):
+            found.append(process)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """The address of a two-node Ray cluster on 127.0.0.1 (1 CPU each), stopped afterwards."""
+    started = time.time() - 1
+    temp = tempfile.mkdtemp(prefix="nrffray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    ray_cmd = _ray_command()
+    head = [ray_cmd, "start", "--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp]
+    second = [ray_cmd, "start", "--address", address]
+    try:
+        for command in (head + _node_flags(), second + _node_flags()):
+            subprocess.run(command, env=env, check=True, capture_output=True, timeout=240)
+        yield address
+    finally:
+        ray.shutdown()
+        subprocess.run([ray_cmd, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+        deadline = time.time() + 20
+        while _ray_processes(started) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _ray_processes(started), "ray stop left processes behind"
+
+
+@pytest.fixture(scope="module")
+def local_encode() -> tuple[object, bytes]:
+    video = moving_texture(48, 32, 12, dx=1)
+    data, _ = encode_video(video, fast_settings(**SETTINGS), runner=LocalRunner(1))
+    return video, data
+
+
+def test_cluster_encode_is_the_local_file_even_when_a_worker_dies(
+    cluster: str, local_encode: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video, local = local_encode
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ENV, f"1:{marker}")  # GOP 1's first worker dies mid-GOP
+    runner = RayRunner(cluster)
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    done: list[int] = []
+    data, report = encode_video(
+        video, fast_settings(**SETTINGS), progress=lambda n, total, text: done.append(n), runner=runner
+    )
+    assert marker.exists(), "the crash hook did not run: no GOP was retried"
+    assert not psutil.pid_exists(int(marker.read_text())), "the crashed worker is still alive"
+    assert data == local
+    assert done[-1] == report.gops  # progress counted every GOP
+
+
+def test_a_gop_failing_every_retry_is_named_and_finished_ones_are_kept(
+    cluster: str, local_encode: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nrffcodec.app.workdir import Workdir, job_key
+
+    video, _ = local_encode
+    monkeypatch.setenv(CRASH_ENV, "2:always")
+    monkeypatch.setattr(cluster_module, "MAX_RETRIES", 1)
+    settings = fast_settings(**SETTINGS)
+    store = Workdir(tmp_path / "work", job_key(video, settings, "cpu"), lambda text: None)
+    with pytest.raises(ResourceError, match="GOP 2 failed on the Ray cluster after 1 retries"):
+        encode_video(video, settings, store=store, runner=RayRunner(cluster))
+    kept = sorted(p.name for p in (tmp_path / "work").glob("gop-*.nrw"))
+    assert kept == ["gop-000000.nrw", "gop-000001.nrw"]

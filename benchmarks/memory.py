@@ -1,0 +1,130 @@
+"""Memory benchmark: peak RSS of `nrff encode` and `nrff decode` for 100 and 1,000 frames, same run.
+
+A synthetic 1280x720 clip (a smooth texture panning 2 px a frame) is written losslessly (FFV1),
+frame by frame; each measurement then runs in a fresh process, encoding (or decoding) the first
+N frames file to file with the same settings, and reports its peak RSS (ru_maxrss, the process
+and its largest finished child). Memory that does not grow with the clip's length shows as a
+1,000 / 100 ratio near 1 (docs/decisions/0036-streaming-and-ray.md). Run by hand, niced:
+
+    nice python benchmarks/memory.py                       # 1280x720, 100 and 1000 frames, GOP 8
+    nice python benchmarks/memory.py --frames 50,200 --iterations 2 --size 320x180
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from nrffcodec.core.video import Video  # after the path insert, like the other benchmarks
+
+WIDTH, HEIGHT = 1280, 720
+BAR = 1.25  # the issue's bar: 1,000 frames within 1.25x the memory of 100
+
+
+def panning_frames(width: int, height: int, frames: int, step: int = 2, seed: int = 0):
+    """Frame t is a window of a smooth random canvas moved t*step pixels right: real motion, any length."""
+    rng = np.random.default_rng(seed)
+    canvas_w = width + 512
+    small = rng.integers(16, 236, size=(height // 8 + 2, canvas_w // 8 + 2)).astype(np.float32)
+    luma = np.kron(small, np.ones((8, 8), np.float32))[:height, :canvas_w]
+    luma = (luma + np.roll(luma, 4, 0) + np.roll(luma, 4, 1) + np.roll(luma, (4, 4), (0, 1))) / 4
+    luma = luma.astype(np.uint8)
+    chroma = np.full(((height + 1) // 2, (width + 1) // 2), 128, np.uint8)
+    for t in range(frames):
+        x = (t * step) % (canvas_w - width)
+        yield Video(luma[None, :, x : x + width].copy(), chroma[None], chroma[None].copy(), Fraction(25, 1))
+
+
+def write_clip(path: Path, frames: int, width: int, height: int) -> None:
+    from nrffcodec.media.writer import video_writer
+
+    source = panning_frames(width, height, frames)
+    first = next(source)
+    with video_writer(path, first, frames) as sink:
+        sink.write(first)
+        for frame in source:
+            sink.write(frame)
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this fresh process: encode or decode, then print the peak RSS in MiB."""
+    from nrffcodec import EncodeSettings
+    from nrffcodec.app.jobs import decode_file, encode
+
+    started = time.perf_counter()
+    if args.child == "encode":
+        settings = EncodeSettings(
+            preset="fast", gop=args.gop, iterations=args.iterations, jobs=args.jobs, frames=(0, args.count)
+        )
+        encode(args.clip, args.out, settings)
+    else:
+        decode_file(args.clip, args.out, device="cpu")
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    print(json.dumps({"peak_mib": peak_kib / 1024, "seconds": time.perf_counter() - started}))
+
+
+def measure(kind: str, clip: Path, out: Path, count: int, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--clip", str(clip), "--out", str(out)]
+    command += ["--count", str(count), "--gop", str(args.gop), "--iterations", str(args.iterations)]
+    command += ["--jobs", str(args.jobs)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", default="100,1000", help="two frame counts, comma-separated")
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="WIDTHxHEIGHT of the synthetic clip")
+    parser.add_argument("--gop", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--child", choices=["encode", "decode"], help=argparse.SUPPRESS)
+    parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    counts = [int(n) for n in args.frames.split(",")]
+    with tempfile.TemporaryDirectory(prefix="nrff-memory-") as tmp:
+        folder = Path(tmp)
+        clip = folder / "panning.mkv"
+        width, height = (int(n) for n in args.size.split("x"))
+        write_clip(clip, max(counts), width, height)
+        rows = {}
+        for count in counts:
+            nrf = folder / f"{count}.nrf"
+            encoded = measure("encode", clip, nrf, count, args)
+            decoded = measure("decode", nrf, folder / f"{count}.mkv", count, args)
+            (folder / f"{count}.mkv").unlink()
+            rows[count] = (encoded, decoded)
+            print(
+                f"{count:>5} frames {args.size}: encode peak {encoded['peak_mib']:,.0f} MiB "
+                f"({encoded['seconds']:.0f} s), decode peak {decoded['peak_mib']:,.0f} MiB "
+                f"({decoded['seconds']:.0f} s)",
+                flush=True,
+            )
+    low, high = rows[counts[0]], rows[counts[-1]]
+    for name, i in (("encode", 0), ("decode", 1)):
+        ratio = high[i]["peak_mib"] / low[i]["peak_mib"]
+        verdict = "within" if ratio <= BAR else "OVER"
+        print(f"{name}: {counts[-1]} frames peak / {counts[0]} frames peak = {ratio:.3f} ({verdict} the {BAR}x bar)")
+    print(f"settings: --preset fast --gop {args.gop} iterations {args.iterations} --jobs {args.jobs}, device cpu")
+
+
+if __name__ == "__main__":
+    main()

@@ -117,7 +117,10 @@ def decode_segments(
     gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     needed = gops_needed(gops, start, end)
-    check_decode_memory(info, 0, max(g.count for g in gops), 2 * max(1, header.keyframe_period) + 3)
+    direct = gops_covering(gops, start, end)
+    # at once: one GOP's frames (the largest part of one in [start, end)) and at most three intra groups
+    held = max(min(end, g.end) - max(start, g.first) for g in direct)
+    check_decode_memory(info, start, start + held, min(len(needed), 3 * max(1, header.keyframe_period)))
     keys = KeyframeGroups(
         keyframe_coder(header.keyframe_codec),
         nrf.parameter_sets,
@@ -129,7 +132,6 @@ def decode_segments(
     )
     ch, cw = info.chroma_size
     torch_device = torch.device(device)
-    direct = gops_covering(gops, start, end)
     for n, gop in enumerate(direct):
         keys.release_before(gop.index - 1)
         previous, own, following = (keys[i] for i in reference_gops(len(gops), gop.index))

@@ -130,7 +130,7 @@ def test_an_interrupted_write_leaves_the_old_output(tmp_path, monkeypatch, encod
         tmp.write_bytes(b"half a video")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nrffcodec.media.writer, "_write_stream", interrupted)
+    monkeypatch.setattr(nrffcodec.media.writer, "_open_stream", interrupted)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
     assert result.exit_code == 130
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)

@@ -20,6 +20,7 @@ from ..media.files import atomic_output, check_output, refuse_overwrite
 from ..media.stream import StreamedVideo
 from ..media.writer import output_kind, video_writer
 from ..settings import EncodeSettings
+from .memory import fixed_mmap_threshold
 from .resources import estimated_nrf_bytes, estimated_video_bytes
 from .workdir import Workdir, job_key
 
@@ -40,6 +41,7 @@ def encode(
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
+    fixed_mmap_threshold()  # peak memory flat over any length
     if dst.is_dir():
         raise OutputError(f"output {dst} is a folder; give a file name like out.nrf")
     if workdir is not None and Path(workdir).resolve() in (dst.resolve(), src.resolve()):
@@ -84,6 +86,7 @@ def decode_file(
     """Decode a .nrf file and write the frames by the output's extension (media.writer), streaming:
     each GOP is rendered and written before the next, so any length decodes in constant memory."""
     refuse_overwrite(input_path, output_path)
+    fixed_mmap_threshold()  # peak memory flat over any length
     kind = output_kind(output_path)  # reject an unsupported extension before decoding
     nrf = NrfFile(input_path)
     info = nrf.header.video

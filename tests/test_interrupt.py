@@ -126,7 +126,7 @@ def test_an_interrupted_write_leaves_the_old_output(tmp_path, monkeypatch, encod
     out = tmp_path / "frames.y4m"
     out.write_bytes(OLD)
 
-    def interrupted(tmp, kind, video):
+    def interrupted(tmp, kind, video, audio=()):
         tmp.write_bytes(b"half a video")
         raise KeyboardInterrupt
 

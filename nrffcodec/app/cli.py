@@ -41,8 +41,15 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     def share(n: int) -> str:
         return f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"
 
+    audio_bytes = getattr(report, "audio_bytes", 0)  # app.jobs.FileReport: the file's audio sections
+    size = (
+        f"{report.bytes + audio_bytes:,} bytes = video {report.bytes:,} + audio {audio_bytes:,} "
+        f"({', '.join(report.audio)}), {report.bpp:.4f} bpp (video only)"
+        if audio_bytes
+        else f"{report.bytes:,} bytes, {report.bpp:.4f} bpp (no audio)"
+    )
     return [
-        f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
+        f"wrote {path}: {size}, {report.frames} frames "
         f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
         f"(length {report.gop_length})",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
@@ -99,6 +106,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep finished GOPs in this folder; the same command run again resumes from them.",
 )
+@click.option("--no-audio", is_flag=True, help="Drop the input's audio (kept as it is by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
@@ -117,10 +125,11 @@ def encode_cmd(
     seed: int,
     iterations: int | None,
     workdir: Path | None,
+    no_audio: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Encode video IN to the .nrf file OUT."""
+    """Encode video IN to the .nrf file OUT (its audio streams kept as they are)."""
     settings = EncodeSettings(
         quality=quality,
         preset=preset,
@@ -145,6 +154,7 @@ def encode_cmd(
             progress=bar,
             log=lambda text: _say(quiet, f"nrff: {text}"),
             workdir=workdir,
+            audio=not no_audio,
         )
     finally:
         bar.close()
@@ -165,7 +175,9 @@ def encode_cmd(
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, device: str, quiet: bool) -> None:
-    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs."""
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs.
+
+    Audio kept in IN goes into .mp4 and .mkv, cut to the frames decoded."""
     from ..media.writer import output_kind
     from .jobs import decode_file
 
@@ -176,6 +188,8 @@ def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, dev
     finally:
         bar.close()
     seconds = time.perf_counter() - started
+    for note in video.notes:
+        _say(quiet, f"note: {note}")
     last = video.first_frame + video.frame_count - 1
     _say(
         quiet,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bitstream import NrfFile, describe
+from bitstream import NrfFile, audio_streams, describe
 
 from ..core.fields import parameter_count, parameter_shapes
 
@@ -48,7 +48,19 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         )
         totals["keyframes"] += chunk.keyframe_size
         totals["networks"] += chunk.weights_size
-    totals["container"] = nrf.file_size - totals["keyframes"] - totals["networks"]
+    audio = [
+        {
+            "codec": s.codec,
+            "sample_rate": s.params.sample_rate,
+            "channels": s.params.channels,
+            "layout": s.layout,
+            "seconds": round(s.seconds, 3),
+            "packets": len(s.packets),
+        }
+        for s in audio_streams(nrf)
+    ]
+    totals["audio"] = nrf.audio_bytes  # AUDI sections; video bytes (what bitrates count) are the total less these
+    totals["container"] = nrf.file_size - totals["keyframes"] - totals["networks"] - totals["audio"]
     totals["total"] = nrf.file_size
     counts = [parameter_count(header.flow), parameter_count(header.residual)]
     info = header.video
@@ -56,7 +68,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         "file": nrf.name,
         "version": f"{nrf.version[0]}.{nrf.version[1]}",
         "header": describe(header),
-        "bpp": 8.0 * nrf.file_size / (info.width * info.height * info.frame_count),
+        "bpp": 8.0 * (nrf.file_size - nrf.audio_bytes) / (info.width * info.height * info.frame_count),  # video
         "parameters_per_gop": {"flow": counts[0], "residual": counts[1]},
         "bits_per_weight": {
             name: round(bits / max(1, counts[n] * len(nrf.index)), 3)
@@ -66,6 +78,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         "tensors_with_channel_steps": [channel_tensors, sum(map(len, shapes)) * len(nrf.index)],
         "sections": [{"name": name, "offset": off, "bytes": size} for name, off, size in nrf.sections],
         "gops": gops,
+        "audio": audio,
         "bytes": totals,
         "frames": frame_sources(gops),
     }
@@ -88,6 +101,7 @@ def info_lines(info: dict) -> list[str]:
     v = h["video"]
     lines.append(
         f"{info['file']}: nrf version {info['version']}, {info['bytes']['total']:,} bytes, {info['bpp']:.4f} bpp"
+        + (" (video only)" if info["bytes"]["audio"] else "")
     )
     lines.append(
         f"video: {v['width']}x{v['height']}, {v['frame_count']} frames, {v['fps_num']}/{v['fps_den']} fps, "
@@ -124,9 +138,14 @@ def info_lines(info: dict) -> list[str]:
             f"{g['bytes']:>6} {g['keyframe_bytes']:>9} {g['network_bytes']:>9} "
             f"{g['flow']['bits_per_weight']:>12} {g['residual']['bits_per_weight']:>16}"
         )
+    for i, a in enumerate(info["audio"]):
+        lines.append(
+            f"audio {i}: {a['codec']}, {a['sample_rate']} Hz, {a['layout'] or 'channels'} ({a['channels']}), "
+            f"{a['seconds']:.2f} s, {a['packets']} packets (kept as the input had them)"
+        )
     b = info["bytes"]
     lines.append(
-        f"bytes: keyframes {b['keyframes']:,} + networks {b['networks']:,} + container {b['container']:,} "
-        f"= {b['total']:,}"
+        f"bytes: keyframes {b['keyframes']:,} + networks {b['networks']:,} + audio {b['audio']:,} "
+        f"+ container {b['container']:,} = {b['total']:,}"
     )
     return lines

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from fractions import Fraction
 from pathlib import Path
 
-from bitstream import NrfFile
+from bitstream import AudioStream, NrfFile, add_audio, audio_streams
 
 from ..core.device import resolve_device
 from ..core.gop import frame_span
@@ -13,12 +15,39 @@ from ..core.video import Video
 from ..decoder import Progress, decode
 from ..encoder.pipeline import EncodeReport, Log, encode_video
 from ..errors import OutputError
+from ..media.audio import cut_audio, read_audio
 from ..media.files import atomic_output, check_output, refuse_overwrite
 from ..media.reader import read_video
 from ..media.writer import output_kind, write_video
 from ..settings import EncodeSettings
 from .resources import estimated_nrf_bytes, estimated_video_bytes
 from .workdir import Workdir, job_key
+
+
+@dataclasses.dataclass(frozen=True)
+class FileReport(EncodeReport):
+    """An encode written to a file: `bytes` and `bpp` count the video (the file less its audio sections)."""
+
+    file_bytes: int = 0
+    audio_bytes: int = 0  # the AUDI sections: the input's audio packets, timestamps and codec parameters
+    audio: tuple[str, ...] = ()  # one line per kept stream: codec, rate, channels, seconds
+
+
+def with_audio(data: bytes, report: EncodeReport, audio: list[AudioStream]) -> tuple[bytes, FileReport]:
+    """The encoder's (video-only) file with the audio sections added, and its report split into video and audio."""
+    data = add_audio(data, audio)
+    audio_bytes = NrfFile(data).audio_bytes
+    video_bytes = len(data) - audio_bytes
+    fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
+    fields.update(
+        bytes=video_bytes,
+        bpp=report.bpp * video_bytes / report.bytes,
+        container_bytes=video_bytes - report.keyframe_bytes - report.network_bytes,
+    )
+    lines = tuple(
+        f"{s.codec} {s.params.sample_rate} Hz {s.layout or f'{s.params.channels} ch'} {s.seconds:.2f} s" for s in audio
+    )
+    return data, FileReport(**fields, file_bytes=len(data), audio_bytes=audio_bytes, audio=lines)
 
 
 def encode(
@@ -28,8 +57,13 @@ def encode(
     progress: Progress | None = None,
     log: Log | None = None,
     workdir: str | os.PathLike | None = None,
-) -> EncodeReport:
-    """Read a video file, encode it, write the .nrf atomically; never overwrites the input."""
+    audio: bool = True,
+) -> FileReport:
+    """Read a video file, encode it, write the .nrf atomically; never overwrites the input.
+
+    The input's audio streams are kept as they are (AUDI sections), cut to the frames coded;
+    `audio=False` drops them, with a note.
+    """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
     if dst.is_dir():
@@ -38,7 +72,9 @@ def encode(
         raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     video = read_video(src, settings.frames)
-    check_output(dst, estimated_nrf_bytes(video, settings))  # ...or too full
+    sound = read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
+    audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)
+    check_output(dst, estimated_nrf_bytes(video, settings) + audio_estimate)  # ...or too full
     log = log or (lambda text: None)
     store = None
     if workdir is not None:
@@ -49,9 +85,10 @@ def encode(
             estimated_nrf_bytes(video, settings),
         )
     data, report = encode_video(video, settings, progress, log, store)
+    data, file_report = with_audio(data, report, sound)
     with atomic_output(dst) as tmp:
         tmp.write_bytes(data)
-    return report
+    return file_report
 
 
 def decode_file(
@@ -67,7 +104,10 @@ def decode_file(
     nrf = NrfFile(input_path)
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
-    check_output(output_path, estimated_video_bytes(kind, end - start, info.height, info.width))
+    fps = Fraction(info.fps_num, info.fps_den)
+    sound = cut_audio(audio_streams(nrf), fps, info.frame_count, start, end)  # a damaged AUDI fails before decoding
+    audio_bytes = sum(s.packet_bytes for s in sound)
+    check_output(output_path, estimated_video_bytes(kind, end - start, info.height, info.width) + audio_bytes)
     video = decode(nrf, frames, device, progress)
-    write_video(output_path, video)
+    write_video(output_path, video, sound)
     return video

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from bitstream import AudioStream
+
 from ..core.colour import upsample_chroma
 from ..core.ffmpeg import color_range_of, colorspace_of, frame_from_planes
 from ..core.video import Video
 from ..errors import OutputError
+from .audio_out import AudioOutput, audio_for
 from .files import atomic_output
 from .reader import failure_reason
 
@@ -33,22 +38,26 @@ def output_kind(path: str | os.PathLike) -> str:
     raise OutputError(f"unsupported output type {suffix!r}: use .mp4, .mkv, .y4m or a folder for PNGs")
 
 
-def write_video(path: str | os.PathLike, video: Video) -> None:
-    """Write by extension: .mp4 (H.264 yuv420p CRF 12; yuv444p when a side is odd), .mkv (FFV1), .y4m, PNG folder."""
+def write_video(path: str | os.PathLike, video: Video, audio: Sequence[AudioStream] = ()) -> None:
+    """Write by extension: .mp4 (H.264 yuv420p CRF 12; yuv444p when a side is odd), .mkv (FFV1), .y4m, PNG folder.
+
+    `audio` (a .nrf's streams, cut and rebased to the frames) goes into .mp4 and .mkv; notes to video.notes.
+    """
     kind = output_kind(path)
+    audio = audio_for(kind, audio, video.notes)
     try:
         with atomic_output(path, is_dir=(kind == "png")) as tmp:
             if kind == "png":
                 _write_pngs(tmp, video)
             else:
-                _write_stream(tmp, kind, video)
+                _write_stream(tmp, kind, video, audio)
     except av.error.FFmpegError as exc:
         raise OutputError(f"cannot write {path}: {failure_reason(exc)}") from None
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_stream(tmp: Path, kind: str, video: Video) -> None:
+def _write_stream(tmp: Path, kind: str, video: Video, audio: Sequence[AudioStream] = ()) -> None:
     odd = video.width % 2 or video.height % 2
     settings = {
         "mp4": ("mp4", "libx264", "yuv444p" if odd else "yuv420p", {"crf": str(MP4_CRF), "preset": "medium"}),
@@ -62,6 +71,7 @@ def _write_stream(tmp: Path, kind: str, video: Video) -> None:
         stream.codec_context.time_base = 1 / video.fps
         stream.codec_context.colorspace = colorspace_of(video.matrix)
         stream.codec_context.color_range = color_range_of(video.full_range)
+        sound = AudioOutput(container, kind, audio, video.notes)
         for t in range(video.frame_count):
             if pix_fmt == "yuv444p":
                 planes = [
@@ -74,10 +84,12 @@ def _write_stream(tmp: Path, kind: str, video: Video) -> None:
                 frame = frame_from_planes(video.y[t], video.u[t], video.v[t])
             frame.pts = t
             frame.time_base = stream.codec_context.time_base
+            sound.until(Fraction(t) / video.fps)
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+        sound.finish()
 
 
 def _write_pngs(folder: Path, video: Video) -> None:

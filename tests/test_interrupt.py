@@ -22,7 +22,8 @@ from nrffcodec.media.writer import write_video
 from .clips import moving_texture
 
 ITERATIONS = 40  # ~1 s per GOP here: a signal sent when GOP 0 lands arrives while GOP 1 trains
-ARGS = ["--preset", "fast", "--iterations", str(ITERATIONS), "--quality", "1", "--gop", "3", "--device", "cpu", "-q"]
+ARGS = ["--preset", "fast", "--iterations", str(ITERATIONS), "--quality", "1", "--gop", "3", "--device", "cpu"]
+ARGS += ["-q", "-y"]  # -y: the output holds an earlier file that an interrupted encode must leave alone
 SETTINGS = EncodeSettings(preset="fast", iterations=ITERATIONS, quality=1, gop=3, device="cpu", jobs=1)
 OLD = b"an earlier output that must survive"
 
@@ -115,7 +116,7 @@ def test_an_interrupted_decode_leaves_the_old_output(tmp_path, monkeypatch, enco
 
     original = nrffcodec.core.render.GopRenderer.frame
     monkeypatch.setattr(nrffcodec.core.render.GopRenderer, "frame", stop_on_second_frame)
-    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
+    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q", "-y"])
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
 
@@ -131,7 +132,7 @@ def test_an_interrupted_write_leaves_the_old_output(tmp_path, monkeypatch, encod
         raise KeyboardInterrupt
 
     monkeypatch.setattr(nrffcodec.media.writer, "_write_stream", interrupted)
-    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
+    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q", "-y"])
     assert result.exit_code == 130
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
 

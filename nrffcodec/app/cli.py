@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bitstream import KeyframeCodec
-
-from ..errors import InputError
+from ..errors import InputError, OutputError
+from ..media.files import is_stdio, refuse_existing
 from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
-from ..version import __version__
-from .exits import friendly_errors, terminated
+from .exits import OneLineUsageGroup, friendly_errors, terminated
 from .options import parse_frame_range
 from .progress import Bar, PointBars
+from .versions import version_option
 
 if TYPE_CHECKING:
     from ..encoder.pipeline import EncodeReport
@@ -29,10 +28,13 @@ def _say(quiet: bool, text: str) -> None:
         click.echo(text, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="nrff")
+@click.group("nrff", cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option
 def cli() -> None:
     """nrff: a neural video codec (Neural Residual Flow Fields) with a real bitstream."""
+
+
+overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
 def summary_lines(report: EncodeReport, path: str) -> list[str]:
@@ -62,7 +64,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 
 
 @cli.command("encode")
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option(
     "--quality",
@@ -108,6 +110,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 )
 @click.option("--no-audio", is_flag=True, help="Drop the input's audio (kept as it is by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def encode_cmd(
@@ -127,9 +130,15 @@ def encode_cmd(
     workdir: Path | None,
     no_audio: bool,
     as_json: bool,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Encode video IN to the .nrf file OUT (its audio streams kept as they are)."""
+    """Encode video IN (- reads a pipe, e.g. y4m) to the .nrf file OUT (its audio streams kept as they are)."""
+    from bitstream import KeyframeCodec
+
+    if is_stdio(output_path):
+        raise OutputError("encode writes a file: give OUT.nrf, not -")
+    refuse_existing(input_path, output_path, overwrite)
     settings = EncodeSettings(
         quality=quality,
         preset=preset,
@@ -148,13 +157,7 @@ def encode_cmd(
     bar = Bar(quiet, "training")
     try:
         report = encode(
-            input_path,
-            output_path,
-            settings,
-            progress=bar,
-            log=lambda text: _say(quiet, f"nrff: {text}"),
-            workdir=workdir,
-            audio=not no_audio,
+            input_path, output_path, settings, progress=bar, log=bar.log, workdir=workdir, audio=not no_audio
         )
     finally:
         bar.close()
@@ -169,31 +172,39 @@ def encode_cmd(
 
 @cli.command("decode")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(allow_dash=True, path_type=Path))
 @click.option("--frames", "frames_text", metavar="START:END", help="Decode frames [START, END) only.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
-def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, device: str, quiet: bool) -> None:
-    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs.
+def decode_cmd(
+    input_path: Path, output_path: Path, frames_text: str | None, device: str, overwrite: bool, quiet: bool
+) -> None:
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, a folder of PNGs, - (y4m on stdout).
 
     Audio kept in IN goes into .mp4 and .mkv, cut to the frames decoded."""
     from ..media.writer import output_kind
     from .jobs import decode_file
 
+    refuse_existing(input_path, output_path, overwrite)
+    frames = parse_frame_range(frames_text)
     started = time.perf_counter()
-    bar = Bar(quiet, "decoding")
+    bar = Bar(quiet, "decoding", unit="GOP")
     try:
-        video = decode_file(input_path, output_path, parse_frame_range(frames_text), device, progress=bar)
+        video = decode_file(input_path, output_path, frames, device, progress=bar)
     finally:
         bar.close()
     seconds = time.perf_counter() - started
     for note in video.notes:
         _say(quiet, f"note: {note}")
-    last = video.first_frame + video.frame_count - 1
+    end = video.first_frame + video.frame_count
+    if frames and frames[1] is not None and frames[1] > end:
+        _say(quiet, f"note: --frames end {frames[1]} is past the file's {end} frames: decoded {frames[0]}:{end}")
+    where = "stdout" if is_stdio(output_path) else output_path
     _say(
         quiet,
-        f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{last}"
+        f"wrote {where} ({output_kind(output_path)}): frames {video.first_frame}..{end - 1}"
         f", {video.width}x{video.height} @ {float(video.fps):.3f} fps, "
         f"{seconds:.1f} s ({video.frame_count / max(seconds, 1e-9):.1f} frames/s)",
     )
@@ -303,7 +314,7 @@ def sweep_cmd(
             Clip.of(input_path.stem, video),
             out_dir,
             options,
-            log=lambda text: _say(quiet, f"nrff: {text}"),
+            log=bars.log,
             progress=bars,
         )
     finally:

@@ -16,7 +16,7 @@ from ..decoder import Progress, decode
 from ..encoder.pipeline import EncodeReport, Log, encode_video
 from ..errors import OutputError
 from ..media.audio import cut_audio, read_audio
-from ..media.files import atomic_output, check_output, refuse_overwrite
+from ..media.files import atomic_output, check_output, is_stdio, refuse_overwrite
 from ..media.reader import read_video
 from ..media.writer import output_kind, write_video
 from ..settings import EncodeSettings
@@ -72,7 +72,8 @@ def encode(
         raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     video = read_video(src, settings.frames)
-    sound = read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
+    # stdin was read once, for the video: a pipe's audio is not kept
+    sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
     audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)
     check_output(dst, estimated_nrf_bytes(video, settings) + audio_estimate)  # ...or too full
     log = log or (lambda text: None)

@@ -25,11 +25,11 @@ from .gop_length import choose_gop_length
 from .keyframes import CodedKeyframes, code_keyframes, decode_all
 from .pack import pack_file
 from .plan import EncodePlan, header_for, plan_encode
+from .progress import Progress, StepCount
 from .runner import LocalRunner, Runner, default_jobs
-from .train import GopResult, GopTask, schedule_for
+from .train import GopResult, GopTask, schedule_for, task_steps
 from .verify import verify
 
-Progress = Callable[[int, int, str], None]
 Log = Callable[[str], None]
 
 
@@ -104,26 +104,21 @@ def gop_task(
 def train_fields(
     tasks: Sequence[GopTask],
     runner: Runner,
-    progress: Progress | None,
+    steps: StepCount,
     log: Log,
     on_result: Callable[[GopResult], None] | None = None,
 ) -> dict[int, GopResult]:
     """Stage 4 over every GOP: each result reaches `on_result` (the store) as soon as it is trained."""
     if not tasks:
         return {}
-    if progress:
-        progress(0, len(tasks), "training")
-    count = 0
+    steps.begin([task_steps(t) for t in tasks], "training")
 
     def done(position: int, result: GopResult) -> None:
-        nonlocal count
-        count += 1
         if on_result:
             on_result(result)
-        if progress:
-            progress(count, len(tasks), f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
+        steps.finished(position, f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
 
-    return {r.index: r for r in runner.run(tasks, done, log)}
+    return {r.index: r for r in runner.run(tasks, done, log, steps.steps)}
 
 
 def encode_video(
@@ -148,7 +143,8 @@ def encode_video(
     def make_task(window: Video, plan: EncodePlan, gop: Gop, keys: dict[int, Planes], sched: Schedule) -> GopTask:
         return gop_task(window, plan, gop, keys, sched, settings, device)
 
-    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, progress, log)
+    steps = StepCount(progress)  # training steps, pilot included: one count, one ETA
+    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, steps, log)
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
     header = header_for(video, plan, settings)
     gops = plan.gops
@@ -171,7 +167,7 @@ def encode_video(
         if gop.predicted and gop.index not in results
     ]
     train_started = time.perf_counter()
-    results.update(train_fields(tasks, runner, progress, log, store.save if store else None))
+    results.update(train_fields(tasks, runner, steps, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
     packed = pack_file(header, plan, keyframes, results)
     log("decoding the written file to measure it")

@@ -1,15 +1,19 @@
 """Where GOPs train: the runner protocol and its local backend (one process per GOP at a time).
 
 A backend takes every GOP's task and returns their results in task order; `on_result` sees each
-result the moment it exists (the work folder keeps it, the progress bar counts it). Seeding is
-per GOP, so no backend changes a byte of the file.
+result the moment it exists (the work folder keeps it, the progress bar counts it), and
+`on_steps`, when given, the training steps of each task as they are done (train_gop's `on_steps`
+reports them every few tenths of a second; from another process they travel back on a queue).
+Seeding is per GOP, so no backend changes a byte of the file.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import multiprocessing
+import multiprocessing.queues
 import os
 import signal
 import sys
@@ -18,6 +22,7 @@ from typing import Protocol
 
 import torch
 
+from .progress import REPORT_SECONDS, OnSteps
 from .train import GopResult, GopTask, train_gop, train_with_fallback
 
 OnResult = Callable[[int, GopResult], None]  # (position in the task list, result)
@@ -28,7 +33,9 @@ CUDA_JOBS = 1  # GOPs trained side by side on one GPU: one process keeps it busy
 class Runner(Protocol):
     """Trains GOP tasks somewhere; results come back in task order."""
 
-    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]: ...
+    def run(
+        self, tasks: Sequence[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
+    ) -> list[GopResult]: ...
 
 
 def default_jobs(jobs: int | None, device: str, tasks: int) -> int:
@@ -48,15 +55,34 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _worker_init() -> None:
+Reports = multiprocessing.queues.SimpleQueue  # (position, steps done) or (position, a log line)
+_reports: Reports | None = None  # in a worker process: where its step counts and log lines go
+
+
+def _worker_init(reports: Reports | None = None) -> None:
+    global _reports
+    _reports = reports
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
 
 
-def _train_in_worker(task: GopTask) -> GopResult:
-    """train_gop with the CUDA out-of-memory fallback; its message goes to stderr (the parent's log is not here)."""
-    return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+def _train_in_worker(position: int, task: GopTask) -> GopResult:
+    """train_gop with the CUDA out-of-memory fallback; steps and log lines go back to the parent."""
+    reports = _reports
+    if reports is None:
+        return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+    train = functools.partial(train_gop, on_steps=lambda count: reports.put((position, count)))
+    return train_with_fallback(task, train, lambda text: reports.put((position, text)))
+
+
+def _drain(reports: Reports, on_steps: OnSteps | None, log: Log) -> None:
+    while not reports.empty():
+        position, item = reports.get()
+        if isinstance(item, str):
+            log(item)
+        elif on_steps is not None:
+            on_steps(position, item)
 
 
 class LocalRunner:
@@ -65,7 +91,9 @@ class LocalRunner:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(self, tasks: Sequence[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
+    def run(
+        self, tasks: Sequence[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
+    ) -> list[GopResult]:
         results: dict[int, GopResult] = {}
 
         def done(position: int, result: GopResult) -> None:
@@ -75,12 +103,15 @@ class LocalRunner:
         if self.jobs <= 1 or len(tasks) <= 1:
             with single_thread() if tasks and tasks[0].device == "cpu" else contextlib.nullcontext():
                 for position, task in enumerate(tasks):
-                    done(position, train_with_fallback(task, train_gop, log))
+                    report = functools.partial(on_steps, position) if on_steps else None
+                    done(position, train_with_fallback(task, functools.partial(train_gop, on_steps=report), log))
         else:
-            self._run_pool(tasks, done)
+            self._run_pool(tasks, done, log, on_steps)
         return [results[position] for position in range(len(tasks))]
 
-    def _run_pool(self, tasks: Sequence[GopTask], done: Callable[[int, GopResult], None]) -> None:
+    def _run_pool(
+        self, tasks: Sequence[GopTask], done: Callable[[int, GopResult], None], log: Log, on_steps: OnSteps | None
+    ) -> None:
         # fork like torch's DataLoader workers; spawn where fork is absent, and for CUDA, which cannot
         # be used in a child forked from a process that has used it
         on_cpu = tasks[0].device == "cpu"
@@ -88,14 +119,25 @@ class LocalRunner:
         context = multiprocessing.get_context(method)
         earlier = set(multiprocessing.active_children())
         workers = min(self.jobs, len(tasks))
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(_train_in_worker, task): position for position, task in enumerate(tasks)}
+        reports = context.SimpleQueue()
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(reports,)
+        ) as pool:
+            futures = {pool.submit(_train_in_worker, position, task): position for position, task in enumerate(tasks)}
+            pending = set(futures)
             try:
-                for future in concurrent.futures.as_completed(futures):
-                    done(futures[future], future.result())
+                while pending:
+                    finished, pending = concurrent.futures.wait(
+                        pending, REPORT_SECONDS, concurrent.futures.FIRST_COMPLETED
+                    )
+                    _drain(reports, on_steps, log)
+                    for future in sorted(finished, key=futures.get):
+                        done(futures[future], future.result())
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 # shutdown() alone would wait for the GOPs still training: end this pool's workers
                 for process in set(multiprocessing.active_children()) - earlier:
                     process.terminate()
                 raise
+        _drain(reports, on_steps, log)  # what the workers said last, now that they have exited
+        reports.close()

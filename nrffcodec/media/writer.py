@@ -74,9 +74,11 @@ def _write_to_pipe(video: Video) -> None:
     try:
         _write_stream(stdout, "y4m", video)
         stdout.flush()
-    except BrokenPipeError:
-        # the reader went away (a player closed): say so once; stdout to /dev/null so that the
-        # interpreter's own flush at exit does not print a second error
+    except (BrokenPipeError, av.error.FFmpegError) as exc:
+        # PyAV reports the reader going away (a player closed) as its callback's error
+        if not isinstance(exc, BrokenPipeError) and not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        # stdout to /dev/null, so that the interpreter's own flush at exit adds no second error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise OutputError("cannot write stdout: the reading end of the pipe was closed") from None
 

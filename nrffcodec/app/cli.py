@@ -184,10 +184,12 @@ def decode_cmd(
     """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, a folder of PNGs, - (y4m on stdout).
 
     Audio kept in IN goes into .mp4 and .mkv, cut to the frames decoded."""
-    from ..media.writer import output_kind
+    from ..media.writer import output_kind, refuse_replacing_other_files
     from .jobs import decode_file
 
     refuse_existing(input_path, output_path, overwrite)
+    if output_kind(output_path) == "png":
+        refuse_replacing_other_files(output_path)  # before the decode, not after it
     frames = parse_frame_range(frames_text)
     started = time.perf_counter()
     bar = Bar(quiet, "decoding", unit="GOP")

@@ -133,7 +133,7 @@ def info_lines(info: dict) -> list[str]:
     period = h["keyframe_period"]
     lines.append(
         f"keyframes: {KEYFRAME_CODERS.get(h['keyframe_codec'], h['keyframe_codec'])}, one per GOP "
-        f"({h['gop_count']} GOP{'s' * (h['gop_count'] != 1)}, nominal length {h['gop_length']}); "
+        f"({h['gop_count']} GOP{'s' * (h['gop_count'] != 1)}); "
         + ("all intra" if period == 1 else f"every {period}th intra (period {period}), the others predicted")
     )
     for name in ("flow", "residual"):

@@ -53,7 +53,7 @@ def write_video(path: str | os.PathLike, video: Video, audio: Sequence[AudioStre
     kind = output_kind(path)
     audio = audio_for(kind, audio, video.notes)
     if kind == "png":
-        refuse_replacing_other_files(Path(path))
+        refuse_replacing_other_files(path)
     try:
         if is_stdio(path):
             _write_to_pipe(video)
@@ -83,8 +83,9 @@ def _write_to_pipe(video: Video) -> None:
         raise OutputError("cannot write stdout: the reading end of the pipe was closed") from None
 
 
-def refuse_replacing_other_files(folder: Path) -> None:
+def refuse_replacing_other_files(folder: str | os.PathLike) -> None:
     """A PNG folder is replaced as a whole (-y): only when it holds nothing but frame PNGs."""
+    folder = Path(folder)
     if folder.is_dir():
         others = [p.name for p in folder.iterdir() if not PNG_NAME.fullmatch(p.name)]
         if others:

@@ -175,11 +175,23 @@ def encode_cmd(
 @click.argument("output_path", metavar="OUT", type=click.Path(allow_dash=True, path_type=Path))
 @click.option("--frames", "frames_text", metavar="START:END", help="Decode frames [START, END) only.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--fps",
+    "fps_text",
+    metavar="RATE",
+    help="Decode at another frame rate: 60, 30000/1001, or a factor of the file's rate like 2x or 1.5x.",
+)
 @overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def decode_cmd(
-    input_path: Path, output_path: Path, frames_text: str | None, device: str, overwrite: bool, quiet: bool
+    input_path: Path,
+    output_path: Path,
+    frames_text: str | None,
+    device: str,
+    fps_text: str | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
     """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, a folder of PNGs, - (y4m on stdout).
 
@@ -194,7 +206,7 @@ def decode_cmd(
     started = time.perf_counter()
     bar = Bar(quiet, "decoding", unit="GOP")
     try:
-        video = decode_file(input_path, output_path, frames, device, progress=bar)
+        video = decode_file(input_path, output_path, frames, device, progress=bar, fps=fps_text)
     finally:
         bar.close()
     seconds = time.perf_counter() - started

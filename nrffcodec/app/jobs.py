@@ -11,8 +11,9 @@ from bitstream import AudioStream, NrfFile, add_audio, audio_streams
 
 from ..core.device import resolve_device
 from ..core.gop import frame_span
+from ..core.retime import output_instants, parse_rate
 from ..core.video import Video
-from ..decoder import Progress, decode
+from ..decoder import Progress, decode, decode_at_rate
 from ..encoder.pipeline import EncodeReport, Log, encode_video
 from ..errors import OutputError
 from ..media.audio import cut_audio, read_audio
@@ -98,17 +99,26 @@ def decode_file(
     frames: tuple[int, int | None] | None = None,
     device: str = "auto",
     progress: Progress | None = None,
+    fps: str | None = None,
 ) -> Video:
-    """Decode a .nrf file and write the frames by the output's extension (media.writer.write_video)."""
+    """Decode a .nrf file and write the frames by the output's extension (media.writer.write_video);
+    `fps` ('60', '2x', ...) decodes at another frame rate (decoder.decode_at_rate)."""
     refuse_overwrite(input_path, output_path)
     kind = output_kind(output_path)  # reject an unsupported extension before decoding
+    rate = None if fps is None else parse_rate(fps)  # a bad --fps fails before the file is read
     nrf = NrfFile(input_path)
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
-    fps = Fraction(info.fps_num, info.fps_den)
-    sound = cut_audio(audio_streams(nrf), fps, info.frame_count, start, end)  # a damaged AUDI fails before decoding
+    source_fps = Fraction(info.fps_num, info.fps_den)
+    # a damaged AUDI fails before decoding
+    sound = cut_audio(audio_streams(nrf), source_fps, info.frame_count, start, end)
     audio_bytes = sum(s.packet_bytes for s in sound)
-    check_output(output_path, estimated_video_bytes(kind, end - start, info.height, info.width) + audio_bytes)
-    video = decode(nrf, frames, device, progress)
+    count = end - start
+    if rate is not None:
+        count = len(output_instants(start, end, info.frame_count, source_fps, rate.resolve(source_fps))[1])
+    check_output(output_path, estimated_video_bytes(kind, count, info.height, info.width) + audio_bytes)
+    video = (
+        decode(nrf, frames, device, progress) if rate is None else decode_at_rate(nrf, rate, frames, device, progress)
+    )
     write_video(output_path, video, sound)
     return video

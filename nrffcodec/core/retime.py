@@ -26,6 +26,7 @@ class Rate:
 
     value: Fraction
     relative: bool = False
+    text: str = dataclasses.field(default="", compare=False)  # as the user wrote it, for messages
 
     def resolve(self, source_fps: Fraction) -> Fraction:
         fps = self.value * source_fps if self.relative else self.value
@@ -34,7 +35,7 @@ class Rate:
         return fps
 
     def __str__(self) -> str:
-        return f"{self.value}{'x' if self.relative else ''}"
+        return self.text or f"{self.value}{'x' if self.relative else ''}"
 
 
 def parse_rate(text: str) -> Rate:
@@ -49,7 +50,7 @@ def parse_rate(text: str) -> Rate:
     value = Fraction(int(num), int(den)) if den else Fraction(number)
     if value <= 0:
         raise InputError(f"--fps {text}: the rate must be above zero")
-    return Rate(value, bool(factor))
+    return Rate(value, bool(factor), text.strip())
 
 
 def output_instants(

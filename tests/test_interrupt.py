@@ -145,7 +145,7 @@ def test_an_interrupt_after_the_output_is_written_says_so(tmp_path, monkeypatch,
     def interrupted_summary(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nrffcodec.app.cli, "_say", interrupted_summary)
+    monkeypatch.setattr(nrffcodec.app.cli, "say", interrupted_summary)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out)])
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == f"nrff: interrupted after writing {out}"

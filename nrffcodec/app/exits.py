@@ -90,3 +90,9 @@ class OneLineUsageGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         with _one_line_usage():
             return super().invoke(ctx)
+
+
+def say(quiet: bool, text: str) -> None:
+    """A message on stderr, unless -q."""
+    if not quiet:
+        click.echo(text, err=True)

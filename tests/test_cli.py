@@ -72,7 +72,9 @@ def test_info_says_when_a_file_is_the_keyframe_codec_alone(clip_path, tmp_path) 
     info = json.loads(run("info", out, "--json").stdout)
     assert info["frames"] == {"rendered_by_fields": 0, "coded_by_keyframe_codec": 3, "fallback": True}
     assert info["bytes"]["networks"] == 0 and all(g["network_bytes"] == 0 for g in info["gops"])
-    assert "fallback: every frame a keyframe, no networks" in run("info", out).output
+    text = run("info", out).output
+    assert "fallback: every frame a keyframe, no networks" in text
+    assert "entropy models chosen: none (no networks stored)" in text
 
 
 def test_info_names_the_keyframe_codec_and_explains_the_keyframe_bytes(cli_encoded) -> None:

@@ -153,7 +153,7 @@ def info_lines(info: dict) -> list[str]:
     lines.append(
         f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
         f"; flow scale {h['flow_scale']} px; entropy models chosen: "
-        + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items()))
+        + (", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())) or "none (no networks stored)")
     )
     f = info["frames"]
     lines.append(

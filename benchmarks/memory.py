@@ -4,7 +4,7 @@ A synthetic 1280x720 clip (a smooth texture panning 2 px a frame) is written los
 frame by frame; each measurement then runs in a fresh process, encoding (or decoding) the first
 N frames file to file with the same settings, and reports its peak RSS (ru_maxrss, the process
 and its largest finished child). Memory that does not grow with the clip's length shows as a
-1,000 / 100 ratio near 1 (docs/decisions/0036-streaming-and-ray.md). Run by hand, niced:
+1,000 / 100 ratio near 1 (docs/decisions/0038-streaming-and-ray.md). Run by hand, niced:
 
     nice python benchmarks/memory.py                       # 1280x720, 100 and 1000 frames, GOP 8
     nice python benchmarks/memory.py --frames 50,200 --iterations 2 --size 320x180

@@ -3,6 +3,7 @@
 Nothing outside this package reads or writes bytes of the format.
 """
 
+from .audio import AudioPacket, AudioParams, AudioStream, add_audio, audio_streams
 from .container import GopIndexEntry, NrfFile, WrittenFile, write_nrf
 from .entropy import STEP_VALUES, QuantizedTensor, TensorCodingInfo
 from .errors import BitstreamError
@@ -21,6 +22,11 @@ from .header import (
 from .records import describe
 
 __all__ = [
+    "AudioPacket",
+    "AudioParams",
+    "AudioStream",
+    "add_audio",
+    "audio_streams",
     "BitstreamError",
     "FieldArch",
     "FORMAT_MAJOR",

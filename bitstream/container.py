@@ -1,7 +1,7 @@
 """The .nrf container: preamble, HEAD / PSET / GIDX sections, then one GOPC chunk per GOP.
 
-    file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX) [other sections]
-                section(GOPC) * gop_count
+    file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX)
+                [section(AUDI) * audio streams, other sections] section(GOPC) * gop_count
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
@@ -39,6 +39,8 @@ MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
 MAX_PARAMETER_SETS = 256
 MIN_GOP_CHUNK = SECTION_OVERHEAD + 8  # place (4 varints), 1 parameter-set id count, 1 slice of 1 byte
+AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
+CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,15 +75,15 @@ def read_parameter_sets(reader: ByteReader) -> list[bytes]:
     return [reader.blob() for _ in range(count)]
 
 
-def _index_payload(chunks: Sequence[GopChunk], lengths: Sequence[int]) -> bytes:
-    """Fields per entry, bytes of other sections before the first chunk (none: this writer adds
-    none), then each GOP's frame_count, key_offset and chunk length; first frames and offsets
-    follow by summing, so the index does not repeat them."""
+def index_payload(entries: Sequence[tuple[int, int, int]], gap: int = 0) -> bytes:
+    """Fields per entry, `gap` (bytes of other sections between GIDX and the first chunk), then
+    each GOP's (frame_count, key_offset, chunk length); first frames and offsets follow by
+    summing, so the index does not repeat them."""
     writer = ByteWriter()
     writer.uvarint(INDEX_FIELDS)
-    writer.uvarint(0)
-    for chunk, length in zip(chunks, lengths):
-        for value in (chunk.frame_count, chunk.key_offset, length):
+    writer.uvarint(gap)
+    for entry in entries:
+        for value in entry:
             writer.uvarint(value)
     return writer.getvalue()
 
@@ -123,7 +125,9 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
         + frame_section(b"HEAD", head_writer.getvalue())
         + frame_section(b"PSET", pset_writer.getvalue())
     )
-    index = frame_section(b"GIDX", _index_payload(chunks, [len(body) for body in bodies]))
+    index = frame_section(
+        b"GIDX", index_payload([(c.frame_count, c.key_offset, len(body)) for c, body in zip(chunks, bodies)])
+    )
     return WrittenFile(
         prefix + index + b"".join(bodies), sum(w.keyframe_size for w in written), sum(w.weights_size for w in written)
     )
@@ -166,7 +170,9 @@ class NrfFile:
             raise BitstreamError(f"{what} at byte {offset}: file ends after {len(data)} of {n} bytes (truncated)")
         return data
 
-    def _read_section(self, stream: BinaryIO, expected_tag: bytes, limit: int) -> tuple[bytes, int]:
+    def _read_section(
+        self, stream: BinaryIO, expected_tag: bytes, limit: int, record: bool = True
+    ) -> tuple[bytes, int]:
         offset = stream.tell()
         tag, length = SECTION_HEAD.unpack(self._read_exact(stream, SECTION_HEAD.size, "section header"))
         if tag != expected_tag:
@@ -180,7 +186,7 @@ class NrfFile:
         (crc,) = CRC.unpack(self._read_exact(stream, CRC.size, f"section {tag.decode()} CRC"))
         if zlib.crc32(SECTION_HEAD.pack(tag, length) + payload) != crc:
             raise BitstreamError(f"section {tag.decode()} at byte {offset}: CRC mismatch (corrupted)")
-        if tag != b"GOPC":
+        if tag != b"GOPC" and record:
             self.sections.append((tag.decode(), offset, length + SECTION_OVERHEAD))
         return payload, offset + SECTION_HEAD.size
 
@@ -205,7 +211,39 @@ class NrfFile:
         payload, base = self._read_section(
             stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
         )
-        self.index = self._parse_index(payload, base, stream.tell())
+        index_end = stream.tell()
+        self.index = self._parse_index(payload, base, index_end)
+        self.chunks_start = self.index[0].offset if self.index else self.file_size
+        self.extra_sections = self._walk_gap(stream, index_end, self.chunks_start)
+
+    def _walk_gap(self, stream: BinaryIO, start: int, end: int) -> list[tuple[bytes, int, int]]:
+        """(tag, offset, payload length) of the sections between GIDX and the first chunk, each
+        CRC-checked block by block: a 3.0 reader skips these bytes unread; this one knows AUDI and
+        passes over tags of a newer minor."""
+        found = []
+        stream.seek(start)
+        pos = start
+        while pos < end:
+            if end - pos < SECTION_OVERHEAD:
+                raise BitstreamError(f"byte {pos}: {end - pos} bytes before the first GOP chunk are not a section")
+            tag, length = SECTION_HEAD.unpack(self._read_exact(stream, SECTION_HEAD.size, "section header"))
+            name = tag.decode("latin-1")
+            if pos + SECTION_OVERHEAD + length > end:
+                raise BitstreamError(
+                    f"section {name!r} at byte {pos}: length {length} overruns the first GOP chunk at byte {end}"
+                )
+            crc = zlib.crc32(SECTION_HEAD.pack(tag, length))
+            left = length
+            while left:
+                block = self._read_exact(stream, min(left, CRC_BLOCK), f"section {name!r}")
+                crc = zlib.crc32(block, crc)
+                left -= len(block)
+            if CRC.unpack(self._read_exact(stream, CRC.size, f"section {name!r} CRC"))[0] != crc:
+                raise BitstreamError(f"section {name!r} at byte {pos}: CRC mismatch (corrupted)")
+            self.sections.append((name, pos, length + SECTION_OVERHEAD))
+            found.append((tag, pos, length))
+            pos += length + SECTION_OVERHEAD
+        return found
 
     def _parse_index(self, payload: bytes, base: int, index_end: int) -> list[GopIndexEntry]:
         reader = ByteReader(payload, "section GIDX", base)
@@ -240,6 +278,21 @@ class NrfFile:
         return entries
 
     # -- public
+    @property
+    def audio_bytes(self) -> int:
+        """Bytes of the AUDI sections, framing included: the file's bytes that are not video."""
+        return sum(length + SECTION_OVERHEAD for tag, _, length in self.extra_sections if tag == AUDIO_TAG)
+
+    def audio_payloads(self) -> list[tuple[bytes, int]]:
+        """(payload, its byte offset) of each AUDI section in file order, CRC-checked again as read."""
+        out = []
+        with self._open() as stream:
+            for tag, offset, length in self.extra_sections:
+                if tag == AUDIO_TAG:
+                    stream.seek(offset)
+                    out.append(self._read_section(stream, AUDIO_TAG, length, record=False))
+        return out
+
     def read_gop(self, i: int, network_shapes: Sequence[Sequence[tuple[int, ...]]]) -> GopChunk:
         """Read, CRC-check and parse GOP `i`."""
         if not 0 <= i < len(self.index):

@@ -15,6 +15,7 @@ _EXPORTS = {
     "EncodeReport": "nrffcodec.encoder.pipeline",
     "encode_video": "nrffcodec.encoder.pipeline",
     "decode": "nrffcodec.decoder",
+    "decode_at_rate": "nrffcodec.decoder",
     "encode": "nrffcodec.app.jobs",
     "decode_file": "nrffcodec.app.jobs",
     "Video": "nrffcodec.core.video",

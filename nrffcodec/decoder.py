@@ -5,6 +5,7 @@ A malformed, hostile or too large file raises BitstreamError before any large al
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -18,12 +19,15 @@ from bitstream import BitstreamError, NrfFile, QuantizedTensor, VideoInfo
 from .core.device import explain_cuda_oom, resolve_device
 from .core.fields import CoordinateField, parameter_shapes
 from .core.gop import Gop, frame_span, gops_covering, gops_needed, reference_gops
+from .core.inbetween import DEFAULT_MODES, Inbetweener
 from .core.keychain import KeyframeGroups
 from .core.keyframes import keyframe_coder
 from .core.quant import dequantize
 from .core.render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
+from .core.retime import Rate, output_instants, parse_rate
 from .core.units import human_bytes
-from .core.video import Video
+from .core.video import Planes, Video
+from .errors import InputError
 
 Progress = Callable[[int, int, str], None]
 
@@ -47,13 +51,15 @@ def decode_memory_bytes(info: VideoInfo, frames: int, keyframes: int) -> int:
     return (frames + keyframes) * frame + references
 
 
-def check_decode_memory(info: VideoInfo, start: int, end: int, keyframes: int) -> None:
+def check_decode_memory(
+    info: VideoInfo, start: int, end: int, keyframes: int, output_frames: int | None = None
+) -> None:
     """Refuse, before allocating, a decode that cannot fit in memory.
 
     A file of a few kilobytes may legally claim thousands of 16384x16384 frames; the format cannot
     rule that out, so the decoder checks what it is about to hold against what the machine has.
     """
-    needed = decode_memory_bytes(info, end - start, keyframes)
+    needed = decode_memory_bytes(info, end - start if output_frames is None else output_frames, keyframes)
     available = available_memory()
     if available is not None and needed > available:
         raise BitstreamError(
@@ -67,6 +73,81 @@ def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> 
     with torch.no_grad():
         for param, tensor in zip(net.ordered_parameters(), tensors):
             param.copy_(dequantize(tensor, device))
+
+
+class GopWalk:
+    """What rendering the GOPs of [start, end) in order needs, read and decoded as the walk goes.
+
+    Keyframes come from KeyframeGroups (two intra groups at a time); `release_before(i)` forgets
+    the keyframes, 4:4:4 references and networks of the GOPs before i, so memory stays constant.
+    """
+
+    def __init__(self, nrf: NrfFile, start: int, end: int, device: str, held_frames: int | None = None) -> None:
+        header = nrf.header
+        info = header.video
+        self.nrf, self.device = nrf, device
+        self.gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
+        self.shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+        needed = gops_needed(self.gops, start, end)
+        if held_frames is None:  # one GOP's frames: the largest part of one in [start, end)
+            held_frames = max(min(end, g.end) - max(start, g.first) for g in gops_covering(self.gops, start, end))
+        check_decode_memory(info, start, start + held_frames, min(len(needed), 3 * max(1, header.keyframe_period)))
+        self.keys = KeyframeGroups(
+            keyframe_coder(header.keyframe_codec),
+            nrf.parameter_sets,
+            lambda i: nrf.read_gop(i, self.shapes).keyframe,
+            needed[-1] + 1,
+            header.keyframe_period,
+            info.height,
+            info.width,
+        )
+        self._networks: dict[int, list[list[QuantizedTensor]]] = {}
+        self._references: dict[int, torch.Tensor] = {}
+
+    def networks(self, index: int) -> list[list[QuantizedTensor]]:
+        if index not in self._networks:
+            self._networks[index] = self.nrf.read_gop(index, self.shapes).networks
+        return self._networks[index]
+
+    def reference(self, index: int) -> torch.Tensor:
+        """Keyframe `index` in 4:4:4, in [0, 1], on the device."""
+        if index not in self._references:
+            self._references[index] = planes_to_yuv444(*self.keys[index], torch.device(self.device))
+        return self._references[index]
+
+    def release_before(self, index: int) -> None:
+        self.keys.release_before(index)
+        for cache in (self._networks, self._references):
+            for old in [i for i in cache if i < index]:
+                del cache[old]
+
+    def renderer(self, gop: Gop) -> GopRenderer:
+        header = self.nrf.header
+        torch_device = torch.device(self.device)
+        previous, _, following = reference_gops(len(self.gops), gop.index)
+        renderer = GopRenderer(
+            gop=gop,
+            height=header.video.height,
+            width=header.video.width,
+            flow_scale=header.flow_scale,
+            flow_net=CoordinateField(header.flow, device=torch_device),
+            residual_net=CoordinateField(header.residual, device=torch_device),
+            ref_previous=self.reference(previous),
+            ref_own=self.reference(gop.index),
+            ref_next=self.reference(following),
+        )
+        networks = self.networks(gop.index)
+        _load(renderer.flow_net, networks[0], self.device)
+        _load(renderer.residual_net, networks[1], self.device)
+        return renderer
+
+    def frame(self, renderer: GopRenderer, t: int) -> Planes:
+        """Frame t of the renderer's GOP: its keyframe as decoded, or the networks' rendering."""
+        gop = renderer.gop
+        return self.keys[gop.index] if t == gop.key else tuple(to_uint8(p) for p in pool_chroma(renderer.frame(t)))
+
+    def has_fields(self, index: int) -> bool:
+        return bool(self.gops[index].predicted) and any(np.any(q.symbols) for n in self.networks(index) for q in n)
 
 
 @explain_cuda_oom("decode with --device cpu, or fewer frames at a time with --frames")
@@ -85,16 +166,25 @@ def decode(
     start, end = frame_span(frames, info.frame_count)
     gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
     check_decode_memory(info, start, end, len(gops_needed(gops, start, end)))
+    return _collect(decode_segments(nrf, frames, device, progress), end - start, info, start)
+
+
+def _collect(segments: Iterator[Video], count: int, info: VideoInfo, first: int) -> Video:
+    """The segments' frames in one Video of `count` frames from `first` on."""
     ch, cw = info.chroma_size
-    out_y = np.empty((end - start, info.height, info.width), np.uint8)
-    out_u = np.empty((end - start, ch, cw), np.uint8)
-    out_v = np.empty((end - start, ch, cw), np.uint8)
-    for segment in decode_segments(nrf, frames, device, progress):
-        at = slice(segment.first_frame - start, segment.first_frame - start + segment.frame_count)
-        out_y[at], out_u[at], out_v[at] = segment.y, segment.u, segment.v
-    return Video(
-        out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range), [], start
-    )
+    out = [np.empty((count, info.height, info.width), np.uint8)]
+    out += [np.empty((count, ch, cw), np.uint8) for _ in range(2)]
+    fps = Fraction(info.fps_num, info.fps_den)
+    for segment in segments:
+        at = slice(segment.first_frame - first, segment.first_frame - first + segment.frame_count)
+        out[0][at], out[1][at], out[2][at] = segment.y, segment.u, segment.v
+        fps = segment.fps
+    return Video(*out, fps, info.matrix, bool(info.full_range), [], first)
+
+
+def _segment(planes: list[Planes], fps: Fraction, info: VideoInfo, first: int) -> Video:
+    ys, us, vs = zip(*planes)
+    return Video(np.stack(ys), np.stack(us), np.stack(vs), fps, info.matrix, bool(info.full_range), [], first)
 
 
 def decode_segments(
@@ -110,54 +200,102 @@ def decode_segments(
     """
     device = resolve_device(device)
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
-    header = nrf.header
-    info = header.video
-    height, width = info.height, info.width
+    info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
-    gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
-    shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
-    needed = gops_needed(gops, start, end)
-    direct = gops_covering(gops, start, end)
-    # at once: one GOP's frames (the largest part of one in [start, end)) and at most three intra groups
-    held = max(min(end, g.end) - max(start, g.first) for g in direct)
-    check_decode_memory(info, start, start + held, min(len(needed), 3 * max(1, header.keyframe_period)))
-    keys = KeyframeGroups(
-        keyframe_coder(header.keyframe_codec),
-        nrf.parameter_sets,
-        lambda i: nrf.read_gop(i, shapes).keyframe,
-        needed[-1] + 1,
-        header.keyframe_period,
-        height,
-        width,
-    )
-    ch, cw = info.chroma_size
-    torch_device = torch.device(device)
+    walk = GopWalk(nrf, start, end, device)
+    direct = gops_covering(walk.gops, start, end)
+    fps = Fraction(info.fps_num, info.fps_den)
     for n, gop in enumerate(direct):
-        keys.release_before(gop.index - 1)
-        previous, own, following = (keys[i] for i in reference_gops(len(gops), gop.index))
-        renderer = GopRenderer(
-            gop=gop,
-            height=height,
-            width=width,
-            flow_scale=header.flow_scale,
-            flow_net=CoordinateField(header.flow, device=torch_device),
-            residual_net=CoordinateField(header.residual, device=torch_device),
-            ref_previous=planes_to_yuv444(*previous, torch_device),
-            ref_own=planes_to_yuv444(*own, torch_device),
-            ref_next=planes_to_yuv444(*following, torch_device),
-        )
-        networks = nrf.read_gop(gop.index, shapes).networks
-        _load(renderer.flow_net, networks[0], device)
-        _load(renderer.residual_net, networks[1], device)
+        walk.release_before(gop.index - 1)
+        renderer = walk.renderer(gop)
         first, last = max(start, gop.first), min(end, gop.end)
-        out_y = np.empty((last - first, height, width), np.uint8)
-        out_u = np.empty((last - first, ch, cw), np.uint8)
-        out_v = np.empty((last - first, ch, cw), np.uint8)
-        for t in range(first, last):
-            planes = own if t == gop.key else tuple(to_uint8(p) for p in pool_chroma(renderer.frame(t)))
-            out_y[t - first], out_u[t - first], out_v[t - first] = planes
+        planes = [walk.frame(renderer, t) for t in range(first, last)]
         if progress:
             progress(n + 1, len(direct), f"GOP {gop.index}")
-        yield Video(
-            out_y, out_u, out_v, Fraction(info.fps_num, info.fps_den), info.matrix, bool(info.full_range), [], first
-        )
+        yield _segment(planes, fps, info, first)
+
+
+@explain_cuda_oom("decode with --device cpu, or fewer frames at a time with --frames")
+def decode_at_rate(
+    source: str | os.PathLike | bytes | NrfFile,
+    fps: Rate | Fraction | str,
+    frames: tuple[int, int | None] | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    modes: dict[str, str] | None = None,
+) -> Video:
+    """Decode at another frame rate into memory; decode_at_rate_segments gives the same frames in parts."""
+    nrf = source if isinstance(source, NrfFile) else NrfFile(source)
+    info = nrf.header.video
+    first, positions, _ = _instants(nrf, fps, frames)
+    check_decode_memory(info, first, first + len(positions), 0)
+    return _collect(decode_at_rate_segments(nrf, fps, frames, device, progress, modes), len(positions), info, first)
+
+
+def _instants(
+    nrf: NrfFile, fps: Rate | Fraction | str, frames: tuple[int, int | None] | None
+) -> tuple[int, list[Fraction], Fraction]:
+    """(first output frame's index, the output instants in source frames, the output rate)."""
+    info = nrf.header.video
+    start, end = frame_span(frames, info.frame_count)
+    source_fps = Fraction(info.fps_num, info.fps_den)
+    rate = parse_rate(fps) if isinstance(fps, str) else fps if isinstance(fps, Rate) else Rate(Fraction(fps))
+    target = rate.resolve(source_fps)
+    first, positions = output_instants(start, end, info.frame_count, source_fps, target)
+    if not positions:
+        raise InputError(f"--fps {rate}: no output frame falls within frames {start}..{end - 1}")
+    return first, positions, target
+
+
+def decode_at_rate_segments(
+    source: str | os.PathLike | bytes | NrfFile,
+    fps: Rate | Fraction | str,
+    frames: tuple[int, int | None] | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    modes: dict[str, str] | None = None,
+) -> Iterator[Video]:
+    """Decode at another frame rate (core.retime), one Video per source GOP the instants fall in.
+
+    Frames at the file's own instants are exactly decode()'s, the others are rendered between their
+    two neighbours (core.inbetween). `fps`: frames per second, or a Rate (`parse_rate("2x")`).
+    `frames` [start, end) keeps its meaning in the file's frame numbers; each Video's first_frame is
+    its first output frame's index. Memory is constant in the length, as for decode_segments.
+    """
+    device = resolve_device(device)
+    nrf = source if isinstance(source, NrfFile) else NrfFile(source)
+    info = nrf.header.video
+    first, positions, target = _instants(nrf, fps, frames)
+    lo, hi = math.floor(positions[0]), math.ceil(positions[-1])
+    per_gop = max(1, math.ceil(2 * nrf.header.gop_length * target / Fraction(info.fps_num, info.fps_den)))
+    walk = GopWalk(nrf, lo, hi + 1, device, min(len(positions), per_gop + 1))
+    renderers: dict[int, GopRenderer] = {}
+    decoded: dict[int, Planes] = {}
+
+    def renderer(index: int) -> GopRenderer:
+        if index not in renderers:
+            if len(renderers) == 2:  # instants come in order: two GOPs' networks at a time
+                del renderers[min(renderers)]
+            renderers[index] = walk.renderer(walk.gops[index])
+        return renderers[index]
+
+    def frame(t: int) -> Planes:
+        if t not in decoded:
+            for old in [k for k in decoded if k < t - 1]:
+                del decoded[old]
+            decoded[t] = walk.frame(renderer(inbetween.gop_of(t).index), t)
+        return decoded[t]
+
+    inbetween = Inbetweener(walk.gops, frame, renderer, walk.reference, walk.has_fields, modes or dict(DEFAULT_MODES))
+    part: list[Planes] = []
+    part_gop = inbetween.gop_of(math.floor(positions[0])).index
+    for n, position in enumerate(positions):
+        gop = inbetween.gop_of(math.floor(position)).index
+        if gop != part_gop and part:
+            yield _segment(part, target, info, first + n - len(part))
+            part, part_gop = [], gop
+            walk.release_before(gop - 1)
+        part.append(inbetween.render(position))
+        if progress:
+            progress(n + 1, len(positions), f"frame {first + n}")
+    yield _segment(part, target, info, first + len(positions) - len(part))

@@ -7,8 +7,8 @@ from click.testing import CliRunner, Result
 from nrffcodec.app.cli import cli
 
 
-def run(*args: object) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
+def run(*args: object, input: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
 
 def one_line_error(result: Result) -> str:

@@ -13,23 +13,26 @@ import signal
 import zlib
 from collections.abc import Iterator
 
-from bitstream import NrfFile
+from bitstream import NrfFile, add_audio
 from bitstream.container import CRC, PREAMBLE, SECTION_HEAD
 from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.core.fields import parameter_shapes
 from nrffcodec.encoder.runner import single_thread as one_thread  # noqa: F401 - re-exported: tiny decodes run 7x faster on one thread
 
+from .audio_clips import synthetic_stream
 from .clips import moving_texture
 
 TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
 
 
 def tiny_encodes() -> dict[str, bytes]:
-    """Small valid files: two GOPs at an odd size, a single frame, and keyframes only (no networks blocks)."""
+    """Small valid files: two GOPs at an odd size, the same with an audio section, a single frame, and
+    keyframes only (no networks blocks)."""
     two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
     one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
     keyframes_only, _ = encode_video(moving_texture(12, 8, 3, dx=1), EncodeSettings(gop=1, **TINY))
-    return {"two_gops": two_gops, "one_frame": one_frame, "keyframes_only": keyframes_only}
+    with_audio = add_audio(two_gops, [synthetic_stream(6)])
+    return {"two_gops": two_gops, "with_audio": with_audio, "one_frame": one_frame, "keyframes_only": keyframes_only}
 
 
 def sections(data: bytes) -> list[tuple[int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -33,9 +34,14 @@ def cli_encoded(tmp_path_factory, clip_path):
     return out, json.loads(result.stdout)
 
 
-def test_version() -> None:
+def test_version_names_the_format_torch_and_ffmpeg() -> None:
+    from bitstream import FORMAT_MAJOR, FORMAT_MINOR
+
     result = run("--version")
-    assert result.exit_code == 0 and __version__ in result.output
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == f"nrff {__version__}" and f".nrf format {FORMAT_MAJOR}.{FORMAT_MINOR}" in lines
+    assert any(line.startswith("torch ") for line in lines) and any(line.startswith("FFmpeg ") for line in lines)
 
 
 def test_encode_reports_file_bytes_and_quality(cli_encoded) -> None:
@@ -66,7 +72,26 @@ def test_info_says_when_a_file_is_the_keyframe_codec_alone(clip_path, tmp_path) 
     info = json.loads(run("info", out, "--json").stdout)
     assert info["frames"] == {"rendered_by_fields": 0, "coded_by_keyframe_codec": 3, "fallback": True}
     assert info["bytes"]["networks"] == 0 and all(g["network_bytes"] == 0 for g in info["gops"])
-    assert "fallback: every frame a keyframe, no networks" in run("info", out).output
+    text = run("info", out).output
+    assert "fallback: every frame a keyframe, no networks" in text
+    assert "entropy models chosen: none (no networks stored)" in text
+
+
+def test_info_names_the_keyframe_codec_and_explains_the_keyframe_bytes(cli_encoded) -> None:
+    path, _ = cli_encoded
+    info = json.loads(run("info", path, "--json").stdout)
+    header = info["header"]
+    assert (header["keyframe_codec"], header["video"]["pixel_format"], header["video"]["matrix"]) == (
+        "av1",
+        "yuv420p",
+        "bt601",
+    )
+    pset = info["keyframe_parameter_set_bytes"]
+    assert pset > 0 and sum(g["keyframe_bytes"] for g in info["gops"]) + pset == info["bytes"]["keyframes"]
+    text = run("info", path).output
+    assert "keyframes: AV1" in text and "every 16th intra (period 16)" in text and "key = " in text
+    assert f"= {info['bytes']['keyframes'] - pset:,} in the GOPs + {pset:,}" in text
+    assert [line.split()[3] for line in text.splitlines() if line.startswith(("  0 ", "  1 "))] == ["I", "P"]
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.y4m", "pngs"])
@@ -80,11 +105,47 @@ def test_decode_to_every_output_kind(cli_encoded, tmp_path, name: str) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
-def test_decode_frame_range(cli_encoded, tmp_path) -> None:
+def test_decode_frame_range_to_pngs_named_by_source_frame_with_normal_permissions(cli_encoded, tmp_path) -> None:
     path, _ = cli_encoded
-    result = run("decode", path, tmp_path / "part", "--frames", "2:5", "-q")
+    umask = os.umask(0o022)
+    try:
+        result = run("decode", path, tmp_path / "part", "--frames", "2:5", "-q")
+    finally:
+        os.umask(umask)
     assert result.exit_code == 0
-    assert len(list((tmp_path / "part").iterdir())) == 3
+    assert sorted(p.name for p in (tmp_path / "part").iterdir()) == [f"frame_00000{t}.png" for t in (2, 3, 4)]
+    assert (tmp_path / "part").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_range_past_the_end_says_what_it_decodes(cli_encoded, tmp_path) -> None:
+    path, _ = cli_encoded
+    result = run("decode", path, tmp_path / "end.y4m", "--frames", "10:40")
+    assert result.exit_code == 0
+    assert "note: --frames end 40 is past the file's 12 frames: decoded 10:12" in result.stderr
+
+
+def test_an_existing_output_needs_overwrite(cli_encoded, clip_path, tmp_path) -> None:
+    path, _ = cli_encoded
+    taken = tmp_path / "taken.mkv"
+    taken.write_bytes(b"keep me")
+    assert "-y (--overwrite)" in _one_line_error(run("decode", path, taken))
+    assert taken.read_bytes() == b"keep me"
+    assert run("decode", path, taken, "-y", "-q").exit_code == 0 and taken.read_bytes() != b"keep me"
+    nrf = tmp_path / "taken.nrf"
+    nrf.write_bytes(b"keep me")
+    assert "-y (--overwrite)" in _one_line_error(run("encode", clip_path, nrf, *ENCODE_FAST))
+    assert "overwrite the input" in _one_line_error(run("decode", path, path, "-y"))
+
+
+def test_overwrite_replaces_a_png_folder_only_when_it_holds_frames_alone(cli_encoded, tmp_path) -> None:
+    path, _ = cli_encoded
+    folder = tmp_path / "frames"
+    assert run("decode", path, folder, "--frames", "0:2", "-q").exit_code == 0
+    assert run("decode", path, folder, "--frames", "3:4", "-q", "-y").exit_code == 0
+    assert [p.name for p in folder.iterdir()] == ["frame_000003.png"]
+    (folder / "notes.txt").write_text("mine")
+    assert "notes.txt" in _one_line_error(run("decode", path, folder, "-q", "-y"))
+    assert (folder / "notes.txt").exists()
 
 
 def test_quiet_encode_prints_nothing(clip_path, tmp_path) -> None:
@@ -139,20 +200,9 @@ def test_corrupted_nrf_names_the_problem(cli_encoded, tmp_path) -> None:
     assert not (tmp_path / "o.mkv").exists()
 
 
-def test_bad_options_are_usage_errors(clip_path, tmp_path) -> None:
-    result = run("encode", clip_path, tmp_path / "o.nrf", "--quality", "99")
-    assert result.exit_code == 2 and "Traceback" not in result.stderr
-    result = run("decode", clip_path, tmp_path / "o.avi")
-    _one_line_error(result)
-
-
-def test_progress_bar_restarts_when_the_pilot_hands_over_to_the_encode() -> None:
-    from nrffcodec.app.cli import Bar
-
-    bar = Bar(quiet=False, desc="encode")
-    bar(0, 3, "pilot")
-    bar(3, 3, "pilot: GOP 2")
-    bar(0, 4, "training")  # the encode's GOPs: a new total, counted from zero
-    bar(1, 4, "GOP 0")
-    assert (bar._bar.total, bar._bar.n) == (4, 1)
-    bar.close()
+def test_usage_errors_read_like_nrffs_own(clip_path, tmp_path) -> None:
+    line = _one_line_error(run("encode", clip_path, tmp_path / "o.nrf", "--quality", "99"))
+    assert "'--quality'" in line and "99" in line and line.endswith("(see nrff encode --help)")
+    assert "missing argument 'OUT'" in _one_line_error(run("decode", clip_path))
+    assert "no such option" in _one_line_error(run("decode", clip_path, tmp_path / "o.mkv", "--fast"))
+    _one_line_error(run("decode", clip_path, tmp_path / "o.avi"))

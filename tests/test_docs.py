@@ -1,15 +1,16 @@
-"""docs/bitstream.md must list the header fields the code writes, in the same order."""
+"""docs/bitstream.md must list the header fields (HEAD, AUDI) the code writes, in the same order."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from bitstream.audio import AudioParams
 from bitstream.header import Header
 from bitstream.records import Wire, _fields
 
 SPEC = Path(__file__).resolve().parents[1] / "docs" / "bitstream.md"
-TYPES = {"B": "u8", "H": "u16", "I": "u32", "Q": "u64", "f": "f32", "V": "uvarint"}
+TYPES = {"B": "u8", "H": "u16", "I": "u32", "Q": "u64", "q": "i64", "f": "f32", "V": "uvarint"}
 
 
 def _code_fields(cls: type, prefix: str = "") -> list[tuple[str, str]]:
@@ -28,3 +29,9 @@ def test_header_table_matches_the_code() -> None:
     section = text.split("## HEAD")[1].split("\n## ")[0]
     rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
     assert rows[1:] == _code_fields(Header)  # rows[0]: the table's own header
+
+
+def test_audio_params_table_matches_the_code() -> None:
+    section = SPEC.read_text().split("## AUDI")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
+    assert rows[1 : 1 + len(_code_fields(AudioParams))] == _code_fields(AudioParams)

@@ -3,8 +3,9 @@
 Small valid files made by the real encoder are damaged (bit flips, truncation, inserted and deleted
 bytes, overwritten or swapped ranges, swapped sections, other versions, other magic, and damage
 inside a payload whose CRCs are then made valid again, which reaches the entropy decoder, the
-keyframe decoder and the renderer). Each damaged file must either decode, and then every CRC
-in it matches, or raise BitstreamError: never another exception, never a hang.
+keyframe decoder, the renderer and the audio section's parser, which `info` runs). Each damaged
+file must either decode, and then every CRC in it matches, or raise BitstreamError: never another
+exception, never a hang.
 
 CI runs NRFF_FUZZ_CI_EXAMPLES cases (default 30) of each kind; the nightly run,
 

@@ -22,7 +22,8 @@ from nrffcodec.media.writer import write_video
 from .clips import moving_texture
 
 ITERATIONS = 40  # ~1 s per GOP here: a signal sent when GOP 0 lands arrives while GOP 1 trains
-ARGS = ["--preset", "fast", "--iterations", str(ITERATIONS), "--quality", "1", "--gop", "3", "--device", "cpu", "-q"]
+ARGS = ["--preset", "fast", "--iterations", str(ITERATIONS), "--quality", "1", "--gop", "3", "--device", "cpu"]
+ARGS += ["-q", "-y"]  # -y: the output holds an earlier file that an interrupted encode must leave alone
 SETTINGS = EncodeSettings(preset="fast", iterations=ITERATIONS, quality=1, gop=3, device="cpu", jobs=1)
 OLD = b"an earlier output that must survive"
 
@@ -115,7 +116,7 @@ def test_an_interrupted_decode_leaves_the_old_output(tmp_path, monkeypatch, enco
 
     original = nrffcodec.core.render.GopRenderer.frame
     monkeypatch.setattr(nrffcodec.core.render.GopRenderer, "frame", stop_on_second_frame)
-    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
+    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q", "-y"])
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
 
@@ -126,12 +127,12 @@ def test_an_interrupted_write_leaves_the_old_output(tmp_path, monkeypatch, encod
     out = tmp_path / "frames.y4m"
     out.write_bytes(OLD)
 
-    def interrupted(tmp, kind, video):
+    def interrupted(tmp, kind, video, audio=()):
         tmp.write_bytes(b"half a video")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(nrffcodec.media.writer, "_open_stream", interrupted)
-    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q"])
+    result = CliRunner().invoke(cli, ["decode", str(path), str(out), "-q", "-y"])
     assert result.exit_code == 130
     assert out.read_bytes() == OLD and not _leftovers(tmp_path)
 
@@ -144,7 +145,7 @@ def test_an_interrupt_after_the_output_is_written_says_so(tmp_path, monkeypatch,
     def interrupted_summary(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nrffcodec.app.cli, "_say", interrupted_summary)
+    monkeypatch.setattr(nrffcodec.app.cli, "say", interrupted_summary)
     result = CliRunner().invoke(cli, ["decode", str(path), str(out)])
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == f"nrff: interrupted after writing {out}"

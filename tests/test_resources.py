@@ -95,7 +95,7 @@ def _fits_below(limit: int):
     """A fake trainer that runs out of GPU memory above `limit` pixel blocks per step."""
     seen = []
 
-    def train(task: GopTask) -> GopResult:
+    def train(task: GopTask, on_steps: object = None) -> GopResult:
         seen.append(task.schedule.batch_blocks)
         if task.schedule.batch_blocks > limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

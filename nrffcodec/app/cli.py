@@ -11,29 +11,26 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bitstream import KeyframeCodec
-
-from ..errors import InputError
+from ..errors import InputError, OutputError
+from ..media.files import is_stdio, refuse_existing
 from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
-from ..version import __version__
-from .exits import friendly_errors, terminated
+from .exits import OneLineUsageGroup, friendly_errors, say, terminated
 from .options import parse_frame_range
-from .progress import Bar, PointBars
+from .progress import Bar
+from .sweep_cmd import sweep_cmd
+from .versions import version_option
 
 if TYPE_CHECKING:
     from ..encoder.pipeline import EncodeReport
-    from ..encoder.runner import Runner
 
 
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        click.echo(text, err=True)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="nrff")
+@click.group("nrff", cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option
 def cli() -> None:
     """nrff: a neural video codec (Neural Residual Flow Fields) with a real bitstream."""
+
+
+overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
 def summary_lines(report: EncodeReport, path: str) -> list[str]:
@@ -42,8 +39,15 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     def share(n: int) -> str:
         return f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"
 
+    audio_bytes = getattr(report, "audio_bytes", 0)  # app.jobs.FileReport: the file's audio sections
+    size = (
+        f"{report.bytes + audio_bytes:,} bytes = video {report.bytes:,} + audio {audio_bytes:,} "
+        f"({', '.join(report.audio)}), {report.bpp:.4f} bpp (video only)"
+        if audio_bytes
+        else f"{report.bytes:,} bytes, {report.bpp:.4f} bpp (no audio)"
+    )
     return [
-        f"wrote {path}: {report.bytes:,} bytes, {report.bpp:.4f} bpp, {report.frames} frames "
+        f"wrote {path}: {size}, {report.frames} frames "
         f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
         f"(length {report.gop_length})",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
@@ -56,7 +60,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 
 
 @cli.command("encode")
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option(
     "--quality",
@@ -100,6 +104,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep finished GOPs in this folder; the same command run again resumes from them.",
 )
+@click.option("--no-audio", is_flag=True, help="Drop the input's audio (kept as it is by default).")
 @click.option(
     "--ray",
     "ray_address",
@@ -107,6 +112,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     help="Train GOPs on a Ray cluster: auto (the one `ray start` made here), HOST:PORT, or local (docs/cluster.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
 def encode_cmd(
@@ -124,11 +130,18 @@ def encode_cmd(
     seed: int,
     iterations: int | None,
     workdir: Path | None,
+    no_audio: bool,
     ray_address: str | None,
     as_json: bool,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Encode video IN to the .nrf file OUT."""
+    """Encode video IN (- reads a pipe, e.g. y4m) to the .nrf file OUT (its audio streams kept as they are)."""
+    from bitstream import KeyframeCodec
+
+    if is_stdio(output_path):
+        raise OutputError("encode writes a file: give OUT.nrf, not -")
+    refuse_existing(input_path, output_path, overwrite)
     settings = EncodeSettings(
         quality=quality,
         preset=preset,
@@ -142,6 +155,7 @@ def encode_cmd(
         keyframe_codec=KeyframeCodec[keyframe_codec.upper()],
         keyframe_period=keyframe_period,
     )
+    from .cluster import ray_runner
     from .jobs import encode
 
     runner = ray_runner(ray_address, quiet)
@@ -152,14 +166,15 @@ def encode_cmd(
             output_path,
             settings,
             progress=bar,
-            log=lambda text: _say(quiet, f"nrff: {text}"),
+            log=bar.log,
             workdir=workdir,
             runner=runner,
+            audio=not no_audio,
         )
     finally:
         bar.close()
     for note in report.notes:
-        _say(quiet, f"note: {note}")
+        say(quiet, f"note: {note}")
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif not quiet:
@@ -167,40 +182,55 @@ def encode_cmd(
             click.echo(line, err=True)
 
 
-def ray_runner(address: str | None, quiet: bool) -> Runner | None:
-    """--ray ADDRESS: GOPs train on that Ray cluster (Ray is imported only then)."""
-    if not address:
-        return None
-    from .cluster import RayRunner
-
-    runner = RayRunner(address)
-    _say(quiet, f"nrff: training on the Ray cluster at {address}: {runner.describe()}")
-    return runner
-
-
 @cli.command("decode")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(allow_dash=True, path_type=Path))
 @click.option("--frames", "frames_text", metavar="START:END", help="Decode frames [START, END) only.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--fps",
+    "fps_text",
+    metavar="RATE",
+    help="Decode at another frame rate: 60, 30000/1001, or a factor of the file's rate like 2x or 1.5x.",
+)
+@overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
-def decode_cmd(input_path: Path, output_path: Path, frames_text: str | None, device: str, quiet: bool) -> None:
-    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, or a folder of PNGs."""
-    from ..media.writer import output_kind
+def decode_cmd(
+    input_path: Path,
+    output_path: Path,
+    frames_text: str | None,
+    device: str,
+    fps_text: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, a folder of PNGs, - (y4m on stdout).
+
+    Audio kept in IN goes into .mp4 and .mkv, cut to the frames decoded."""
+    from ..media.writer import output_kind, refuse_replacing_other_files
     from .jobs import decode_file
 
+    refuse_existing(input_path, output_path, overwrite)
+    if output_kind(output_path) == "png":
+        refuse_replacing_other_files(output_path)  # before the decode, not after it
+    frames = parse_frame_range(frames_text)
     started = time.perf_counter()
-    bar = Bar(quiet, "decoding")
+    bar = Bar(quiet, "decoding", unit="GOP")
     try:
-        video = decode_file(input_path, output_path, parse_frame_range(frames_text), device, progress=bar)
+        video = decode_file(input_path, output_path, frames, device, progress=bar, fps=fps_text)
     finally:
         bar.close()
     seconds = time.perf_counter() - started
-    last = video.first_frame + video.frame_count - 1
-    _say(
+    for note in video.notes:
+        say(quiet, f"note: {note}")
+    end = video.first_frame + video.frame_count
+    if frames and frames[1] is not None and frames[1] > end:
+        say(quiet, f"note: --frames end {frames[1]} is past the file's {end} frames: decoded {frames[0]}:{end}")
+    where = "stdout" if is_stdio(output_path) else output_path
+    say(
         quiet,
-        f"wrote {output_path} ({output_kind(output_path)}): frames {video.first_frame}..{last}"
+        f"wrote {where} ({output_kind(output_path)}): frames {video.first_frame}..{end - 1}"
         f", {video.width}x{video.height} @ {float(video.fps):.3f} fps, "
         f"{seconds:.1f} s ({video.frame_count / max(seconds, 1e-9):.1f} frames/s)",
     )
@@ -224,106 +254,7 @@ def info_cmd(input_path: Path, as_json: bool) -> None:
         click.echo(line)
 
 
-@cli.command("sweep")
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    metavar="DIR",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder for results.json/.csv, rd.png/.svg and the reusable points.",
-)
-@click.option(
-    "--qualities",
-    "qualities_text",
-    default="1,3,5,7",
-    show_default=True,
-    help="nrff --quality values, comma-separated (none: baselines only).",
-)
-@click.option(
-    "--baselines",
-    "baselines_text",
-    default="x264,x265,svtav1",
-    show_default=True,
-    help="Classical codecs to compare with: x264, x265, svtav1 (none: nrff only).",
-)
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="medium", show_default=True, help="nrff's preset.")
-@click.option(
-    "--baseline-preset",
-    "baseline_presets",
-    metavar="[CODEC=]PRESET",
-    multiple=True,
-    help="A baseline's preset, e.g. svtav1=0 (repeat for several curves); a bare PRESET is x264's and x265's "
-    "(default: medium, svtav1=4).",
-)
-@click.option(
-    "--crfs",
-    "crfs_text",
-    metavar="LIST",
-    help="Baseline CRFs, comma-separated (default: chosen to cover nrff's bpp and PSNR range).",
-)
-@click.option("--frames", "frames_text", metavar="START:END", help="Use frames [START, END) only, for every codec.")
-@click.option("--device", default="auto", show_default=True, help="nrff's device: auto, cpu or cuda.")
-@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
-@click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
-@click.option("--force", is_flag=True, help="Redo points already in DIR instead of reusing them.")
-@click.option("--ray", "ray_address", metavar="ADDRESS", help="Train nrff's GOPs on a Ray cluster (as encode --ray).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
-@friendly_errors
-def sweep_cmd(
-    input_path: Path,
-    out_dir: Path,
-    qualities_text: str,
-    baselines_text: str,
-    preset: str,
-    baseline_presets: tuple[str, ...],
-    crfs_text: str | None,
-    frames_text: str | None,
-    device: str,
-    jobs: int | None,
-    iterations: int | None,
-    force: bool,
-    ray_address: str | None,
-    quiet: bool,
-) -> None:
-    """Rate-distortion curves of nrff against x264/x265/SVT-AV1 on the same frames of IN, with BD-rates."""
-    from ..evaluation.anchors import parse_presets
-    from ..evaluation.sweep import Clip, SweepOptions, format_bd, parse_list, run_sweep
-    from ..media.reader import read_video
-
-    options = SweepOptions(
-        qualities=parse_list(qualities_text, "--qualities"),
-        baselines=parse_list(baselines_text, "--baselines", str),
-        preset=preset,
-        baseline_presets=parse_presets(baseline_presets),
-        crfs=parse_list(crfs_text, "--crfs"),
-        device=device,
-        iterations=iterations,
-        jobs=jobs,
-        force=force,
-    )
-    video = read_video(input_path, parse_frame_range(frames_text))
-    for note in video.notes:
-        _say(quiet, f"note: {note}")
-    bars = PointBars(quiet)
-    try:
-        result = run_sweep(
-            Clip.of(input_path.stem, video),
-            out_dir,
-            options,
-            log=lambda text: _say(quiet, f"nrff: {text}"),
-            progress=bars,
-            gop_runner=ray_runner(ray_address, quiet),
-        )
-    finally:
-        bars.close()
-    if not quiet:
-        for row in result.bd_rate:
-            click.echo(format_bd(row))
-        click.echo(
-            f"wrote {out_dir}/results.json, results.csv, rd.png, rd.svg, compare.png ({len(result.points)} points)"
-        )
+cli.add_command(sweep_cmd)
 
 
 def main() -> None:

@@ -20,9 +20,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..encoder.progress import OnSteps
 from ..encoder.runner import Log, OnResult, in_flight_limit, single_thread
 from ..encoder.train import GopResult, GopTask, train_gop, train_with_fallback
 from ..errors import InputError, ResourceError
+from .exits import say
 
 MAX_RETRIES = 3  # a GOP's task is run at most 1 + MAX_RETRIES times when its worker or node dies
 # Test hook, for the fault tests only: "GOP:MARKER" makes the worker that first trains GOP `GOP`
@@ -119,7 +121,10 @@ class RayRunner:
             runtime_env={"env_vars": env} if env else None
         )
 
-    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
+    def run(
+        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
+    ) -> list[GopResult]:
+        """As LocalRunner.run; `on_steps` is not called: the steps of a GOP count when its result arrives."""
         ray = self._ray
         pending = iter(tasks)
         first = next(pending, None)
@@ -170,3 +175,12 @@ class RayRunner:
             results[position] = result
             on_result(position, result)
         return failures
+
+
+def ray_runner(address: str | None, quiet: bool) -> RayRunner | None:
+    """--ray ADDRESS: GOPs train on that Ray cluster (Ray is imported only then); None without it."""
+    if not address:
+        return None
+    runner = RayRunner(address)
+    say(quiet, f"nrff: training on the Ray cluster at {address}: {runner.describe()}")
+    return runner

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,42 @@ def friendly_errors(command: Callable) -> Callable:
 
 def terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # unwind like Ctrl-C: temporary outputs are removed, the exit code is 130
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error click found (a bad option value, a missing argument), printed in nrff's one-line style."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"nrff: error: {self.message}", err=True)
+
+
+@contextlib.contextmanager
+def _one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # `nrff` alone prints the help
+    except click.UsageError as exc:
+        if isinstance(exc, OneLineUsageError):
+            raise
+        text = _one_line(exc.format_message()).rstrip(".")
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        raise OneLineUsageError(text[:1].lower() + text[1:] + where, exc.ctx) from None
+
+
+class OneLineUsageGroup(click.Group):
+    """The command group: click's own usage errors read like nrff's other errors, exit code 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+def say(quiet: bool, text: str) -> None:
+    """A message on stderr, unless -q."""
+    if not quiet:
+        click.echo(text, err=True)

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import enum
 import os
 
-from bitstream import NrfFile, describe
+from bitstream import KeyframeCodec, Matrix, NrfFile, PixelFormat, audio_streams, describe
 
 from ..core.fields import parameter_count, parameter_shapes
+
+# header fields stored as numbers that mean names: --json gives the names (as the CLI spells them)
+ENUM_FIELDS: dict[tuple[str, ...], type[enum.IntEnum]] = {
+    ("video", "pixel_format"): PixelFormat,
+    ("video", "matrix"): Matrix,
+    ("keyframe_codec",): KeyframeCodec,
+}
+KEYFRAME_CODERS = {"av1": "AV1 (SVT-AV1; decoded by dav1d)", "hevc": "HEVC (x265; decoded by FFmpeg)"}
+
+
+def named_enums(header: dict) -> dict:
+    """describe(header) with ENUM_FIELDS as lower-case names (yuv420p, bt601, av1) instead of numbers."""
+    for path, kind in ENUM_FIELDS.items():
+        record = header
+        for key in path[:-1]:
+            record = record[key]
+        record[path[-1]] = kind(record[path[-1]]).name.lower()
+    return header
 
 
 def inspect_file(path: str | os.PathLike | bytes) -> dict:
@@ -16,7 +35,8 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     gops, models = [], {}
     channel_tensors = 0  # tensors stored with a step per output channel
-    totals = {"keyframes": sum(len(p) for p in nrf.parameter_sets), "networks": 0, "container": 0}
+    parameter_sets = sum(len(p) for p in nrf.parameter_sets)  # in PSET, shared by every keyframe
+    totals = {"keyframes": parameter_sets, "networks": 0, "container": 0}
     weight_bits = [0.0, 0.0]
     for i, entry in enumerate(nrf.index):
         chunk = nrf.read_gop(i, shapes)
@@ -39,6 +59,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
                 "first_frame": entry.first_frame,
                 "frames": entry.frame_count,
                 "keyframe": entry.first_frame + entry.key_offset,
+                "keyframe_intra": i % header.keyframe_period == 0,
                 "bytes": entry.length,
                 "keyframe_bytes": chunk.keyframe_size,
                 "network_bytes": chunk.weights_size,
@@ -48,15 +69,27 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         )
         totals["keyframes"] += chunk.keyframe_size
         totals["networks"] += chunk.weights_size
-    totals["container"] = nrf.file_size - totals["keyframes"] - totals["networks"]
+    audio = [
+        {
+            "codec": s.codec,
+            "sample_rate": s.params.sample_rate,
+            "channels": s.params.channels,
+            "layout": s.layout,
+            "seconds": round(s.seconds, 3),
+            "packets": len(s.packets),
+        }
+        for s in audio_streams(nrf)
+    ]
+    totals["audio"] = nrf.audio_bytes  # AUDI sections; video bytes (what bitrates count) are the total less these
+    totals["container"] = nrf.file_size - totals["keyframes"] - totals["networks"] - totals["audio"]
     totals["total"] = nrf.file_size
     counts = [parameter_count(header.flow), parameter_count(header.residual)]
     info = header.video
     return {
         "file": nrf.name,
         "version": f"{nrf.version[0]}.{nrf.version[1]}",
-        "header": describe(header),
-        "bpp": 8.0 * nrf.file_size / (info.width * info.height * info.frame_count),
+        "header": named_enums(describe(header)),
+        "bpp": 8.0 * (nrf.file_size - nrf.audio_bytes) / (info.width * info.height * info.frame_count),  # video
         "parameters_per_gop": {"flow": counts[0], "residual": counts[1]},
         "bits_per_weight": {
             name: round(bits / max(1, counts[n] * len(nrf.index)), 3)
@@ -66,8 +99,10 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
         "tensors_with_channel_steps": [channel_tensors, sum(map(len, shapes)) * len(nrf.index)],
         "sections": [{"name": name, "offset": off, "bytes": size} for name, off, size in nrf.sections],
         "gops": gops,
+        "audio": audio,
         "bytes": totals,
         "frames": frame_sources(gops),
+        "keyframe_parameter_set_bytes": parameter_sets,
     }
 
 
@@ -88,10 +123,18 @@ def info_lines(info: dict) -> list[str]:
     v = h["video"]
     lines.append(
         f"{info['file']}: nrf version {info['version']}, {info['bytes']['total']:,} bytes, {info['bpp']:.4f} bpp"
+        + (" (video only)" if info["bytes"]["audio"] else "")
     )
     lines.append(
         f"video: {v['width']}x{v['height']}, {v['frame_count']} frames, {v['fps_num']}/{v['fps_den']} fps, "
-        f"yuv420p, {'BT.709' if v['matrix'] else 'BT.601'} {'full' if v['full_range'] else 'limited'} range"
+        f"{v['pixel_format']}, {v['matrix'].upper().replace('BT', 'BT.')} "
+        f"{'full' if v['full_range'] else 'limited'} range"
+    )
+    period = h["keyframe_period"]
+    lines.append(
+        f"keyframes: {KEYFRAME_CODERS.get(h['keyframe_codec'], h['keyframe_codec'])}, one per GOP "
+        f"({h['gop_count']} GOP{'s' * (h['gop_count'] != 1)}); "
+        + ("all intra" if period == 1 else f"every {period}th intra (period {period}), the others predicted")
     )
     for name in ("flow", "residual"):
         a = h[name]
@@ -110,23 +153,38 @@ def info_lines(info: dict) -> list[str]:
     lines.append(
         f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
         f"; flow scale {h['flow_scale']} px; entropy models chosen: "
-        + ", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items()))
+        + (", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())) or "none (no networks stored)")
     )
     f = info["frames"]
     lines.append(
         f"frames: {f['rendered_by_fields']} rendered by the fields, {f['coded_by_keyframe_codec']} coded by the "
         "keyframe codec" + (" (fallback: every frame a keyframe, no networks)" if f["fallback"] else "")
     )
-    lines.append("GOP  frames     key  bytes  keyframe  networks  bits/w flow  bits/w residual")
+    lines.append("GOP  frames     key    bytes  keyframe  networks  bits/w flow  bits/w residual")
     for g in info["gops"]:
         lines.append(
             f"{g['gop']:>3}  {g['first_frame']:>4}-{g['first_frame'] + g['frames'] - 1:<5} {g['keyframe']:>4} "
+            f"{'I' if g['keyframe_intra'] else 'P'} "
             f"{g['bytes']:>6} {g['keyframe_bytes']:>9} {g['network_bytes']:>9} "
             f"{g['flow']['bits_per_weight']:>12} {g['residual']['bits_per_weight']:>16}"
         )
-    b = info["bytes"]
     lines.append(
-        f"bytes: keyframes {b['keyframes']:,} + networks {b['networks']:,} + container {b['container']:,} "
-        f"= {b['total']:,}"
+        "key = the GOP's keyframe (frame number; I intra, P predicted from earlier keyframes); "
+        "keyframe, networks = their bytes in the GOP's chunk"
+    )
+    for i, a in enumerate(info["audio"]):
+        lines.append(
+            f"audio {i}: {a['codec']}, {a['sample_rate']} Hz, {a['layout'] or 'channels'} ({a['channels']}), "
+            f"{a['seconds']:.2f} s, {a['packets']} packets (kept as the input had them)"
+        )
+    b = info["bytes"]
+    pset = info["keyframe_parameter_set_bytes"]
+    lines.append(
+        f"PSET: {pset:,} bytes of the keyframe codec's parameter sets, shared by every keyframe: "
+        f"keyframes {b['keyframes']:,} = {b['keyframes'] - pset:,} in the GOPs + {pset:,}"
+    )
+    lines.append(
+        f"bytes: keyframes {b['keyframes']:,} + networks {b['networks']:,} + audio {b['audio']:,} "
+        f"+ container {b['container']:,} = {b['total']:,}"
     )
     return lines

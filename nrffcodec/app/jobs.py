@@ -8,21 +8,51 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-from bitstream import NrfFile
+from bitstream import AudioStream, NrfFile, add_audio, audio_streams
 
 from ..core.device import explain_cuda_oom, resolve_device
 from ..core.gop import frame_span
-from ..decoder import Progress, decode_segments
+from ..core.retime import output_instants, parse_rate
+from ..core.video import FrameSource
+from ..decoder import Progress, decode_at_rate_segments, decode_segments
 from ..encoder.pipeline import EncodeReport, Log, encode_video
 from ..encoder.runner import Runner
 from ..errors import OutputError
-from ..media.files import atomic_output, check_output, refuse_overwrite
+from ..media.audio import cut_audio, read_audio
+from ..media.files import atomic_output, check_output, is_stdio, refuse_overwrite
+from ..media.reader import read_video
 from ..media.stream import StreamedVideo
 from ..media.writer import output_kind, video_writer
 from ..settings import EncodeSettings
 from .memory import fixed_mmap_threshold
 from .resources import estimated_nrf_bytes, estimated_video_bytes
 from .workdir import Workdir, job_key
+
+
+@dataclasses.dataclass(frozen=True)
+class FileReport(EncodeReport):
+    """An encode written to a file: `bytes` and `bpp` count the video (the file less its audio sections)."""
+
+    file_bytes: int = 0
+    audio_bytes: int = 0  # the AUDI sections: the input's audio packets, timestamps and codec parameters
+    audio: tuple[str, ...] = ()  # one line per kept stream: codec, rate, channels, seconds
+
+
+def with_audio(data: bytes, report: EncodeReport, audio: list[AudioStream]) -> tuple[bytes, FileReport]:
+    """The encoder's (video-only) file with the audio sections added, and its report split into video and audio."""
+    data = add_audio(data, audio)
+    audio_bytes = NrfFile(data).audio_bytes
+    video_bytes = len(data) - audio_bytes
+    fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
+    fields.update(
+        bytes=video_bytes,
+        bpp=report.bpp * video_bytes / report.bytes,
+        container_bytes=video_bytes - report.keyframe_bytes - report.network_bytes,
+    )
+    lines = tuple(
+        f"{s.codec} {s.params.sample_rate} Hz {s.layout or f'{s.params.channels} ch'} {s.seconds:.2f} s" for s in audio
+    )
+    return data, FileReport(**fields, file_bytes=len(data), audio_bytes=audio_bytes, audio=lines)
 
 
 def encode(
@@ -33,11 +63,14 @@ def encode(
     log: Log | None = None,
     workdir: str | os.PathLike | None = None,
     runner: Runner | None = None,
-) -> EncodeReport:
+    audio: bool = True,
+) -> FileReport:
     """Read a video file, encode it, write the .nrf atomically; never overwrites the input.
 
-    The file is read segment by segment (media.stream), so memory does not grow with its length;
-    `runner` says where GOPs train (app.cluster.RayRunner for a Ray cluster; default: this machine).
+    A file is read segment by segment (media.stream), so memory does not grow with its length; a
+    pipe ('-'), which cannot be read twice, is held in memory. `runner` says where GOPs train
+    (app.cluster.RayRunner for a Ray cluster; default: this machine). The input's audio streams are
+    kept as they are (AUDI sections), cut to the frames coded; `audio=False` drops them, with a note.
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
@@ -47,8 +80,12 @@ def encode(
     if workdir is not None and Path(workdir).resolve() in (dst.resolve(), src.resolve()):
         raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
     check_output(dst)  # fail before hours of work when the folder is unwritable...
-    video = StreamedVideo(src, settings.frames)  # one pass: size, colour, notes, hash; frames are read later
-    check_output(dst, estimated_nrf_bytes(video, settings))  # ...or too full
+    # one pass: size, colour, notes, hash; a file's frames are read later, GOP by GOP
+    video: FrameSource = read_video(src, settings.frames) if is_stdio(src) else StreamedVideo(src, settings.frames)
+    # stdin was read once, for the video: a pipe's audio is not kept
+    sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
+    audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)
+    check_output(dst, estimated_nrf_bytes(video, settings) + audio_estimate)  # ...or too full
     log = log or (lambda text: None)
     store = None
     if workdir is not None:
@@ -59,9 +96,10 @@ def encode(
             estimated_nrf_bytes(video, settings),
         )
     data, report = encode_video(video, settings, progress, log, store, runner)
+    data, file_report = with_audio(data, report, sound)
     with atomic_output(dst) as tmp:
         tmp.write_bytes(data)
-    return report
+    return file_report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +111,7 @@ class WrittenVideo:
     width: int
     height: int
     fps: Fraction
+    notes: list[str]  # what the writer noted (audio re-encoded or dropped, ...)
 
 
 @explain_cuda_oom("decode with --device cpu, or fewer frames at a time with --frames")
@@ -82,19 +121,33 @@ def decode_file(
     frames: tuple[int, int | None] | None = None,
     device: str = "auto",
     progress: Progress | None = None,
+    fps: str | None = None,
 ) -> WrittenVideo:
     """Decode a .nrf file and write the frames by the output's extension (media.writer), streaming:
-    each GOP is rendered and written before the next, so any length decodes in constant memory."""
+    each GOP is rendered and written before the next, so any length decodes in constant memory.
+    `fps` ('60', '2x', ...) decodes at another frame rate (decoder.decode_at_rate_segments)."""
     refuse_overwrite(input_path, output_path)
     fixed_mmap_threshold()  # peak memory flat over any length
     kind = output_kind(output_path)  # reject an unsupported extension before decoding
+    rate = None if fps is None else parse_rate(fps)  # a bad --fps fails before the file is read
     nrf = NrfFile(input_path)
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
-    check_output(output_path, estimated_video_bytes(kind, end - start, info.height, info.width))
-    segments = decode_segments(nrf, frames, device, progress)
+    source_fps = Fraction(info.fps_num, info.fps_den)
+    # a damaged AUDI fails before decoding
+    sound = cut_audio(audio_streams(nrf), source_fps, info.frame_count, start, end)
+    audio_bytes = sum(s.packet_bytes for s in sound)
+    count = end - start
+    if rate is not None:
+        count = len(output_instants(start, end, info.frame_count, source_fps, rate.resolve(source_fps))[1])
+    check_output(output_path, estimated_video_bytes(kind, count, info.height, info.width) + audio_bytes)
+    segments = (
+        decode_segments(nrf, frames, device, progress)
+        if rate is None
+        else decode_at_rate_segments(nrf, rate, frames, device, progress)
+    )
     first = next(segments)
-    with video_writer(output_path, first, end - start) as sink:
+    with video_writer(output_path, first, count, sound) as sink:
         for segment in itertools.chain([first], segments):
             sink.write(segment)
-    return WrittenVideo(start, sink.frames, info.width, info.height, first.fps)
+    return WrittenVideo(first.first_frame, sink.frames, info.width, info.height, first.fps, first.notes)

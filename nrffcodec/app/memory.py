@@ -1,4 +1,4 @@
-"""The allocator setting that keeps a long encode's peak memory flat (docs/decisions/0036)."""
+"""The allocator setting that keeps a long encode's peak memory flat (docs/decisions/0038)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+
 import av
 import numpy as np
 
@@ -58,3 +62,32 @@ def frame_from_planes(
         padded[:, : plane.width] = data
         plane.update(padded.tobytes())
     return frame
+
+
+def encode_pictures(
+    encoder_name: str,
+    pictures: Iterable[Planes],
+    height: int,
+    width: int,
+    options: dict[str, str],
+    time_base: Fraction,
+    full_range: bool,
+    framerate: Fraction | None = None,
+) -> list[bytes]:
+    """Every packet `encoder_name` writes for `pictures` (8-bit yuv420p, edge-padded to height x width)."""
+    if encoder_name == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
+    encoder = av.CodecContext.create(encoder_name, "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = time_base
+    if framerate is not None:
+        encoder.framerate = framerate
+    encoder.color_range = color_range_of(full_range)
+    encoder.options = options
+    packets = []
+    for index, planes in enumerate(pictures):
+        frame = frame_from_planes(*planes, height, width)
+        frame.pts = index
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    return [bytes(p) for p in packets]

@@ -16,14 +16,14 @@ import dataclasses
 import itertools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
 import av
 
 from bitstream import BitstreamError, KeyframeCodec
 
-from .ffmpeg import YUV420_FORMATS, color_range_of, frame_from_planes, planes_from_frame
+from .ffmpeg import YUV420_FORMATS, encode_pictures, planes_from_frame
 from .video import Planes
 
 
@@ -69,7 +69,7 @@ def join_annexb(units: list[bytes]) -> bytes:
 
 AV1_SEQUENCE_HEADER, AV1_TEMPORAL_DELIMITER = 1, 2
 AV1_PICTURE_TYPES = {3, 4, 6}  # frame header, tile group, frame
-_TEMPORAL_DELIMITER = b"\x12\x00"
+TEMPORAL_DELIMITER_OBU = b"\x12\x00"  # a whole temporal-delimiter OBU (type 2, size 0)
 
 
 def split_obus(data: bytes) -> list[bytes]:
@@ -172,7 +172,7 @@ class KeyframeCoder:
     def join(self, parameter_sets: list[bytes], slices: list[bytes]) -> bytes:
         if self.codec == KeyframeCodec.HEVC:
             return join_annexb(parameter_sets + slices)
-        return _TEMPORAL_DELIMITER + b"".join(parameter_sets + slices)
+        return TEMPORAL_DELIMITER_OBU + b"".join(parameter_sets + slices)
 
     def encode_sequence(
         self,
@@ -193,23 +193,19 @@ class KeyframeCoder:
         pictures = iter(pictures)
         first = next(pictures)
         coded_h, coded_w = self.coded_shape(*first[0].shape)
-        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
-        encoder = av.CodecContext.create(self.encoder, "w")
-        encoder.width, encoder.height, encoder.pix_fmt = coded_w, coded_h, "yuv420p"
-        encoder.time_base = Fraction(1, 25)
-        encoder.color_range = color_range_of(full_range)
-        encoder.options = self.options(qp, max(1, period), preset, every_frame)
-        packets = []
+        options = self.options(qp, max(1, period), preset, every_frame)
         count = 0
-        for index, planes in enumerate(itertools.chain([first], pictures)):
-            count += 1
-            frame = frame_from_planes(*planes, coded_h, coded_w)
-            frame.pts = index
-            packets += encoder.encode(frame)
-        packets += encoder.encode(None)
+
+        def counted() -> Iterator[Planes]:
+            nonlocal count
+            for planes in itertools.chain([first], pictures):
+                count += 1
+                yield planes
+
+        packets = encode_pictures(self.encoder, counted(), coded_h, coded_w, options, Fraction(1, 25), full_range)
         if len(packets) != count:
             raise RuntimeError(f"{self.encoder} gave {len(packets)} pictures for {count} keyframes")
-        coded = [self.split(bytes(p)) for p in packets]
+        coded = [self.split(p) for p in packets]
         if not all(c.slices for c in coded) or not coded[0].parameter_sets:
             raise RuntimeError(f"{self.encoder} produced an empty picture")
         return coded

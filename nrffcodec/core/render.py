@@ -66,7 +66,9 @@ class GopRenderer:
         def norm(value: torch.Tensor, origin: int, length: int) -> torch.Tensor:
             if length <= 1:
                 return torch.zeros_like(value, dtype=torch.float32)
-            return (value.float() - origin) * (2.0 / (length - 1)) - 1.0
+            # a fractional instant (decoding at another rate) comes in float64: exact until made relative
+            relative = (value - origin).float() if value.dtype == torch.float64 else value.float() - origin
+            return relative * (2.0 / (length - 1)) - 1.0
 
         return torch.stack(
             [norm(t, self.gop.first, self.gop.count), norm(ys, 0, self.height), norm(xs, 0, self.width)], dim=1

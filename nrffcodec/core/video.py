@@ -106,6 +106,7 @@ class FrameSource(Protocol):
     matrix: int
     full_range: bool
     notes: list[str]
+    first_frame: int  # the clip's index of its first frame (--frames START)
 
     @property
     def frame_count(self) -> int: ...

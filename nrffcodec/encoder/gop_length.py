@@ -22,8 +22,9 @@ from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .keyframes import code_keyframes, decode_all, keyframe_sse
 from .plan import EncodePlan, plan_encode
+from .progress import StepCount, plan_steps
 from .runner import Runner
-from .train import GopResult, GopTask
+from .train import GopResult, GopTask, task_steps
 
 PILOT_ROUND = 2  # candidates measured side by side (two CPU workers train them at once)
 PILOT_WINDOW = 64  # frames from the clip's start that the pilot codes
@@ -130,7 +131,6 @@ def pilot_schedule(schedule: Schedule) -> Schedule:
 
 
 MakeTask = Callable[[Video, EncodePlan, Gop, Mapping[int, Planes], Schedule], GopTask]  # Video: the GOP's frames
-Progress = Callable[[int, int, str], None]
 
 
 def measure_length(
@@ -158,7 +158,7 @@ def choose_gop_length(
     schedule: Schedule,
     runner: Runner,
     make_task: MakeTask,
-    progress: Progress | None,
+    steps: StepCount,
     log: Callable[[str], None],
 ) -> int:
     """--gop if given; else the candidate length of least D + lambda R on a pilot.
@@ -166,7 +166,8 @@ def choose_gop_length(
     Candidates are measured longest first, two at a time, and the search stops at the first round
     whose shortest length costs clearly more than the best (descending_search). Length 1 (the
     keyframe codec alone, nothing trained) is always measured: it is the floor, and costs one
-    keyframe encode of the window.
+    keyframe encode of the window. `steps` counts the pilot's training, with the encode at the
+    best trained length so far as the work still to come.
     """
     plans = {g: plan_gops(min(video.frame_count, PILOT_WINDOW), g) for g in settings.gop_candidates}
     candidates = distinct_plans(settings.gop_candidates, plans)
@@ -179,32 +180,38 @@ def choose_gop_length(
         f"frames 0-{window.frame_count - 1} at {PILOT_FRACTION:g} of the steps"
     )
 
+    lam, pixels = settings.rd_lambda, video.width * video.height
+    seen: list[PilotMeasure] = []  # every round's, for the estimate of the encode still to come
+
+    def encode_steps(length: int | None = None) -> int:
+        """The encode's training steps at `length`, else at the best length measured with networks so far."""
+        trained = [m for m in seen if m.gop_length > 1]  # the floor (GOP 1) trains nothing
+        length = length or (choose(trained, lam, pixels).gop_length if trained else candidates[0])
+        return plan_steps(plan_gops(video.frame_count, length), schedule, pixels)
+
     def measure_round(lengths: Sequence[int]) -> list[PilotMeasure]:
         pending = [measure_length(window, settings, length, schedule, make_task) for length in lengths]
-        trainable = [task for *_, task in pending if task.gop.predicted]
-
-        finished = 0
+        trainable = [(plan.gop_length, task) for plan, *_, task in pending if task.gop.predicted]
+        sizes = [task_steps(task) for _, task in trainable]
+        steps.begin(sizes, f"pilot: GOP {' and '.join(map(str, lengths))}", encode_steps())
 
         def on_result(position: int, result: GopResult) -> None:
-            nonlocal finished
-            finished += 1
-            if progress:
-                progress(finished, len(trainable), f"pilot: GOP {result.index}: {result.train_psnr:.2f} dB train")
+            steps.finished(position, f"pilot: GOP {trainable[position][0]}: {result.train_psnr:.2f} dB train")
 
-        if progress and trainable:
-            progress(0, len(trainable), "pilot: training")
-        trained = iter(runner.run(trainable, on_result, log))
+        trained = iter(runner.run([task for _, task in trainable], on_result, log, steps.steps))
         out = []
         for plan, key_bytes, key_sse, task in pending:
             network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
             out.append(PilotMeasure(plan.gop_length, plan.gops, key_bytes, key_sse, network_bytes, network_mse))
+        seen.extend(out)
+        steps.expect(encode_steps())
         return out
 
-    lam, pixels = settings.rd_lambda, video.width * video.height
     floor = measure_round([1]) if 1 in candidates else []
     best, measures = descending_search([c for c in candidates if c != 1], measure_round, lam, pixels)
     measures += floor
     best = choose(measures, lam, pixels)
+    steps.expect(encode_steps(best.gop_length))
     frames = window.frame_count
     log(
         "pilot (per frame: bytes, PSNR-RGB estimate): "

@@ -26,11 +26,11 @@ from .gop_length import choose_gop_length
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import pack_file
 from .plan import EncodePlan, header_for, plan_encode
+from .progress import Progress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import verify
 
-Progress = Callable[[int, int, str], None]
 Log = Callable[[str], None]
 
 
@@ -122,28 +122,24 @@ def gop_tasks(
 
 def train_fields(
     tasks: Iterable[GopTask],
-    count: int,
+    sizes: Sequence[int],
     runner: Runner,
-    progress: Progress | None,
+    steps: StepCount,
     log: Log,
     on_result: Callable[[GopResult], None] | None = None,
 ) -> dict[int, GopResult]:
-    """Stage 4 over `count` GOPs: each result reaches `on_result` (the store) as soon as it is trained."""
-    if not count:
+    """Stage 4 over the GOPs of `tasks`, whose training steps are `sizes`: each result reaches `on_result`
+    (the store) as soon as it is trained."""
+    if not sizes:
         return {}
-    if progress:
-        progress(0, count, "training")
-    done_count = 0
+    steps.begin(list(sizes), "training")
 
     def done(position: int, result: GopResult) -> None:
-        nonlocal done_count
-        done_count += 1
         if on_result:
             on_result(result)
-        if progress:
-            progress(done_count, count, f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
+        steps.finished(position, f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
 
-    return {r.index: r for r in runner.run(tasks, done, log)}
+    return {r.index: r for r in runner.run(tasks, done, log, steps.steps)}
 
 
 def encode_video(
@@ -170,7 +166,8 @@ def encode_video(
     def make_task(frames: Video, plan: EncodePlan, gop: Gop, keys: Mapping[int, Planes], sched: Schedule) -> GopTask:
         return gop_task(frames, plan, gop, keys, sched, settings, device)
 
-    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, progress, log)
+    steps = StepCount(progress)  # training steps, pilot included: one count, one ETA
+    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, steps, log)
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
     header = header_for(video, plan, settings)
     gops = plan.gops
@@ -190,7 +187,8 @@ def encode_video(
     todo = [gop for gop in gops if gop.predicted and gop.index not in results]
     tasks = gop_tasks(video, plan, todo, decoded_keys, schedule, settings, device)
     train_started = time.perf_counter()
-    results.update(train_fields(tasks, len(todo), runner, progress, log, store.save if store else None))
+    sizes = [gop_steps(gop, schedule, video.height * video.width) for gop in todo]
+    results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
     packed = pack_file(header, plan, keyframes, results)
     log("decoding the written file to measure it")

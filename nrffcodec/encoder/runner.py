@@ -1,16 +1,20 @@
 """Where GOPs train: the runner protocol and its local backend (one process per GOP at a time).
 
 A backend takes every GOP's task and returns their results in task order; `on_result` sees each
-result the moment it exists (the work folder keeps it, the progress bar counts it). Seeding is
-per GOP, so no backend changes a byte of the file.
+result the moment it exists (the work folder keeps it, the progress bar counts it), and
+`on_steps`, when given, the training steps of each task as they are done (train_gop's `on_steps`
+reports them every few tenths of a second; from another process they travel back on a queue).
+Seeding is per GOP, so no backend changes a byte of the file.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import itertools
 import multiprocessing
+import multiprocessing.queues
 import os
 import signal
 import sys
@@ -19,6 +23,7 @@ from typing import Protocol
 
 import torch
 
+from .progress import REPORT_SECONDS, OnSteps
 from .train import GopResult, GopTask, train_gop, train_with_fallback
 
 OnResult = Callable[[int, GopResult], None]  # (position in the task list, result)
@@ -31,10 +36,12 @@ class Runner(Protocol):
 
     `tasks` may be a generator that reads the GOPs' frames as it goes: a backend takes the next
     task only when it has room for it (a bounded number in flight), so memory does not grow with
-    the clip.
+    the clip. `on_steps(position, steps)` hears each GOP's training steps as they happen.
     """
 
-    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log) -> list[GopResult]: ...
+    def run(
+        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
+    ) -> list[GopResult]: ...
 
 
 def in_flight_limit(workers: int) -> int:
@@ -59,15 +66,34 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _worker_init() -> None:
+Reports = multiprocessing.queues.SimpleQueue  # (position, steps done) or (position, a log line)
+_reports: Reports | None = None  # in a worker process: where its step counts and log lines go
+
+
+def _worker_init(reports: Reports | None = None) -> None:
+    global _reports
+    _reports = reports
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
 
 
-def _train_in_worker(task: GopTask) -> GopResult:
-    """train_gop with the CUDA out-of-memory fallback; its message goes to stderr (the parent's log is not here)."""
-    return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+def _train_in_worker(position: int, task: GopTask) -> GopResult:
+    """train_gop with the CUDA out-of-memory fallback; steps and log lines go back to the parent."""
+    reports = _reports
+    if reports is None:
+        return train_with_fallback(task, train_gop, lambda text: print(text, file=sys.stderr))
+    train = functools.partial(train_gop, on_steps=lambda count: reports.put((position, count)))
+    return train_with_fallback(task, train, lambda text: reports.put((position, text)))
+
+
+def _drain(reports: Reports, on_steps: OnSteps | None, log: Log) -> None:
+    while not reports.empty():
+        position, item = reports.get()
+        if isinstance(item, str):
+            log(item)
+        elif on_steps is not None:
+            on_steps(position, item)
 
 
 class LocalRunner:
@@ -76,7 +102,9 @@ class LocalRunner:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log) -> list[GopResult]:
+    def run(
+        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
+    ) -> list[GopResult]:
         results: dict[int, GopResult] = {}
 
         def done(position: int, result: GopResult) -> None:
@@ -91,12 +119,20 @@ class LocalRunner:
         if self.jobs <= 1 or len(head) == 1:
             with single_thread() if head[0].device == "cpu" else contextlib.nullcontext():
                 for position, task in enumerate(tasks):
-                    done(position, train_with_fallback(task, train_gop, log))
+                    report = functools.partial(on_steps, position) if on_steps else None
+                    done(position, train_with_fallback(task, functools.partial(train_gop, on_steps=report), log))
         else:
-            self._run_pool(head[0].device, tasks, done)
+            self._run_pool(head[0].device, tasks, done, log, on_steps)
         return [results[position] for position in range(len(results))]
 
-    def _run_pool(self, device: str, tasks: Iterator[GopTask], done: Callable[[int, GopResult], None]) -> None:
+    def _run_pool(
+        self,
+        device: str,
+        tasks: Iterator[GopTask],
+        done: Callable[[int, GopResult], None],
+        log: Log,
+        on_steps: OnSteps | None,
+    ) -> None:
         # fork like torch's DataLoader workers; spawn where fork is absent, and for CUDA, which cannot
         # be used in a child forked from a process that has used it
         on_cpu = device == "cpu"
@@ -107,19 +143,25 @@ class LocalRunner:
         # a first batch decides how many workers to start: never more than there are tasks
         batch = list(itertools.islice(numbered, in_flight_limit(self.jobs)))
         workers = min(self.jobs, len(batch))
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+        reports = context.SimpleQueue()
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(reports,)
+        ) as pool:
             try:
-                futures = {pool.submit(_train_in_worker, task): position for position, task in batch}
+                futures = {pool.submit(_train_in_worker, position, task): position for position, task in batch}
                 del batch
                 while futures:
-                    finished, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
-                    for future in finished:
+                    finished, _ = concurrent.futures.wait(futures, REPORT_SECONDS, concurrent.futures.FIRST_COMPLETED)
+                    _drain(reports, on_steps, log)
+                    for future in sorted(finished, key=futures.get):
                         done(futures.pop(future), future.result())
                     for position, task in itertools.islice(numbered, in_flight_limit(workers) - len(futures)):
-                        futures[pool.submit(_train_in_worker, task)] = position
+                        futures[pool.submit(_train_in_worker, position, task)] = position
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 # shutdown() alone would wait for the GOPs still training: end this pool's workers
                 for process in set(multiprocessing.active_children()) - earlier:
                     process.terminate()
                 raise
+        _drain(reports, on_steps, log)  # what the workers said last, now that they have exited
+        reports.close()

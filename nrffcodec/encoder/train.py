@@ -26,6 +26,7 @@ from ..core.render import GopRenderer, planes_to_yuv444
 from ..core.video import Planes
 from ..errors import ResourceError
 from ..settings import PRESETS, QuantConfig, Schedule
+from .progress import StepTicker
 from .steps import BlockFeed, OptimizerSteps
 
 CUDA_BATCH_FACTOR = 16  # on CUDA the same steps see this many times more pixels
@@ -75,6 +76,12 @@ class GopResult:
     train_psnr: float  # RGB PSNR of the quantized networks on the validation blocks (diagnostic)
 
 
+def task_steps(task: GopTask) -> int:
+    """Optimizer steps train_gop takes for `task` (both phases), for progress counts."""
+    frames, height, width = task.targets[0].shape
+    return sum(task.schedule.steps(frames, height * width))
+
+
 def _lr_factor(step: int, total: int, warmup: float) -> float:
     warm = max(1, int(total * warmup))
     if step < warm:
@@ -99,9 +106,13 @@ def build_renderer(task: GopTask, device: torch.device) -> GopRenderer:
     )
 
 
-def train_gop(task: GopTask) -> GopResult:
-    """Fit, fake-quantize and fine-tune, quantize. Deterministic for a given task on a given device."""
+def train_gop(task: GopTask, on_steps: Callable[[int], None] | None = None) -> GopResult:
+    """Fit, fake-quantize and fine-tune, quantize. Deterministic for a given task on a given device.
+
+    `on_steps` hears how many steps were done since it last heard (encoder.progress.StepTicker).
+    """
     started = time.perf_counter()
+    tick = StepTicker(on_steps)
     device = torch.device(task.device)
     renderer = build_renderer(task, device)
     gop = task.gop
@@ -177,6 +188,8 @@ def train_gop(task: GopTask) -> GopResult:
             stepper(blocks.next(), lr * _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0))
             if quantized and ((step + 1) % VALIDATE_EVERY == 0 or step + 1 == total):
                 keep_if_best()
+            tick()
+        tick.flush()
         del stepper  # frees a captured graph's memory before the next phase captures its own
     with torch.no_grad():
         for p, kept in zip(params, best[1]):

@@ -20,7 +20,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from ..core.ffmpeg import color_range_of, frame_from_planes, planes_from_frame
+from ..core.ffmpeg import encode_pictures, planes_from_frame
 from ..core.keyframes import START_CODE, coded_size, hevc_nal_type
 from ..core.video import Video
 from . import machine
@@ -75,19 +75,10 @@ class Codec(abc.ABC):
 
 def encode_packets(encoder_name: str, video: Video, height: int, width: int, options: dict[str, str]) -> list[bytes]:
     """Every packet `encoder_name` writes for `video`'s frames, edge-padded to height x width, 8-bit yuv420p."""
-    encoder = av.CodecContext.create(encoder_name, "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base = Fraction(1) / video.fps
-    encoder.framerate = video.fps
-    encoder.color_range = color_range_of(video.full_range)
-    encoder.options = options
-    packets = []
-    for t in range(video.frame_count):
-        frame = frame_from_planes(video.y[t], video.u[t], video.v[t], height, width)
-        frame.pts = t
-        packets += encoder.encode(frame)
-    packets += encoder.encode(None)
-    return [bytes(p) for p in packets]
+    pictures = (video.planes(t) for t in range(video.frame_count))
+    return encode_pictures(
+        encoder_name, pictures, height, width, options, Fraction(1) / video.fps, video.full_range, video.fps
+    )
 
 
 # ---------------------------------------------------------------- Annex B

@@ -9,19 +9,16 @@ decoder finds the temporal units without them). Decoded by libdav1d, one thread.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import av
 import numpy as np
 
 from ..core.ffmpeg import planes_from_frame
-from ..core.keyframes import AV1_TEMPORAL_DELIMITER, coded_size, obu_type, split_obus
+from ..core.keyframes import AV1_TEMPORAL_DELIMITER, TEMPORAL_DELIMITER_OBU, coded_size, obu_type, split_obus
 from ..core.video import Video
 from . import machine
 from .baselines import Codec, Coded, encode_packets
-
-_TEMPORAL_DELIMITER = b"\x12\x00"
 
 
 def strip_temporal_delimiters(packet: bytes) -> bytes:
@@ -54,7 +51,6 @@ class SvtAv1(Codec):
 
     def encode_units(self, video: Video, crf: int) -> list[bytes]:
         """One temporal unit per packet, temporal delimiters removed."""
-        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
         height, width = self.coded_size(video)
         packets = encode_packets("libsvtav1", video, height, width, self.options(crf))
         return [strip_temporal_delimiters(p) for p in packets]
@@ -64,7 +60,7 @@ class SvtAv1(Codec):
         decoder.thread_count = 1
         frames = []
         for unit in units:
-            frames += decoder.decode(av.Packet(_TEMPORAL_DELIMITER + unit))
+            frames += decoder.decode(av.Packet(TEMPORAL_DELIMITER_OBU + unit))
         frames += decoder.decode(None)
         if len(frames) != like.frame_count:
             raise RuntimeError(f"svtav1 stream decoded to {len(frames)} frames, expected {like.frame_count}")
@@ -81,7 +77,7 @@ class SvtAv1(Codec):
         decode_s = time.perf_counter() - started
         versions = {k: v for k, v in machine.versions().items() if k in ("ffmpeg", "libavcodec", "pyav")}
         detail = {"coded_size": "{1}x{0}".format(*self.coded_size(video)), "temporal_units": len(units)}
-        stored = b"".join(_TEMPORAL_DELIMITER + u for u in units)  # kept with the delimiters that frame its units
+        stored = b"".join(TEMPORAL_DELIMITER_OBU + u for u in units)  # kept with the delimiters that frame its units
         return Coded(b"".join(units), decoded, encode_s, decode_s, versions, detail, stored)
 
     def decode(self, stored: bytes, like: Video) -> Video:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,29 @@ from pathlib import Path
 from ..core.units import human_bytes
 from ..errors import OutputError
 
+STDIO = "-"  # as an input, standard input; as an output, standard output (like FFmpeg's "pipe:")
+
+
+def is_stdio(path: str | os.PathLike) -> bool:
+    return str(path) == STDIO
+
+
+def refuse_existing(src: str | os.PathLike, path: str | os.PathLike, overwrite: bool) -> None:
+    """An output that exists is replaced only when the user said so (-y/--overwrite), and never
+    when it is the input; video goes to stdout ('-') only through a pipe or into a file, never
+    onto a terminal."""
+    refuse_overwrite(src, path)
+    if is_stdio(path):
+        if sys.stdout.isatty():
+            raise OutputError("stdout is a terminal: pipe it (nrff decode IN - | ffplay -) or give OUT a file name")
+    elif not overwrite and (Path(path).exists() or Path(path).is_symlink()):
+        raise OutputError(f"output {path} exists: add -y (--overwrite) to replace it")
+
 
 def refuse_overwrite(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """An output must never replace its own input (same path, hard link or symlink)."""
+    if is_stdio(src) or is_stdio(dst):
+        return
     src, dst = Path(src), Path(dst)
     try:
         same = dst.exists() and src.exists() and os.path.samefile(src, dst)
@@ -34,6 +55,8 @@ def check_output(path: str | os.PathLike, needed_bytes: int = 0) -> None:
     Write access is tried with a nameless temporary file rather than os.access, which says yes
     to root on a read-only file system; nothing is created under the output's own name.
     """
+    if is_stdio(path):
+        return
     target = Path(path)
     parent = _folder(target)
     if not parent.is_dir():
@@ -87,14 +110,15 @@ def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Pat
 @contextlib.contextmanager
 def _temporary_beside(target: Path, parent: Path, is_dir: bool) -> Iterator[Path]:
     """A temporary file or folder next to `target`, removed unless it was renamed away."""
+    umask = os.umask(0)
+    os.umask(umask)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would surprise; honour the umask like mkdir
     else:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=parent)
         os.close(fd)
         tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise; honour the umask like open()
     try:
         yield tmp

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -21,6 +23,7 @@ from bitstream import Matrix
 from ..core.ffmpeg import AVCOL_RANGE_JPEG, AVCOL_SPC_BT709, YUV420_FORMATS, bits_per_component, planes_from_frame
 from ..core.video import DEFAULT_FPS, Planes, Video
 from ..errors import InputError
+from .files import is_stdio
 
 # FFmpeg renders text files as "video" through these codecs (the tty demuxer): not real video input
 TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}
@@ -53,7 +56,8 @@ class Scan:
 
 
 def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = None) -> Video:
-    """Decode `path` (any format FFmpeg opens) to 8-bit 4:2:0 planes, frames [start, end) only.
+    """Decode `path` (any format FFmpeg opens; '-': standard input, e.g. y4m from a pipe) to 8-bit
+    4:2:0 planes, frames [start, end) only.
 
     A damaged or truncated input gives the frames that decode, with a note saying how many;
     display rotation is applied; a variable frame rate keeps every frame (see the notes).
@@ -67,15 +71,13 @@ def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = 
 
 
 def decode_planes(path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan) -> Iterator[Planes]:
-    """(Y, U, V) of frames [start, end) of `path`, one at a time, in order; `scan` learns the rest."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"input not found: {path}")
-    if path.is_dir():
-        raise InputError(f"input is a folder, not a video: {path}")
+    """(Y, U, V) of frames [start, end) of `path` ('-': standard input), one at a time, in order; `scan`
+    learns the rest."""
+    source = _source(path)
+    path = Path("stdin") if is_stdio(path) else Path(path)
     start, end = frames if frames else (0, None)
     try:
-        container = av.open(str(path))
+        container = av.open(source)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InputError(
             f"cannot open {path} as a video ({failure_reason(exc)}): not a video, or a damaged or truncated file"
@@ -137,6 +139,21 @@ def finish_scan(path: str | os.PathLike, frames: tuple[int, int | None] | None, 
             f"{float(scan.fps):.3f} fps (the input's timestamps are not kept)"
         )
     return sorted(notes)
+
+
+def _source(path: str | os.PathLike) -> str | BinaryIO:
+    """What av.open reads: the file's name, or standard input's bytes."""
+    if is_stdio(path):
+        if sys.stdin.isatty():
+            raise InputError(
+                "stdin is a terminal: pipe a video in (ffmpeg -i IN -f yuv4mpegpipe - | nrff encode - OUT)"
+            )
+        return sys.stdin.buffer
+    if not Path(path).exists():
+        raise InputError(f"input not found: {path}")
+    if Path(path).is_dir():
+        raise InputError(f"input is a folder, not a video: {path}")
+    return str(path)
 
 
 def _frames_that_decode(

@@ -1,0 +1,110 @@
+"""Progress that a user can trust: one count of training steps, pilot included, from every runner path."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from nrffcodec import EncodeSettings
+from nrffcodec.app.progress import Bar
+from nrffcodec.core.gop import plan_gops
+from nrffcodec.encoder.pipeline import encode_video, gop_task
+from nrffcodec.encoder.plan import plan_encode
+from nrffcodec.encoder.progress import StepCount, plan_steps
+from nrffcodec.encoder.runner import LocalRunner, single_thread
+from nrffcodec.encoder.train import GopResult, schedule_for, task_steps, train_gop
+
+from .clips import moving_texture
+
+SETTINGS = EncodeSettings(preset="fast", iterations=40, quality=1, gop=3, device="cpu", jobs=1)
+
+
+def _tasks(frames: int = 9) -> list:
+    video = moving_texture(16, 16, frames, dx=1)
+    plan = plan_encode(video.frame_count, video.height, video.width, SETTINGS, 3)
+    keys = {g.index: (video.y[g.key], video.u[g.key], video.v[g.key]) for g in plan.gops}  # stand-in references
+    schedule = schedule_for("fast", "cpu", SETTINGS.iterations)
+    return [gop_task(video, plan, g, keys, schedule, SETTINGS, "cpu") for g in plan.gops if g.predicted]
+
+
+def test_step_reports_change_nothing_in_the_result(monkeypatch) -> None:
+    monkeypatch.setattr("nrffcodec.encoder.progress.REPORT_SECONDS", 0.0)  # report after every step
+    task = _tasks()[0]
+    heard: list[int] = []
+    with single_thread():  # as the runner trains a CPU GOP
+        reported = train_gop(task, on_steps=heard.append)
+        silent = train_gop(task)
+    assert sum(heard) == task_steps(task) and len(heard) == task_steps(task)
+    assert [t.symbols.tobytes() + t.steps.tobytes() for t in reported.flow + reported.residual] == [
+        t.symbols.tobytes() + t.steps.tobytes() for t in silent.flow + silent.residual
+    ]
+
+
+def test_the_plan_estimate_is_the_tasks_exact_steps() -> None:
+    tasks = _tasks()
+    schedule = schedule_for("fast", "cpu", SETTINGS.iterations)
+    assert plan_steps(plan_gops(9, 3), schedule, 16 * 16) == sum(task_steps(t) for t in tasks)
+
+
+def test_reports_count_up_to_the_result_and_late_ones_change_nothing() -> None:
+    seen: list[tuple[int, int, str]] = []
+    count = StepCount(lambda done, total, info: seen.append((done, total, info)))
+    tasks = _tasks()
+    size = task_steps(tasks[0])
+    count.begin([size, size], "pilot", later=1000)
+    assert seen[-1] == (0, 2 * size + 1000, "pilot")
+    count.steps(0, size + 50)  # more than the task has: capped one short of its size
+    assert seen[-1][0] == size - 1
+    count.finished(0, "pilot: GOP 3")
+    count.steps(0, 7)  # arrives after the result: nothing changes
+    count.finished(1, "pilot: GOP 2")
+    assert seen[-1] == (2 * size, 2 * size + 1000, "pilot: GOP 2")
+    count.expect(10)  # the pilot chose a cheaper length
+    count.begin([task_steps(t) for t in tasks], "training")
+    assert seen[-1] == (2 * size, 2 * size + sum(task_steps(t) for t in tasks), "training")
+    for position in range(len(tasks)):
+        count.finished(position, f"GOP {position}")
+    assert seen[-1][0] == seen[-1][1] and [d for d, *_ in seen] == sorted(d for d, *_ in seen)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_runner_path_reports_the_steps_of_every_task(jobs: int, monkeypatch) -> None:
+    monkeypatch.setattr("nrffcodec.encoder.progress.REPORT_SECONDS", 0.0)
+    tasks = _tasks()
+    heard = [0] * len(tasks)
+
+    def on_steps(position: int, steps: int) -> None:
+        heard[position] += steps
+
+    results: list[GopResult] = []
+    LocalRunner(jobs).run(tasks, lambda position, result: results.append(result), lambda text: None, on_steps)
+    assert heard == [task_steps(t) for t in tasks] and len(results) == len(tasks)
+
+
+def test_a_one_gop_encode_moves_with_an_eta_and_ends_at_its_total() -> None:
+    """The count is in steps, so a clip of one GOP moves (and has an ETA) before the GOP is done."""
+    video = moving_texture(16, 16, 6, dx=1)
+    seen: list[tuple[int, int, str]] = []
+    settings = dataclasses.replace(SETTINGS, gop=6)
+    encode_video(video, settings, lambda *call: seen.append(call))
+    done = [d for d, *_ in seen]
+    assert len(set(done)) > 2 and 0 < done[1] < seen[-1][1]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1]
+
+
+def test_the_bar_keeps_its_count_when_the_total_changes_and_prints_once(monkeypatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    bar = Bar(quiet=False, desc="training")
+    bar(0, 100, "pilot: GOP 32 and 16")
+    bar(40, 100, "pilot: GOP 16: 30.00 dB train")
+    bar.log("pilot chose GOP 16")
+    bar(40, 180, "training")  # the encode's exact steps: the count goes on
+    assert (bar._bar.total, bar._bar.n, bar._bar.postfix) == (180, 40, "training")
+    bar(180, 180, "GOP 0: 31.00 dB train")
+    bar(180, 180, "GOP 0: 31.00 dB train")  # a repeated final report draws no second bar
+    bar.close()
+    text = err.getvalue()
+    assert "nrff: pilot chose GOP 16\n" in text and text.count("180/180") == 1

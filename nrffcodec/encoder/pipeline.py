@@ -133,11 +133,18 @@ def train_fields(
     if not sizes:
         return {}
     steps.begin(list(sizes), "training")
+    finished = 0
 
     def done(position: int, result: GopResult) -> None:
+        nonlocal finished
+        finished += 1
         if on_result:
             on_result(result)
-        steps.finished(position, f"GOP {result.index}: {result.train_psnr:.2f} dB train, {result.seconds:.0f}s")
+        steps.finished(
+            position,
+            f"{finished}/{len(sizes)} GOPs, last GOP {result.index}: {result.train_psnr:.2f} dB train, "
+            f"{result.seconds:.0f}s",
+        )
 
     return {r.index: r for r in runner.run(tasks, done, log, steps.steps)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -206,3 +207,14 @@ def test_usage_errors_read_like_nrffs_own(clip_path, tmp_path) -> None:
     assert "missing argument 'OUT'" in _one_line_error(run("decode", clip_path))
     assert "no such option" in _one_line_error(run("decode", clip_path, tmp_path / "o.mkv", "--fast"))
     _one_line_error(run("decode", clip_path, tmp_path / "o.avi"))
+
+
+def test_a_ray_address_nothing_listens_on_fails_at_once(tmp_path, clip_path) -> None:
+    """ray.init retries a dead HOST:PORT for minutes; nrff checks it first and says so in one line."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens on it
+    result = run("encode", str(clip_path), str(tmp_path / "out.nrf"), "--ray", f"127.0.0.1:{port}")
+    line = _one_line_error(result)
+    assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in line
+    assert not (tmp_path / "out.nrf").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +35,7 @@ CRASH_ENV = "NRFF_TEST_CRASH_GOP"
 
 
 InFlight = dict[Any, tuple[int, int]]  # Ray object ref -> (position in the task list, GOP index)
+REACH_SECONDS = 10  # a head that does not accept a TCP connection in this long is taken as down
 KEPT = "; with --workdir, the GOPs already trained are kept for the next run"
 
 
@@ -50,9 +52,24 @@ def _ray() -> Any:
     return ray
 
 
+def check_reachable(address: str) -> None:
+    """Refuse at once a HOST:PORT nothing listens on: ray.init would retry it for minutes."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # auto, local, or a form Ray itself will judge
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise InputError(
+            f"cannot reach the Ray cluster at {address!r} ({reason}): is `ray start --head` running there?"
+        ) from None
+
+
 def connect(address: str) -> Any:
     """Join the Ray cluster at `address` (`auto`, HOST:PORT, `ray://HOST:PORT`) or start one in this
     process (`local`); returns the ray module."""
+    check_reachable(address)
     ray = _ray()
     if ray.is_initialized():
         return ray

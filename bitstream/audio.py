@@ -183,9 +183,10 @@ def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     if nrf.extra_sections:
         raise ValueError("the file already has sections before its GOP chunks")
     audio = b"".join(frame_section(AUDIO_TAG, audio_payload(s)) for s in streams)
-    _, gidx_offset, gidx_size = next(s for s in nrf.sections if s[0] == "GIDX")
-    entries = [(e.frame_count, e.key_offset, e.length) for e in nrf.index]
-    out = data[:gidx_offset] + frame_section(b"GIDX", index_payload(entries, len(audio))) + audio
+    tag, gidx_offset, gidx_size = next(s for s in nrf.sections if s[0] in ("GIDX", "RIDX"))
+    runs = tag == "RIDX"  # one entry per section: a run's first GOP stands for the run
+    entries = [(e.frame_count * e.run, e.key_offset, e.length) + (e.run,) * runs for e in nrf.index if not e.position]
+    out = data[:gidx_offset] + frame_section(tag.encode(), index_payload(entries, len(audio), runs)) + audio
     out += data[gidx_offset + gidx_size :]
     written = NrfFile(out)
     if written.audio_bytes != len(audio) or audio_streams(written) != list(streams):

@@ -1,13 +1,15 @@
-"""The .nrf container: preamble, HEAD / PSET / GIDX sections, then one GOPC chunk per GOP.
+"""The .nrf container: preamble, HEAD / PSET / index sections, then the GOPs' chunks.
 
-    file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX)
-                [section(AUDI) * audio streams, other sections] section(GOPC) * gop_count
+    file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX or RIDX)
+                [section(AUDI) * audio streams, other sections] section(GOPC or KRUN) * sections
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
-(docs/decisions/0011-container-format-2-varints.md). The GOP index gives each chunk's frames
-and length, so that a decoder asked for a few frames seeks straight to the GOPs it needs. One
-writer and one reader live here; the encoder runs this reader on the bytes it wrote.
+(docs/decisions/0011-container-format-2-varints.md). The GOP index (bitstream/gop_index.py) gives
+each chunk's frames and length, so that a decoder asked for a few frames seeks straight to the
+GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks
+(bitstream/keyframe_run.py). One writer and one reader live here; the encoder runs this reader on
+the bytes it wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import struct
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,43 +24,19 @@ from typing import BinaryIO
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
-from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk
+from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
+from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
+from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
 from .header import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, Header
+from .keyframe_run import RUN_TAG, Keyframe, RunPlace, read_run, split_runs, write_run
 from .records import check_record, read_record, write_record
 
-PREAMBLE = struct.Struct("<4sBB")
-SECTION_HEAD = struct.Struct("<4sI")
-CRC = struct.Struct("<I")
-SECTION_OVERHEAD = SECTION_HEAD.size + CRC.size
-INDEX_FIELDS = 3  # uvarints per GOP-index entry in this version: frame_count, key_offset, length
-MAX_INDEX_FIELDS = 16  # a newer minor version may add fields to each entry; this reader skips them
-MAX_INDEX_BYTES_PER_GOP = 10 * MAX_INDEX_FIELDS
-MAX_INDEX_PREFIX = 32  # the index's field count and gap (varints), and room for what a newer minor appends
+MINOR_WITHOUT_RUNS = 2  # a file without runs is written exactly as 3.2 wrote it
 MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
 MAX_PARAMETER_SETS = 256
-MIN_GOP_CHUNK = SECTION_OVERHEAD + 8  # place (4 varints), 1 parameter-set id count, 1 slice of 1 byte
 AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
 CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
-
-
-@dataclasses.dataclass(frozen=True)
-class GopIndexEntry:
-    first_frame: int
-    frame_count: int
-    key_offset: int
-    offset: int
-    length: int
-
-    @property
-    def end_frame(self) -> int:
-        return self.first_frame + self.frame_count
-
-
-def frame_section(tag: bytes, payload: bytes) -> bytes:
-    """tag, length, payload, CRC-32 over all three: the framing of every section."""
-    head = SECTION_HEAD.pack(tag, len(payload))
-    return head + payload + CRC.pack(zlib.crc32(head + payload))
 
 
 def write_parameter_sets(writer: ByteWriter, parameter_sets: Sequence[bytes]) -> None:
@@ -73,19 +50,6 @@ def write_parameter_sets(writer: ByteWriter, parameter_sets: Sequence[bytes]) ->
 def read_parameter_sets(reader: ByteReader) -> list[bytes]:
     count = reader.uvarint(MAX_PARAMETER_SETS)
     return [reader.blob() for _ in range(count)]
-
-
-def index_payload(entries: Sequence[tuple[int, int, int]], gap: int = 0) -> bytes:
-    """Fields per entry, `gap` (bytes of other sections between GIDX and the first chunk), then
-    each GOP's (frame_count, key_offset, chunk length); first frames and offsets follow by
-    summing, so the index does not repeat them."""
-    writer = ByteWriter()
-    writer.uvarint(INDEX_FIELDS)
-    writer.uvarint(gap)
-    for entry in entries:
-        for value in entry:
-            writer.uvarint(value)
-    return writer.getvalue()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,19 +82,27 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
     write_record(head_writer, header)
     pset_writer = ByteWriter()
     write_parameter_sets(pset_writer, parameter_sets)
-    written = [write_gop_chunk(chunk) for chunk in chunks]
-    bodies = [frame_section(b"GOPC", w.data) for w in written]
+    groups = split_runs(chunks)
+    runs = len(groups) < len(chunks)
+    bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0
+    for group in groups:
+        if len(group) == 1:
+            written = write_gop_chunk(group[0])
+            bodies.append(frame_section(b"GOPC", written.data))
+            entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * runs)
+            keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
+        else:
+            payload, keyframe_size = write_run(group)
+            bodies.append(frame_section(RUN_TAG, payload))
+            entries.append((len(group), 0, len(bodies[-1]), len(group)))
+            keyframe_bytes += keyframe_size
     prefix = (
-        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR)
+        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR if runs else MINOR_WITHOUT_RUNS)
         + frame_section(b"HEAD", head_writer.getvalue())
         + frame_section(b"PSET", pset_writer.getvalue())
     )
-    index = frame_section(
-        b"GIDX", index_payload([(c.frame_count, c.key_offset, len(body)) for c, body in zip(chunks, bodies)])
-    )
-    return WrittenFile(
-        prefix + index + b"".join(bodies), sum(w.keyframe_size for w in written), sum(w.weights_size for w in written)
-    )
+    index = frame_section(b"RIDX" if runs else b"GIDX", index_payload(entries, runs=runs))
+    return WrittenFile(prefix + index + b"".join(bodies), keyframe_bytes, network_bytes)
 
 
 class NrfFile:
@@ -138,6 +110,7 @@ class NrfFile:
 
     def __init__(self, source: str | os.PathLike | bytes) -> None:
         self.sections: list[tuple[str, int, int]] = [("preamble", 0, PREAMBLE.size)]  # (name, offset, bytes)
+        self._run_cache: tuple[int, list[tuple[Keyframe, int]]] | None = None
         if isinstance(source, (bytes, bytearray, memoryview)):
             self._data: bytes | None = bytes(source)
             self._path: Path | None = None
@@ -186,7 +159,7 @@ class NrfFile:
         (crc,) = CRC.unpack(self._read_exact(stream, CRC.size, f"section {tag.decode()} CRC"))
         if zlib.crc32(SECTION_HEAD.pack(tag, length) + payload) != crc:
             raise BitstreamError(f"section {tag.decode()} at byte {offset}: CRC mismatch (corrupted)")
-        if tag != b"GOPC" and record:
+        if tag not in (b"GOPC", RUN_TAG) and record:
             self.sections.append((tag.decode(), offset, length + SECTION_OVERHEAD))
         return payload, offset + SECTION_HEAD.size
 
@@ -208,11 +181,21 @@ class NrfFile:
         reader = ByteReader(payload, "section PSET", base)
         self.parameter_sets = read_parameter_sets(reader)
         reader.expect_end()
+        index_tag = stream.read(4)  # GIDX or RIDX: peeked, then read as a section
+        stream.seek(-len(index_tag), io.SEEK_CUR)
+        index_tag = index_tag if index_tag in INDEX_TAGS else INDEX_TAGS[0]  # else: "expected GIDX, found ..."
         payload, base = self._read_section(
-            stream, b"GIDX", MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
+            stream, index_tag, MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
         )
         index_end = stream.tell()
-        self.index = self._parse_index(payload, base, index_end)
+        self.index = parse_index(
+            ByteReader(payload, f"section {index_tag.decode()}", base),
+            index_end,
+            index_tag == b"RIDX",
+            self.header,
+            self.file_size,
+            minor,
+        )
         self.chunks_start = self.index[0].offset if self.index else self.file_size
         self.extra_sections = self._walk_gap(stream, index_end, self.chunks_start)
 
@@ -245,38 +228,6 @@ class NrfFile:
             pos += length + SECTION_OVERHEAD
         return found
 
-    def _parse_index(self, payload: bytes, base: int, index_end: int) -> list[GopIndexEntry]:
-        reader = ByteReader(payload, "section GIDX", base)
-        fields = reader.uvarint(MAX_INDEX_FIELDS)
-        if fields < INDEX_FIELDS:
-            raise reader.error(f"index entries of {fields} fields, need {INDEX_FIELDS}")
-        offset = index_end + reader.uvarint(self.file_size)  # a newer minor's sections may precede the chunks
-        entries = []
-        first_frame = 0
-        for i in range(self.header.gop_count):
-            where = f"GOP index entry {i}"
-            frame_count, key_offset, length, *_ = (reader.uvarint() for _ in range(fields))  # checked below
-            if not 0 <= key_offset < frame_count <= 2 * self.header.gop_length:
-                raise BitstreamError(f"{where}: {frame_count} frames with keyframe at {key_offset}")
-            if length < MIN_GOP_CHUNK or offset + length > self.file_size:
-                raise BitstreamError(
-                    f"{where}: chunk [{offset}, {offset + length}) lies "
-                    f"beyond the file's {self.file_size} bytes (truncated)"
-                )
-            entries.append(GopIndexEntry(first_frame, frame_count, key_offset, offset, length))
-            first_frame += frame_count
-            offset += length
-        if self.version[1] <= FORMAT_MINOR:
-            reader.expect_end()  # a newer minor may append to the index
-        if first_frame != self.header.video.frame_count:
-            raise BitstreamError(f"GOP index covers {first_frame} frames, header says {self.header.video.frame_count}")
-        if offset != self.file_size:
-            raise BitstreamError(
-                f"file is {self.file_size} bytes but its chunks end at byte {offset} "
-                f"({'truncated' if offset > self.file_size else 'trailing data'})"
-            )
-        return entries
-
     # -- public
     @property
     def audio_bytes(self) -> int:
@@ -294,15 +245,15 @@ class NrfFile:
         return out
 
     def read_gop(self, i: int, network_shapes: Sequence[Sequence[tuple[int, ...]]]) -> GopChunk:
-        """Read, CRC-check and parse GOP `i`."""
+        """Read, CRC-check and parse GOP `i` (from its GOPC, or as a GopChunk without networks from its run)."""
         if not 0 <= i < len(self.index):
             raise BitstreamError(f"no GOP {i} in a file of {len(self.index)} GOPs")
         entry = self.index[i]
-        with self._open() as stream:
-            stream.seek(entry.offset)
-            payload, base = self._read_section(stream, b"GOPC", entry.length - SECTION_OVERHEAD)
-        if len(payload) + SECTION_OVERHEAD != entry.length:
-            raise BitstreamError(f"GOP {i}: chunk length {len(payload)} disagrees with the index")
+        if entry.run > 1:
+            keyframe, size = self._read_run(i - entry.position)[entry.position]
+            networks = [[zero_tensor(tuple(s)) for s in shapes] for shapes in network_shapes]
+            return GopChunk(i, entry.first_frame, 1, 0, keyframe, networks, [[] for _ in networks], size, 0)
+        payload, base = self._read_chunk(entry, b"GOPC", f"GOP {i}")
         chunk = read_gop_chunk(payload, f"GOP {i}", network_shapes, len(self.parameter_sets), base)
         if (chunk.gop_index, chunk.first_frame, chunk.frame_count, chunk.key_offset) != (
             i,
@@ -315,3 +266,22 @@ class NrfFile:
                 f"{chunk.first_frame}+{chunk.frame_count}), the index disagrees"
             )
         return chunk
+
+    def _read_chunk(self, entry: GopIndexEntry, tag: bytes, where: str) -> tuple[bytes, int]:
+        with self._open() as stream:
+            stream.seek(entry.offset)
+            payload, base = self._read_section(stream, tag, entry.length - SECTION_OVERHEAD)
+        if len(payload) + SECTION_OVERHEAD != entry.length:
+            raise BitstreamError(f"{where}: chunk length {len(payload)} disagrees with the index")
+        return payload, base
+
+    def _read_run(self, first_gop: int) -> list[tuple[Keyframe, int]]:
+        """The keyframes of the run starting at GOP `first_gop`; the last run read is kept, since a
+        decoder asks for its GOPs one by one."""
+        if self._run_cache is None or self._run_cache[0] != first_gop:
+            entry = self.index[first_gop]
+            where = f"keyframe run of GOPs {first_gop}-{first_gop + entry.run - 1}"
+            payload, base = self._read_chunk(entry, RUN_TAG, where)
+            place = RunPlace(first_gop, entry.first_frame, entry.run)
+            self._run_cache = (first_gop, read_run(payload, where, place, len(self.parameter_sets), base))
+        return self._run_cache[1]

@@ -103,6 +103,24 @@ def encoded_networks_size(networks: list[list[QuantizedTensor]]) -> int:
     return len(encode_tensors([t for tensors in networks for t in tensors])[0])
 
 
+def read_parameter_set_ids(reader: ByteReader, count: int, parameter_set_count: int) -> list[int]:
+    """A keyframe's `count` indices into the file's shared parameter sets."""
+    ids = [reader.uvarint(parameter_set_count - 1 if parameter_set_count else 0) for _ in range(count)]
+    if ids and not parameter_set_count:
+        raise reader.error("keyframe refers to parameter sets but the file has none")
+    return ids
+
+
+def read_slices(reader: ByteReader, count: int) -> list[bytes]:
+    """A keyframe's `count` slice blobs, at least one and none empty."""
+    if count == 0:
+        raise reader.error("keyframe has no slice data")
+    slices = [reader.blob() for _ in range(count)]
+    if any(len(s) == 0 for s in slices):
+        raise reader.error("empty keyframe NAL unit")
+    return slices
+
+
 def read_gop_chunk(
     data: bytes,
     where: str,
@@ -113,16 +131,8 @@ def read_gop_chunk(
     reader = ByteReader(data, where, base_offset)
     gop_index, first, count, key_offset = [reader.uvarint(MAX_FRAMES) for _ in range(4)]
     start = reader.offset
-    n_ids = reader.uvarint(MAX_NALS)
-    ids = [reader.uvarint(parameter_set_count - 1 if parameter_set_count else 0) for _ in range(n_ids)]
-    if ids and not parameter_set_count:
-        raise reader.error("keyframe refers to parameter sets but the file has none")
-    n_slices = reader.uvarint(MAX_NALS)
-    if n_slices == 0:
-        raise reader.error("keyframe has no slice data")
-    slices = [reader.blob() for _ in range(n_slices)]
-    if any(len(s) == 0 for s in slices):
-        raise reader.error("empty keyframe NAL unit")
+    ids = read_parameter_set_ids(reader, reader.uvarint(MAX_NALS), parameter_set_count)
+    slices = read_slices(reader, reader.uvarint(MAX_NALS))
     keyframe_size = reader.offset - start
     start = reader.offset
     counts = [len(shapes) for shapes in network_shapes]

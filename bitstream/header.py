@@ -12,7 +12,7 @@ import enum
 from .records import VARINT, nested, wire
 
 FORMAT_MAJOR = 3
-FORMAT_MINOR = 2  # 3.1: empty networks blocks; 3.2: optional AUDI sections (the input's audio) before the chunks
+FORMAT_MINOR = 3  # 3.1: empty networks blocks; 3.2: AUDI sections (the input's audio); 3.3: keyframe runs
 MAGIC = b"NRFF"
 
 MAX_DIMENSION = 16384

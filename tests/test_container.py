@@ -21,7 +21,8 @@ from bitstream import (
     write_nrf,
 )
 from bitstream.bytes_io import ByteWriter
-from bitstream.container import INDEX_FIELDS, PREAMBLE, SECTION_HEAD, frame_section
+from bitstream.container import PREAMBLE, SECTION_HEAD, frame_section
+from bitstream.gop_index import INDEX_FIELDS
 from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
 from nrffcodec import decode
 

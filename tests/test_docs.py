@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bitstream.audio import AudioParams
 from bitstream.header import Header
+from bitstream.keyframe_run import RunPlace
 from bitstream.records import Wire, _fields
 
 SPEC = Path(__file__).resolve().parents[1] / "docs" / "bitstream.md"
@@ -35,3 +36,9 @@ def test_audio_params_table_matches_the_code() -> None:
     section = SPEC.read_text().split("## AUDI")[1].split("\n## ")[0]
     rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
     assert rows[1 : 1 + len(_code_fields(AudioParams))] == _code_fields(AudioParams)
+
+
+def test_keyframe_run_place_table_matches_the_code() -> None:
+    section = SPEC.read_text().split("## KRUN")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
+    assert rows[1 : 1 + len(_code_fields(RunPlace))] == _code_fields(RunPlace)

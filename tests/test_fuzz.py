@@ -3,7 +3,8 @@
 Small valid files made by the real encoder are damaged (bit flips, truncation, inserted and deleted
 bytes, overwritten or swapped ranges, swapped sections, other versions, other magic, and damage
 inside a payload whose CRCs are then made valid again, which reaches the entropy decoder, the
-keyframe decoder, the renderer and the audio section's parser, which `info` runs). Each damaged
+keyframe decoder, the renderer and the audio section's parser, which `info` runs; the same inside
+the index and the keyframe runs of format 3.3). Each damaged
 file must either decode, and then every CRC in it matches, or raise BitstreamError: never another
 exception, never a hang.
 
@@ -29,6 +30,7 @@ from bitstream.bytes_io import ByteReader
 from bitstream.container import PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
 from bitstream.entropy import decode_tensors, encode_tensors
 from bitstream.header import MAGIC
+from bitstream.keyframe_run import RUN_TAG
 from nrffcodec import decode
 from nrffcodec.app.info import inspect_file
 
@@ -130,9 +132,11 @@ def other_magic(draw: Draw, data: bytes) -> bytes:
     return draw(st.binary(min_size=4, max_size=4).filter(lambda m: m != MAGIC)) + data[4:]
 
 
-def resealed(draw: Draw, data: bytes) -> bytes:
-    """Damage inside one section's payload, then make every CRC valid again: the parsers behind the CRCs."""
-    offset, length = draw(st.sampled_from([(o, n) for o, n in sections(data) if n]))
+def resealed(draw: Draw, data: bytes, tags: tuple[bytes, ...] = ()) -> bytes:
+    """Damage inside one section's payload (one of `tags` when given and present), then make every CRC
+    valid again: the parsers behind the CRCs."""
+    found = [(o, n) for o, n in sections(data) if n]
+    offset, length = draw(st.sampled_from([(o, n) for o, n in found if data[o : o + 4] in tags] or found))
     out = bytearray(data)
     for _ in range(draw(st.integers(1, 6))):
         pos = offset + SECTION_HEAD.size + draw(st.integers(0, length - 1))
@@ -141,6 +145,11 @@ def resealed(draw: Draw, data: bytes) -> bytes:
         else:
             out[pos] = draw(st.integers(0, 255))
     return reseal(bytes(out))
+
+
+def resealed_run(draw: Draw, data: bytes) -> bytes:
+    """`resealed` inside the index or a keyframe run (3.3): the place, layouts, lengths and run entries."""
+    return resealed(draw, data, (RUN_TAG, b"RIDX", b"GIDX"))
 
 
 MUTATIONS = {
@@ -156,6 +165,7 @@ MUTATIONS = {
         other_version,
         other_magic,
         resealed,
+        resealed_run,
     )
 }
 
@@ -237,3 +247,4 @@ def test_truncation_at_every_offset_is_refused(seeds) -> None:
 
 def test_the_seeds_themselves_decode(seeds) -> None:
     assert all(check(valid) for valid in seeds.values())
+    assert any(RUN_TAG in valid for valid in seeds.values()), "no seed holds a keyframe run to damage"

@@ -60,7 +60,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
                 "frames": entry.frame_count,
                 "keyframe": entry.first_frame + entry.key_offset,
                 "keyframe_intra": i % header.keyframe_period == 0,
-                "bytes": entry.length,
+                "bytes": entry.length if entry.run == 1 else chunk.keyframe_size,  # in a keyframe run: its record
                 "keyframe_bytes": chunk.keyframe_size,
                 "network_bytes": chunk.weights_size,
                 "flow": nets[0],

@@ -1,0 +1,150 @@
+"""Keyframe runs (format 3.3): one-frame GOPs without networks share one KRUN section and one index entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bitstream.container as container
+from bitstream import (
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    BitstreamError,
+    GopChunk,
+    NrfFile,
+    add_audio,
+    audio_streams,
+    write_nrf,
+)
+from bitstream.framing import SECTION_OVERHEAD
+from bitstream.keyframe_run import RUN_TAG
+from nrffcodec import EncodeSettings, decode, encode_video
+from nrffcodec.app.info import inspect_file
+
+from .audio_clips import synthetic_stream
+from .clips import moving_texture
+from .nrf_tools import TINY, one_thread, parts, sections
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# frames of the 3.2 fixture as nrff 3.2 decoded them (AV1 keyframes only: dav1d's output is exact everywhere)
+KEYFRAMES_ONLY_SHA256 = "2d52d194e0a99b4e2d463cd89644a42e24b994be16bad807b9ec97e9f826d17d"
+
+
+def frames_sha256(video) -> str:
+    return hashlib.sha256(b"".join(getattr(video, p).tobytes() for p in "yuv")).hexdigest()
+
+
+def same_frames(a, b) -> bool:
+    return all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")
+
+
+def without_runs(data: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """The same encode stored as 3.2 wrote it: every GOP in its own GOPC."""
+    with monkeypatch.context() as patch:
+        patch.setattr(container, "split_runs", lambda chunks: [[c] for c in chunks])
+        return write_nrf(*parts(data)).data
+
+
+def tags(data: bytes) -> list[bytes]:
+    return [data[o : o + 4] for o, _ in sections(data)]
+
+
+@pytest.fixture(scope="module")
+def runs() -> bytes:
+    """Ten one-frame GOPs (the keyframe codec alone), keyframe period 4: intra keyframes inside the run."""
+    with one_thread():
+        data, _ = encode_video(moving_texture(16, 12, 10, dx=1), EncodeSettings(gop=1, keyframe_period=4, **TINY))
+    return data
+
+
+def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
+    nrf = NrfFile(runs)
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (3, 3)
+    assert tags(runs) == [b"HEAD", b"PSET", b"RIDX", RUN_TAG]
+    assert len(nrf.index) == nrf.header.gop_count == 10
+    assert [(e.first_frame, e.frame_count, e.key_offset, e.run, e.position) for e in nrf.index] == [
+        (i, 1, 0, 10, i) for i in range(10)
+    ]
+
+
+def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs, monkeypatch) -> None:
+    plain = without_runs(runs, monkeypatch)
+    assert NrfFile(plain).version == (FORMAT_MAJOR, 2) and RUN_TAG not in tags(plain)
+    saved = len(plain) - len(runs)
+    assert saved >= 15 * (NrfFile(runs).header.gop_count - 1), f"a run saved only {saved} bytes"
+    with one_thread():
+        assert same_frames(decode(runs, device="cpu"), decode(plain, device="cpu"))
+    keyframes = [(c.keyframe, c.frame_count) for c in parts(runs)[2]]
+    assert keyframes == [(c.keyframe, c.frame_count) for c in parts(plain)[2]]
+    assert write_nrf(*parts(runs)).data == runs  # the reader gives back what the writer took
+
+
+def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> None:
+    with one_thread():
+        whole = decode(runs, device="cpu")
+        reads = []
+        original = container.NrfFile._read_chunk
+        monkeypatch.setattr(container.NrfFile, "_read_chunk", lambda self, *a: reads.append(a[1]) or original(self, *a))
+        middle = decode(runs, frames=(5, 8), device="cpu")
+    assert reads == [RUN_TAG]
+    assert all(np.array_equal(getattr(middle, p), getattr(whole, p)[5:8]) for p in "yuv")
+
+
+def test_truncation_or_damage_inside_the_run_is_refused(runs) -> None:
+    offset, _ = sections(runs)[-1]
+    for pos in range(offset, len(runs)):
+        for damaged in (runs[:pos], runs[:pos] + bytes([runs[pos] ^ 0x10]) + runs[pos + 1 :]):
+            with pytest.raises(BitstreamError) as caught:
+                nrf = NrfFile(damaged)
+                nrf.read_gop(len(nrf.index) - 1, [[], []])
+            assert "\n" not in str(caught.value)  # one line, as the CLI prints it
+
+
+def test_a_reader_without_runs_refuses_a_file_with_runs_at_its_index(runs, monkeypatch) -> None:
+    """A 3.2 reader is this one knowing only GIDX: it meets RIDX where it expects its index and stops."""
+    monkeypatch.setattr(container, "INDEX_TAGS", (b"GIDX",))
+    with pytest.raises(BitstreamError, match="expected section GIDX, found b'RIDX'"):
+        NrfFile(runs)
+
+
+def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
+    two_gops = (FIXTURES / "two_gops-3.2.nrf").read_bytes()
+    assert NrfFile(two_gops).version == (3, 2)
+    assert write_nrf(*parts(two_gops)).data == two_gops  # no run: written byte for byte as 3.2 wrote it
+    keyframes_only = (FIXTURES / "keyframes_only-3.2.nrf").read_bytes()
+    rewritten = write_nrf(*parts(keyframes_only)).data
+    assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(rewritten).version == (3, 3)
+    assert len(rewritten) < len(keyframes_only)
+    with one_thread():
+        assert frames_sha256(decode(keyframes_only, device="cpu")) == KEYFRAMES_ONLY_SHA256
+        assert frames_sha256(decode(rewritten, device="cpu")) == KEYFRAMES_ONLY_SHA256
+
+
+def test_runs_sit_beside_gops_with_networks_and_audio(monkeypatch) -> None:
+    header, parameter_sets, chunks = parts((FIXTURES / "two_gops-3.2.nrf").read_bytes())
+    mixed: list[GopChunk] = []  # each GOP of the fixture then two one-frame GOPs of its keyframe (parsed, not decoded)
+    for chunk in chunks:
+        zero = [[dataclasses.replace(t, symbols=np.zeros_like(t.symbols)) for t in net] for net in chunk.networks]
+        for count, networks in ((chunk.frame_count, chunk.networks), (1, zero), (1, zero)):
+            first = sum(c.frame_count for c in mixed)
+            mixed.append(GopChunk(len(mixed), first, count, min(chunk.key_offset, count - 1), chunk.keyframe, networks))
+    video = dataclasses.replace(header.video, frame_count=sum(c.frame_count for c in mixed))
+    header = dataclasses.replace(header, video=video, gop_count=len(mixed))
+    video_only = write_nrf(header, parameter_sets, mixed).data
+    data = add_audio(video_only, [synthetic_stream(4)])
+    assert tags(data) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", RUN_TAG, b"GOPC", RUN_TAG]
+    assert audio_streams(NrfFile(data)) == [synthetic_stream(4)]
+    back = parts(data)[2]
+    assert [(c.first_frame, c.frame_count, c.key_offset, c.keyframe) for c in back] == [
+        (c.first_frame, c.frame_count, c.key_offset, c.keyframe) for c in mixed
+    ]
+    for a, b in zip(back, mixed):
+        assert all(np.array_equal(x.symbols, y.symbols) for m, n in zip(a.networks, b.networks) for x, y in zip(m, n))
+    info = inspect_file(data)
+    assert info["bytes"]["total"] == len(data)
+    assert info["bytes"]["networks"] == sum(g["network_bytes"] for g in info["gops"]) > 0
+    assert len(without_runs(video_only, monkeypatch)) > len(video_only) + 2 * SECTION_OVERHEAD

@@ -64,8 +64,12 @@ class WrittenFile:
         return len(self.data)
 
 
-def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[GopChunk]) -> WrittenFile:
-    """Serialise a whole file. Raises ValueError (a bug in the caller) on inconsistent input."""
+def write_nrf(
+    header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[GopChunk], runs: bool = True
+) -> WrittenFile:
+    """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs (format 3.3)
+    unless `runs` is False (every GOP in its own GOPC, as 3.2 wrote it). Raises ValueError (a bug in
+    the caller) on inconsistent input."""
     check_record(header)
     if len(chunks) != header.gop_count:
         raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
@@ -82,7 +86,7 @@ def write_nrf(header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[
     write_record(head_writer, header)
     pset_writer = ByteWriter()
     write_parameter_sets(pset_writer, parameter_sets)
-    groups = split_runs(chunks)
+    groups = split_runs(chunks) if runs else [[chunk] for chunk in chunks]
     runs = len(groups) < len(chunks)
     bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0
     for group in groups:

@@ -42,11 +42,9 @@ def same_frames(a, b) -> bool:
     return all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")
 
 
-def without_runs(data: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes:
+def without_runs(data: bytes) -> bytes:
     """The same encode stored as 3.2 wrote it: every GOP in its own GOPC."""
-    with monkeypatch.context() as patch:
-        patch.setattr(container, "split_runs", lambda chunks: [[c] for c in chunks])
-        return write_nrf(*parts(data)).data
+    return write_nrf(*parts(data), runs=False).data
 
 
 def tags(data: bytes) -> list[bytes]:
@@ -71,8 +69,8 @@ def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
     ]
 
 
-def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs, monkeypatch) -> None:
-    plain = without_runs(runs, monkeypatch)
+def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> None:
+    plain = without_runs(runs)
     assert NrfFile(plain).version == (FORMAT_MAJOR, 2) and RUN_TAG not in tags(plain)
     saved = len(plain) - len(runs)
     assert saved >= 15 * (NrfFile(runs).header.gop_count - 1), f"a run saved only {saved} bytes"
@@ -124,7 +122,7 @@ def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
         assert frames_sha256(decode(rewritten, device="cpu")) == KEYFRAMES_ONLY_SHA256
 
 
-def test_runs_sit_beside_gops_with_networks_and_audio(monkeypatch) -> None:
+def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     header, parameter_sets, chunks = parts((FIXTURES / "two_gops-3.2.nrf").read_bytes())
     mixed: list[GopChunk] = []  # each GOP of the fixture then two one-frame GOPs of its keyframe (parsed, not decoded)
     for chunk in chunks:
@@ -147,4 +145,4 @@ def test_runs_sit_beside_gops_with_networks_and_audio(monkeypatch) -> None:
     info = inspect_file(data)
     assert info["bytes"]["total"] == len(data)
     assert info["bytes"]["networks"] == sum(g["network_bytes"] for g in info["gops"]) > 0
-    assert len(without_runs(video_only, monkeypatch)) > len(video_only) + 2 * SECTION_OVERHEAD
+    assert len(without_runs(video_only)) > len(video_only) + 2 * SECTION_OVERHEAD

@@ -1,0 +1,57 @@
+"""Bytes that keyframe runs (format 3.3) save on GOP-length-1 encodes: each clip's frames coded by the
+keyframe codec alone, stored with runs and, from the same chunks, without (every GOP its own GOPC,
+as 3.2 wrote it). Run by hand (about a minute a clip on a 2-core CPU), not in CI:
+
+    python benchmarks/runs.py --only carphone,bikes
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
+
+from bitstream import NrfFile, write_nrf
+from nrffcodec import EncodeSettings, encode_video
+from nrffcodec.core.fields import parameter_shapes
+
+
+def without_runs(data: bytes) -> bytes:
+    """The same file with every GOP in its own GOPC."""
+    nrf = NrfFile(data)
+    shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
+    chunks = [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
+    return write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=False).data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--only", help="comma-separated clip names (default: all)")
+    parser.add_argument("--qualities", default="1,3,5,7")
+    parser.add_argument("--preset", default="medium")
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(",")) if args.only else None
+    print("| clip | quality | frames | bytes without runs | bytes with runs | saved per frame | saved |")
+    print("|---|---|---|---|---|---|---|")
+    for source in clips_in(args.clips):
+        name = source.stem.replace("_pristine", "")
+        if wanted and name not in wanted:
+            continue
+        clip = prepare(source, REPO / "out" / "runs", FRAMES, MAX_SIZE)
+        for quality in map(int, args.qualities.split(",")):
+            settings = EncodeSettings(gop=1, quality=quality, preset=args.preset, device="cpu")
+            data, _ = encode_video(clip.video, settings)
+            old, frames = without_runs(data), clip.video.frame_count
+            saved = len(old) - len(data)
+            print(
+                f"| {name} | {quality} | {frames} | {len(old):,} | {len(data):,} | {saved / frames:.1f} B "
+                f"| {100 * saved / len(old):.1f}% |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
+    RUN_FRAMING_BYTES,
     PilotMeasure,
     choose,
     descending_search,
@@ -156,7 +157,7 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
 
 def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> None:
     floor = measure(1, 32, key_bytes=3000, key_mse=20.0, net_bytes=0, net_mse=0.0)
-    assert floor.bits() == 8 * (3000 + 32 * GOP_FRAMING_BYTES)
+    assert floor.bits() == 8 * (3000 + 32 * RUN_FRAMING_BYTES) < 8 * (3000 + 32 * GOP_FRAMING_BYTES)  # keyframe run
     assert floor.distortion(PIXELS) == pytest.approx(32 * 20.0 * PIXELS)  # every frame is a keyframe
     fields = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=600, net_mse=20.0)
     assert choose([fields, floor], 1.0, PIXELS) is floor  # same distortion, fewer bytes

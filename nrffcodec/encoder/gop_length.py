@@ -36,6 +36,9 @@ PILOT_TOLERANCE = 0.15
 # place (about 7), its keyframe's NAL counts and lengths (about 4). Counted so that GOP length 1 pays
 # its per-frame container cost in the comparison.
 GOP_FRAMING_BYTES = 23
+# A GOP with nothing to predict has no networks and shares a keyframe run (format 3.3) with its
+# neighbours: it adds only its keyframe's layout byte and slice lengths (docs/decisions/0039).
+RUN_FRAMING_BYTES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +54,8 @@ class PilotMeasure:
 
     def bits(self) -> float:
         trained = sum(1 for g in self.gops if g.predicted)
-        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + GOP_FRAMING_BYTES * len(self.gops))
+        framing = GOP_FRAMING_BYTES * trained + RUN_FRAMING_BYTES * (len(self.gops) - trained)
+        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + framing)
 
     def distortion(self, pixels_per_frame: int) -> float:
         predicted = sum(len(g.predicted) for g in self.gops)

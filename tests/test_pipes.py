@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,20 @@ def test_encode_reads_y4m_from_stdin(clip_path, tmp_path) -> None:
     assert run("encode", clip_path, tmp_path / "file.nrf", *args).exit_code == 0
     assert out.read_bytes() == (tmp_path / "file.nrf").read_bytes()  # the same frames, the same file
     assert "not -" in one_line_error(run("encode", clip_path, "-", *args))
+
+
+def test_a_reader_that_went_away_ends_info_quietly(encoded) -> None:
+    """`nrff info F | head -1`: the table has nowhere to go; no error line, no traceback."""
+    path, _ = encoded
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as head is after its own
+    try:
+        info = subprocess.run(
+            [sys.executable, "-m", "nrffcodec", "info", str(path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert info.stderr.decode() == "" and info.returncode == 141

@@ -16,6 +16,7 @@ import click
 from ..errors import USER_ERRORS
 from ..media.files import written_outputs
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for cat | head
 EXIT_BAD_INPUT = 2
 
 
@@ -44,6 +45,11 @@ def friendly_errors(command: Callable) -> Callable:
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except BrokenPipeError:
+            # the reader of stdout went away (`nrff info F | head -1`): stop quietly, as cat does;
+            # stdout to /dev/null so that the interpreter's flush at exit adds no second error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # noqa: BLE001 - the promise is "never a traceback"
             if os.environ.get("NRFF_DEBUG"):
                 traceback.print_exc()

@@ -61,12 +61,23 @@ def test_reports_count_up_to_the_result_and_late_ones_change_nothing() -> None:
     count.steps(0, 7)  # arrives after the result: nothing changes
     count.finished(1, "pilot: GOP 2")
     assert seen[-1] == (2 * size, 2 * size + 1000, "pilot: GOP 2")
-    count.expect(10)  # the pilot chose a cheaper length
+    count.expect(10)  # the pilot chose a cheaper length: redrawn at once
+    assert seen[-1] == (2 * size, 2 * size + 10, "pilot: GOP 2")
     count.begin([task_steps(t) for t in tasks], "training")
     assert seen[-1] == (2 * size, 2 * size + sum(task_steps(t) for t in tasks), "training")
     for position in range(len(tasks)):
         count.finished(position, f"GOP {position}")
     assert seen[-1][0] == seen[-1][1] and [d for d, *_ in seen] == sorted(d for d, *_ in seen)
+
+
+def test_a_pilot_that_chooses_gop_1_ends_the_count_at_its_total() -> None:
+    """GOP length 1 trains nothing after the pilot: the bar must reach its end there, not stop short."""
+    seen: list[tuple[int, int, str]] = []
+    count = StepCount(lambda done, total, info: seen.append((done, total, info)))
+    count.begin([40], "pilot: GOP 8", later=500)
+    count.finished(0, "pilot: GOP 8: 30.00 dB train")
+    count.expect(0)  # the encode at GOP 1: nothing to train
+    assert seen[-1][:2] == (40, 40)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

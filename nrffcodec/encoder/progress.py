@@ -77,9 +77,12 @@ class StepCount:
         self._emit(label)
 
     def expect(self, later: int) -> None:
-        """Revise the estimate of the steps after the current batch."""
-        self.total += later - self.later
-        self.later = later
+        """Revise the estimate of the steps after the current batch (redrawn at once: when the pilot
+        chooses GOP length 1 nothing is trained after it, and the count is complete here)."""
+        if later != self.later:
+            self.total += later - self.later
+            self.later = later
+            self._emit(self.label)
 
     def steps(self, position: int, count: int) -> None:
         """An OnSteps callback: `count` more steps of task `position`."""

@@ -13,6 +13,7 @@ from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
     RUN_FRAMING_BYTES,
     PilotMeasure,
+    above_floor_curve,
     choose,
     descending_search,
     distinct_plans,
@@ -171,3 +172,19 @@ def test_at_gop_length_1_intra_keyframes_stay_as_far_apart_in_frames_as_at_the_l
     settings = EncodeSettings(quality=7, keyframe_period=4)
     assert plan_encode(64, 16, 16, settings, 1).keyframe_period == 4 * 16  # quality 7's GOPs are up to 16
     assert plan_encode(64, 16, 16, settings, 8).keyframe_period == 4
+
+
+def test_fields_are_kept_only_above_the_floors_own_curve() -> None:
+    """The floor at two QPs spans a line in (log rate, PSNR); a length with fields must lie above it at its rate."""
+    floor = measure(1, 32, 4000, 40.0, 0, 0.0)  # more bytes, less error
+    cheaper_floor = measure(1, 32, 2000, 80.0, 0, 0.0)
+    # the same bytes as the cheaper floor (its keyframe bytes plus networks, less its run framing)
+    same_rate = 2000 + 32 * 3 - 23
+    better = measure(32, 32, same_rate - 600, 60.0, 600, 60.0)  # at that rate, less error than the floor's curve
+    worse = measure(32, 32, same_rate - 600, 100.0, 600, 100.0)
+    assert better.bits() == cheaper_floor.bits() == worse.bits()
+    assert above_floor_curve(better, floor, cheaper_floor, PIXELS)
+    assert not above_floor_curve(worse, floor, cheaper_floor, PIXELS)
+    # past the cheaper end, the line is extended: a point far below it in rate is judged against that
+    far = measure(32, 32, 400, 90.0, 200, 90.0)
+    assert above_floor_curve(far, floor, cheaper_floor, PIXELS)

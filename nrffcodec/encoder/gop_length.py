@@ -41,6 +41,12 @@ GOP_FRAMING_BYTES = 23
 RUN_FRAMING_BYTES = 3
 
 
+# The floor's curve: GOP 1 coded again this many keyframe QPs higher (lower if that passes the AV1
+# scale's top), and a length with fields kept only above the line through the two (decision 0042).
+FLOOR_CURVE_QP_STEP = 6
+MAX_KEYFRAME_QP = 63
+
+
 @dataclasses.dataclass(frozen=True)
 class PilotMeasure:
     """What the pilot measured for one GOP length on the window."""
@@ -63,6 +69,25 @@ class PilotMeasure:
 
     def cost(self, lam: float, pixels_per_frame: int) -> float:
         return self.distortion(pixels_per_frame) + lam * self.bits()
+
+
+def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
+    """The measure's PSNR-RGB estimate over the window."""
+    frames = measure.gops[-1].end - measure.gops[0].first
+    return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / frames)
+
+
+def above_floor_curve(
+    measure: PilotMeasure, floor: PilotMeasure, other_floor: PilotMeasure, pixels_per_frame: int
+) -> bool:
+    """Whether `measure` lies above the keyframe codec's own curve at its rate: the line, in log rate
+    and PSNR, through the floor at two QPs (extended past them). Fields below it cost more than the
+    keyframe codec's own inter frames at equal quality."""
+    (ra, pa), (rb, pb) = ((math.log(m.bits()), pilot_psnr(m, pixels_per_frame)) for m in (floor, other_floor))
+    if ra == rb:
+        return True
+    line = pa + (pb - pa) * (math.log(measure.bits()) - ra) / (rb - ra)
+    return pilot_psnr(measure, pixels_per_frame) >= line
 
 
 def choose(measures: Sequence[PilotMeasure], lam: float, pixels_per_frame: int) -> PilotMeasure:
@@ -149,6 +174,16 @@ def measure_length(
     return plan, keyframes.bytes, keyframe_sse(window, plan.gops, decoded), task
 
 
+def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, make_task: MakeTask) -> PilotMeasure:
+    """GOP length 1 at FLOOR_CURVE_QP_STEP keyframe QPs from the rung's: a second point of the floor's curve."""
+    qp = settings.rung.keyframe_qp
+    other_qp = qp + FLOOR_CURVE_QP_STEP if qp + FLOOR_CURVE_QP_STEP <= MAX_KEYFRAME_QP else qp - FLOOR_CURVE_QP_STEP
+    plan, key_bytes, key_sse, _ = measure_length(
+        window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
+    )
+    return PilotMeasure(1, plan.gops, key_bytes, key_sse, 0, 0.0)
+
+
 def network_measure(result: GopResult | None) -> tuple[int, float]:
     """(bytes, per-pixel squared error) of the pilot GOP's networks; nothing for a GOP with no frame to predict."""
     if result is None:
@@ -213,8 +248,15 @@ def choose_gop_length(
 
     floor = measure_round([1]) if 1 in candidates else []
     best, measures = descending_search([c for c in candidates if c != 1], measure_round, lam, pixels)
+    eligible = list(measures)
+    if floor:
+        other = other_floor(window, settings, schedule, make_task)
+        eligible = [m for m in measures if above_floor_curve(m, floor[0], other, pixels)]
+        below = sorted({m.gop_length for m in measures} - {m.gop_length for m in eligible}, reverse=True)
+        if below:
+            log(f"pilot: GOP {', '.join(map(str, below))} below the keyframe codec's own curve: not kept")
     measures += floor
-    best = choose(measures, lam, pixels)
+    best = choose(eligible + floor, lam, pixels)
     steps.expect(encode_steps(best.gop_length))
     frames = window.frame_count
     log(

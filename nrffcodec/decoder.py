@@ -75,6 +75,11 @@ def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> 
             param.copy_(dequantize(tensor, device))
 
 
+def file_gops(nrf: NrfFile) -> list[Gop]:
+    """The file's GOPs, from its index."""
+    return [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
+
+
 class GopWalk:
     """What rendering the GOPs of [start, end) in order needs, read and decoded as the walk goes.
 
@@ -86,7 +91,7 @@ class GopWalk:
         header = nrf.header
         info = header.video
         self.nrf, self.device = nrf, device
-        self.gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
+        self.gops = file_gops(nrf)
         self.shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
         needed = gops_needed(self.gops, start, end)
         if held_frames is None:  # one GOP's frames: the largest part of one in [start, end)
@@ -164,8 +169,7 @@ def decode(
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
-    gops = [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
-    check_decode_memory(info, start, end, len(gops_needed(gops, start, end)))
+    check_decode_memory(info, start, end, len(gops_needed(file_gops(nrf), start, end)))
     return _collect(decode_segments(nrf, frames, device, progress), end - start, info, start)
 
 
@@ -227,15 +231,16 @@ def decode_at_rate(
     """Decode at another frame rate into memory; decode_at_rate_segments gives the same frames in parts."""
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
     info = nrf.header.video
-    first, positions, _ = _instants(nrf, fps, frames)
+    first, positions, _ = output_instants_of(nrf, fps, frames)
     check_decode_memory(info, first, first + len(positions), 0)
     return _collect(decode_at_rate_segments(nrf, fps, frames, device, progress, modes), len(positions), info, first)
 
 
-def _instants(
+def output_instants_of(
     nrf: NrfFile, fps: Rate | Fraction | str, frames: tuple[int, int | None] | None
 ) -> tuple[int, list[Fraction], Fraction]:
-    """(first output frame's index, the output instants in source frames, the output rate)."""
+    """(first output frame's index, the output instants in source frames, the output rate) of decoding
+    frames [start, end) of `nrf` at `fps`; InputError when no instant falls there."""
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
     source_fps = Fraction(info.fps_num, info.fps_den)
@@ -265,7 +270,7 @@ def decode_at_rate_segments(
     device = resolve_device(device)
     nrf = source if isinstance(source, NrfFile) else NrfFile(source)
     info = nrf.header.video
-    first, positions, target = _instants(nrf, fps, frames)
+    first, positions, target = output_instants_of(nrf, fps, frames)
     lo, hi = math.floor(positions[0]), math.ceil(positions[-1])
     per_gop = max(1, math.ceil(2 * nrf.header.gop_length * target / Fraction(info.fps_num, info.fps_den)))
     walk = GopWalk(nrf, lo, hi + 1, device, min(len(positions), per_gop + 1))

@@ -12,9 +12,9 @@ from bitstream import AudioStream, NrfFile, add_audio, audio_streams
 
 from ..core.device import explain_cuda_oom, resolve_device
 from ..core.gop import frame_span
-from ..core.retime import output_instants, parse_rate
+from ..core.retime import parse_rate
 from ..core.video import FrameSource
-from ..decoder import Progress, decode_at_rate_segments, decode_segments
+from ..decoder import Progress, decode_at_rate_segments, decode_segments, output_instants_of
 from ..encoder.pipeline import EncodeReport, Log, encode_video
 from ..encoder.runner import Runner
 from ..errors import OutputError
@@ -137,9 +137,7 @@ def decode_file(
     # a damaged AUDI fails before decoding
     sound = cut_audio(audio_streams(nrf), source_fps, info.frame_count, start, end)
     audio_bytes = sum(s.packet_bytes for s in sound)
-    count = end - start
-    if rate is not None:
-        count = len(output_instants(start, end, info.frame_count, source_fps, rate.resolve(source_fps))[1])
+    count = end - start if rate is None else len(output_instants_of(nrf, rate, frames)[1])
     check_output(output_path, estimated_video_bytes(kind, count, info.height, info.width) + audio_bytes)
     segments = (
         decode_segments(nrf, frames, device, progress)

@@ -133,10 +133,10 @@ class LocalRunner:
         log: Log,
         on_steps: OnSteps | None,
     ) -> None:
-        # fork like torch's DataLoader workers; spawn where fork is absent, and for CUDA, which cannot
-        # be used in a child forked from a process that has used it
-        on_cpu = device == "cpu"
-        method = "fork" if on_cpu and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # fork like torch's DataLoader workers; spawn where fork is absent, for CUDA, and whenever this
+        # process has used CUDA: a child forked from it cannot touch torch's CUDA state, even to train on CPU
+        forkable = device == "cpu" and not torch.cuda.is_initialized()
+        method = "fork" if forkable and "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         earlier = set(multiprocessing.active_children())
         numbered = enumerate(tasks)

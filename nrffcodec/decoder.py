@@ -69,6 +69,11 @@ def check_decode_memory(
         )
 
 
+# Frames are rendered in float64: float32 sums and sines differ in their last bits between machines
+# (summation order, FMA, vector libraries), which flipped decoded samples (docs/decisions/0043).
+RENDER_DTYPE = torch.float64
+
+
 def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> None:
     with torch.no_grad():
         for param, tensor in zip(net.ordered_parameters(), tensors):
@@ -117,7 +122,7 @@ class GopWalk:
     def reference(self, index: int) -> torch.Tensor:
         """Keyframe `index` in 4:4:4, in [0, 1], on the device."""
         if index not in self._references:
-            self._references[index] = planes_to_yuv444(*self.keys[index], torch.device(self.device))
+            self._references[index] = planes_to_yuv444(*self.keys[index], torch.device(self.device), RENDER_DTYPE)
         return self._references[index]
 
     def release_before(self, index: int) -> None:
@@ -135,8 +140,8 @@ class GopWalk:
             height=header.video.height,
             width=header.video.width,
             flow_scale=header.flow_scale,
-            flow_net=CoordinateField(header.flow, device=torch_device),
-            residual_net=CoordinateField(header.residual, device=torch_device),
+            flow_net=CoordinateField(header.flow, device=torch_device).to(RENDER_DTYPE),
+            residual_net=CoordinateField(header.residual, device=torch_device).to(RENDER_DTYPE),
             ref_previous=self.reference(previous),
             ref_own=self.reference(gop.index),
             ref_next=self.reference(following),

@@ -83,8 +83,8 @@ def network_outputs(renderer: GopRenderer, t: float) -> tuple[torch.Tensor, torc
     flows, outs = [], []
     for tt, ys, xs in _frame_points(renderer, t):
         coords = renderer.coords(tt, ys, xs)
-        flows.append(renderer.flow_net(coords).float() * renderer.flow_scale)
-        outs.append(renderer.residual_net(coords).float())
+        flows.append(renderer.flow_net(coords).to(coords.dtype) * renderer.flow_scale)
+        outs.append(renderer.residual_net(coords).to(coords.dtype))
     h, w = renderer.height, renderer.width
     flow, res = torch.cat(flows).T, torch.cat(outs).T
     return flow.reshape(4, h, w), torch.sigmoid(res[0]).reshape(h, w), torch.tanh(res[1:4]).reshape(3, h, w)

@@ -24,11 +24,13 @@ from .warp import sample
 FRAME_CHUNK = 1 << 16
 
 
-def planes_to_yuv444(y: np.ndarray, u: np.ndarray, v: np.ndarray, device: torch.device | str) -> torch.Tensor:
+def planes_to_yuv444(
+    y: np.ndarray, u: np.ndarray, v: np.ndarray, device: torch.device | str, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """uint8 4:2:0 planes -> float [3, H, W] in [0, 1], chroma repeated over its 2x2 block."""
     h, w = y.shape
-    stacked = np.stack([y, upsample_chroma(u, h, w), upsample_chroma(v, h, w)]).astype(np.float32) / 255.0
-    return torch.from_numpy(stacked).to(device)
+    stacked = np.stack([y, upsample_chroma(u, h, w), upsample_chroma(v, h, w)]).astype(np.float64) / 255.0
+    return torch.from_numpy(stacked).to(device, dtype)
 
 
 def pool_chroma(yuv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,6 +57,7 @@ class GopRenderer:
     flow_scale: float
     flow_net: CoordinateField
     residual_net: CoordinateField
+    # the references' dtype is the rendering's: float32 to train, float64 to decode (RENDER_DTYPE)
     ref_previous: torch.Tensor
     ref_own: torch.Tensor
     ref_next: torch.Tensor
@@ -62,12 +65,13 @@ class GopRenderer:
 
     def coords(self, t: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         """Absolute frame index and pixel position -> (t, y, x) in [-1, 1] within the GOP."""
+        dtype = self.ref_own.dtype
 
         def norm(value: torch.Tensor, origin: int, length: int) -> torch.Tensor:
             if length <= 1:
-                return torch.zeros_like(value, dtype=torch.float32)
+                return torch.zeros_like(value, dtype=dtype)
             # a fractional instant (decoding at another rate) comes in float64: exact until made relative
-            relative = (value - origin).float() if value.dtype == torch.float64 else value.float() - origin
+            relative = (value - origin).to(dtype) if value.dtype == torch.float64 else value.to(dtype) - origin
             return relative * (2.0 / (length - 1)) - 1.0
 
         return torch.stack(
@@ -96,9 +100,10 @@ class GopRenderer:
         ):
             flow = self.flow_net(coords, flow_params)
             res = self.residual_net(coords, residual_params)
-        flow = flow.float() * self.flow_scale
-        res = res.float()
-        yf, xf = ys.float(), xs.float()
+        dtype = self.ref_own.dtype
+        flow = flow.to(dtype) * self.flow_scale
+        res = res.to(dtype)
+        yf, xf = ys.to(dtype), xs.to(dtype)
         own = sample(self.ref_own, yf + flow[:, 2], xf + flow[:, 3])
         sides = {frame < self.gop.key for frame in (self.gop.predicted if frames is None else frames)}
         side_y, side_x = yf + flow[:, 0], xf + flow[:, 1]

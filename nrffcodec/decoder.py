@@ -43,11 +43,16 @@ def available_memory() -> int | None:
     return None
 
 
+# Frames are rendered in float64: float32 sums and sines differ in their last bits between machines
+# (summation order, FMA, vector libraries), which flipped decoded samples (docs/decisions/0043).
+RENDER_DTYPE = torch.float64
+
+
 def decode_memory_bytes(info: VideoInfo, frames: int, keyframes: int) -> int:
     """Memory a decode holds at once: the output frames, the decoded keyframes, three float references."""
     ch, cw = info.chroma_size
     frame = info.height * info.width + 2 * ch * cw
-    references = 3 * 3 * info.height * info.width * 4
+    references = 3 * 3 * info.height * info.width * RENDER_DTYPE.itemsize
     return (frames + keyframes) * frame + references
 
 
@@ -67,11 +72,6 @@ def check_decode_memory(
             f"{human_bytes(needed)} of memory, {human_bytes(available)} is available: "
             f"decode fewer frames at a time with --frames"
         )
-
-
-# Frames are rendered in float64: float32 sums and sines differ in their last bits between machines
-# (summation order, FMA, vector libraries), which flipped decoded samples (docs/decisions/0043).
-RENDER_DTYPE = torch.float64
 
 
 def _load(net: CoordinateField, tensors: list[QuantizedTensor], device: str) -> None:

@@ -8,9 +8,12 @@ codec then reads those frames: `nrff sweep that.mkv` reproduces a benchmark row 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -28,6 +31,14 @@ FRAMES = 32
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".y4m", ".mpg", ".mpeg", ".webm", ".m4v"}
 # Where a clip's first frames are unusable: bikes 0-29 is a near-static wall with a cut at frame 30.
 FIRST_FRAME = {"bikes": 32}
+
+
+def frames_md5(video: Video) -> str:
+    """MD5 of the Y, U and V planes: compared across runs, devices and machines."""
+    digest = hashlib.md5()
+    for plane in (video.y, video.u, video.v):
+        digest.update(np.ascontiguousarray(plane).tobytes())
+    return digest.hexdigest()
 
 
 def training_iterations(schedule: Schedule, frames: int, gop_length: int, pixels: int) -> int:

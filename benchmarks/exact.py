@@ -10,28 +10,16 @@ alternating, in one process; the second run's seconds leave out start-up.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from common import frames_md5
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from nrffcodec import decoder  # after the path insert, like the other benchmarks
-from nrffcodec.core.video import Video
+from nrffcodec import decoder
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def frames_md5(video: Video) -> str:
-    digest = hashlib.md5()
-    for plane in (video.y, video.u, video.v):
-        digest.update(np.ascontiguousarray(plane).tobytes())
-    return digest.hexdigest()
 
 
 def main() -> None:

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from common import DEFAULT_CLIPS, training_iterations
+from common import DEFAULT_CLIPS, frames_md5, training_iterations
 
 from nrffcodec.core.video import Video
 from nrffcodec.decoder import decode
@@ -47,13 +45,6 @@ from nrffcodec.settings import EncodeSettings
 STAGES = ("graphs", "probe", "jobs", "batch", "decode", "encode")
 BATCH_FACTOR = train.CUDA_BATCH_FACTOR  # the shipped values, restored after each encode that changes them
 GRAPHS = steps.CUDA_GRAPHS
-
-
-def frames_md5(video: Video) -> str:
-    digest = hashlib.md5()
-    for plane in (video.y, video.u, video.v):
-        digest.update(np.ascontiguousarray(plane).tobytes())
-    return digest.hexdigest()
 
 
 def pilot_and_final(preset: str, frames: int, pixels: int, candidates: tuple[int, ...]) -> int:

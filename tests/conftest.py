@@ -6,12 +6,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 
 from nrffcodec import EncodeSettings, encode
 from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
 
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 FAST = dict(preset="fast", iterations=250, quality=4, gop=6, device="cpu", jobs=1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import hashlib
 import signal
 import zlib
 from collections.abc import Iterator
@@ -33,6 +34,11 @@ def tiny_encodes() -> dict[str, bytes]:
     keyframes_only, _ = encode_video(moving_texture(12, 8, 3, dx=1), EncodeSettings(gop=1, **TINY))
     with_audio = add_audio(two_gops, [synthetic_stream(6)])
     return {"two_gops": two_gops, "with_audio": with_audio, "one_frame": one_frame, "keyframes_only": keyframes_only}
+
+
+def frames_sha256(video) -> str:
+    """SHA-256 of a decoded video's Y, U and V planes."""
+    return hashlib.sha256(b"".join(getattr(video, p).tobytes() for p in "yuv")).hexdigest()
 
 
 def sections(data: bytes) -> list[tuple[int, int]]:

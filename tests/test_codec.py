@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import nrffcodec.core.render
 from bitstream import BitstreamError, NrfFile
@@ -12,7 +13,7 @@ from nrffcodec.app.info import inspect_file
 from nrffcodec.core.quality import psnr
 
 from .clips import moving_texture
-from .conftest import fast_settings
+from .conftest import NEEDS_CUDA, fast_settings
 from .nrf_tools import parts
 
 # Copying the keyframe (a broken warp) scores ~17 dB on the predicted frames of this clip; a working
@@ -124,7 +125,15 @@ def test_same_settings_give_the_same_file(clip_path) -> None:
     assert encode_video(video, settings)[0] == encode_video(video, settings)[0]
 
 
-def test_worker_processes_give_the_same_file_as_one_process(clip_path) -> None:
+@pytest.mark.parametrize(
+    "after_cuda",
+    [False, pytest.param(True, marks=NEEDS_CUDA)],
+)
+def test_worker_processes_give_the_same_file_as_one_process(clip_path, after_cuda: bool) -> None:
+    """Also in a process that ran CUDA autograd first, whose children cannot be forked to train."""
+    if after_cuda:
+        weight = torch.ones(4, device="cuda", requires_grad=True)
+        (weight * 2).sum().backward()
     video = read_video(clip_path)
     one, _ = encode_video(video, fast_settings(iterations=30, jobs=1))
     two, _ = encode_video(video, fast_settings(iterations=30, jobs=2))

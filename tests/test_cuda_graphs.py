@@ -16,7 +16,7 @@ from nrffcodec.encoder import steps
 from nrffcodec.encoder.pipeline import encode_video
 
 from .clips import moving_texture
-from .conftest import fast_settings
+from .conftest import NEEDS_CUDA, fast_settings
 
 
 def _renderer() -> GopRenderer:
@@ -61,7 +61,7 @@ def test_the_block_feed_gives_one_draw_per_step_in_order() -> None:
     assert [int(feed.next()[0, 0]) for _ in range(5)] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@NEEDS_CUDA
 def test_a_captured_cuda_step_trains_exactly_as_the_eager_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """The graph changes how the step is launched, not what it computes: the files are byte-identical."""
     video = moving_texture(48, 32, 12, dx=1)
@@ -74,7 +74,7 @@ def test_a_captured_cuda_step_trains_exactly_as_the_eager_one(monkeypatch: pytes
     assert digests[0] == digests[1]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@NEEDS_CUDA
 def test_the_block_feed_on_a_gpu_gives_the_cpus_draws() -> None:
     draws = [torch.randint(9, (3, 5), generator=torch.Generator().manual_seed(i)) for i in range(70)]
     feed = steps.BlockFeed(iter(draws).__next__, total=70, device=torch.device("cuda"))

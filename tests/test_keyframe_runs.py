@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +26,11 @@ from nrffcodec.app.info import inspect_file
 
 from .audio_clips import synthetic_stream
 from .clips import moving_texture
-from .nrf_tools import TINY, one_thread, parts, sections
+from .nrf_tools import TINY, frames_sha256, one_thread, parts, sections
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # frames of the 3.2 fixture as nrff 3.2 decoded them (AV1 keyframes only: dav1d's output is exact everywhere)
 KEYFRAMES_ONLY_SHA256 = "2d52d194e0a99b4e2d463cd89644a42e24b994be16bad807b9ec97e9f826d17d"
-
-
-def frames_sha256(video) -> str:
-    return hashlib.sha256(b"".join(getattr(video, p).tobytes() for p in "yuv")).hexdigest()
 
 
 def same_frames(a, b) -> bool:

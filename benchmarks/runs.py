@@ -1,6 +1,7 @@
-"""Bytes that keyframe runs (format 3.3) save on GOP-length-1 encodes: each clip's frames coded by the
-keyframe codec alone, stored with runs and, from the same chunks, without (every GOP its own GOPC,
-as 3.2 wrote it). Run by hand (about a minute a clip on a 2-core CPU), not in CI:
+"""Bytes that keyframe runs save on GOP-length-1 encodes: each clip's frames coded by the keyframe
+codec alone, stored from the same chunks without runs (every GOP its own GOPC, as 3.2 wrote it), with
+KRUN runs (3.3) and with KSTR runs (3.4, AV1's OBUs alone). Run by hand (about a minute a clip on a
+2-core CPU), not in CI:
 
     python benchmarks/runs.py --only carphone,bikes
 """
@@ -18,12 +19,12 @@ from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.core.fields import parameter_shapes
 
 
-def without_runs(data: bytes) -> bytes:
-    """The same file with every GOP in its own GOPC."""
+def rewritten(data: bytes, runs: bool, stream_runs: bool) -> bytes:
+    """The same file written again with or without runs, and with or without KSTR runs."""
     nrf = NrfFile(data)
     shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
     chunks = [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
-    return write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=False).data
+    return write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=runs, stream_runs=stream_runs).data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="medium")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else None
-    print("| clip | quality | frames | bytes without runs | bytes with runs | saved per frame | saved |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clip | quality | frames | without runs (3.2) | KRUN (3.3) | KSTR (3.4) | KSTR saves per frame | saved |")
+    print("|---|---|---|---|---|---|---|---|")
     for source in clips_in(args.clips):
         name = source.stem.replace("_pristine", "")
         if wanted and name not in wanted:
@@ -44,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         for quality in map(int, args.qualities.split(",")):
             settings = EncodeSettings(gop=1, quality=quality, preset=args.preset, device="cpu")
             data, _ = encode_video(clip.video, settings)
-            old, frames = without_runs(data), clip.video.frame_count
-            saved = len(old) - len(data)
+            frames = clip.video.frame_count
+            plain, krun = rewritten(data, False, False), rewritten(data, True, False)
+            kstr = rewritten(data, True, True)
+            saved = len(krun) - len(kstr)
             print(
-                f"| {name} | {quality} | {frames} | {len(old):,} | {len(data):,} | {saved / frames:.1f} B "
-                f"| {100 * saved / len(old):.1f}% |"
+                f"| {name} | {quality} | {frames} | {len(plain):,} | {len(krun):,} | {len(kstr):,} "
+                f"| {saved / frames:.1f} B | {100 * saved / len(krun):.1f}% |"
             )
     return 0
 

@@ -1,15 +1,15 @@
 """The .nrf container: preamble, HEAD / PSET / index sections, then the GOPs' chunks.
 
     file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX or RIDX)
-                [section(AUDI) * audio streams, other sections] section(GOPC or KRUN) * sections
+                [section(AUDI) * audio streams, other sections] section(GOPC, KRUN or KSTR) * sections
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
 (docs/decisions/0011-container-format-2-varints.md). The GOP index (bitstream/gop_index.py) gives
 each chunk's frames and length, so that a decoder asked for a few frames seeks straight to the
-GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks
-(bitstream/keyframe_run.py). One writer and one reader live here; the encoder runs this reader on
-the bytes it wrote.
+GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks, since
+3.4 a KSTR holds one of AV1 keyframes (bitstream/keyframe_run.py). One writer and one reader live
+here; the encoder runs this reader on the bytes it wrote.
 """
 
 from __future__ import annotations
@@ -27,11 +27,23 @@ from .errors import BitstreamError
 from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
 from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
 from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
-from .header import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, Header
-from .keyframe_run import RUN_TAG, Keyframe, RunPlace, read_run, split_runs, write_run
+from .header import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, Header, KeyframeCodec
+from .keyframe_run import (
+    RUN_TAG,
+    RUN_TAGS,
+    STREAM_RUN_TAG,
+    Keyframe,
+    RunPlace,
+    read_run,
+    read_stream_run,
+    split_runs,
+    write_run,
+    write_stream_run,
+)
 from .records import check_record, read_record, write_record
 
 MINOR_WITHOUT_RUNS = 2  # a file without runs is written exactly as 3.2 wrote it
+MINOR_WITHOUT_STREAM_RUNS = 3  # one whose runs are all KRUNs, as 3.3 wrote it
 MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
 MAX_PARAMETER_SETS = 256
@@ -65,11 +77,16 @@ class WrittenFile:
 
 
 def write_nrf(
-    header: Header, parameter_sets: Sequence[bytes], chunks: Sequence[GopChunk], runs: bool = True
+    header: Header,
+    parameter_sets: Sequence[bytes],
+    chunks: Sequence[GopChunk],
+    runs: bool = True,
+    stream_runs: bool = True,
 ) -> WrittenFile:
-    """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs (format 3.3)
-    unless `runs` is False (every GOP in its own GOPC, as 3.2 wrote it). Raises ValueError (a bug in
-    the caller) on inconsistent input."""
+    """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs unless `runs`
+    is False (every GOP in its own GOPC, as 3.2 wrote it): a KSTR (3.4) where the keyframes are AV1
+    and their OBUs split back into them (and `stream_runs`), else a KRUN (3.3, as 3.3 wrote it).
+    Raises ValueError (a bug in the caller) on inconsistent input."""
     check_record(header)
     if len(chunks) != header.gop_count:
         raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
@@ -88,6 +105,7 @@ def write_nrf(
     write_parameter_sets(pset_writer, parameter_sets)
     groups = split_runs(chunks) if runs else [[chunk] for chunk in chunks]
     runs = len(groups) < len(chunks)
+    minor = MINOR_WITHOUT_STREAM_RUNS if runs else MINOR_WITHOUT_RUNS
     bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0
     for group in groups:
         if len(group) == 1:
@@ -96,12 +114,15 @@ def write_nrf(
             entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * runs)
             keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
         else:
-            payload, keyframe_size = write_run(group)
-            bodies.append(frame_section(RUN_TAG, payload))
+            av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
+            stream = write_stream_run(group) if av1 else None
+            tag, (payload, keyframe_size) = (STREAM_RUN_TAG, stream) if stream else (RUN_TAG, write_run(group))
+            minor = max(minor, FORMAT_MINOR if stream else MINOR_WITHOUT_STREAM_RUNS)
+            bodies.append(frame_section(tag, payload))
             entries.append((len(group), 0, len(bodies[-1]), len(group)))
             keyframe_bytes += keyframe_size
     prefix = (
-        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR if runs else MINOR_WITHOUT_RUNS)
+        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, minor)
         + frame_section(b"HEAD", head_writer.getvalue())
         + frame_section(b"PSET", pset_writer.getvalue())
     )
@@ -163,7 +184,7 @@ class NrfFile:
         (crc,) = CRC.unpack(self._read_exact(stream, CRC.size, f"section {tag.decode()} CRC"))
         if zlib.crc32(SECTION_HEAD.pack(tag, length) + payload) != crc:
             raise BitstreamError(f"section {tag.decode()} at byte {offset}: CRC mismatch (corrupted)")
-        if tag not in (b"GOPC", RUN_TAG) and record:
+        if tag not in (b"GOPC",) + RUN_TAGS and record:
             self.sections.append((tag.decode(), offset, length + SECTION_OVERHEAD))
         return payload, offset + SECTION_HEAD.size
 
@@ -285,7 +306,12 @@ class NrfFile:
         if self._run_cache is None or self._run_cache[0] != first_gop:
             entry = self.index[first_gop]
             where = f"keyframe run of GOPs {first_gop}-{first_gop + entry.run - 1}"
-            payload, base = self._read_chunk(entry, RUN_TAG, where)
+            with self._open() as stream:
+                stream.seek(entry.offset)
+                tag = stream.read(4)  # KRUN or KSTR: peeked, then read as a section
+            tag = tag if tag in RUN_TAGS else RUN_TAG  # else: "expected KRUN, found ..."
+            payload, base = self._read_chunk(entry, tag, where)
             place = RunPlace(first_gop, entry.first_frame, entry.run)
-            self._run_cache = (first_gop, read_run(payload, where, place, len(self.parameter_sets), base))
+            read = read_stream_run if tag == STREAM_RUN_TAG else read_run
+            self._run_cache = (first_gop, read(payload, where, place, len(self.parameter_sets), base))
         return self._run_cache[1]

@@ -12,7 +12,9 @@ import enum
 from .records import VARINT, nested, wire
 
 FORMAT_MAJOR = 3
-FORMAT_MINOR = 3  # 3.1: empty networks blocks; 3.2: AUDI sections (the input's audio); 3.3: keyframe runs
+# 3.1: empty networks blocks; 3.2: AUDI sections (the input's audio); 3.3: keyframe runs (KRUN);
+# 3.4: runs of AV1 keyframes as their OBUs alone (KSTR)
+FORMAT_MINOR = 4
 MAGIC = b"NRFF"
 
 MAX_DIMENSION = 16384

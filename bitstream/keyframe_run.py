@@ -1,13 +1,18 @@
-"""A keyframe run (format 3.3): consecutive one-frame GOPs without networks in one KRUN section.
+"""Keyframe runs: consecutive one-frame GOPs without networks in one KRUN (3.3) or KSTR (3.4) section.
 
     krun     := place  keyframe x place.gops
     place    := first_gop:uvarint  first_frame:uvarint  gops:uvarint      (must equal the index)
     keyframe := layout:uvarint  parameter_set_id:uvarint x n_ids  slice:blob x n_slices
     layout   := n_ids * 64 + (n_slices - 1)
 
+    kstr     := place  refs  obus                          (AV1 keyframes only)
+    refs     := count:uvarint  (position:uvarint  parameter_set_id:uvarint) x count
+    obus     := the run's OBUs, to the payload's end: keyframes end at the OBU showing their picture
+
 A GOP of one frame coded by the keyframe codec alone paid ~20 bytes of framing in its own GOPC
-section (tag, length, CRC, place, counts, index entry); in a run it pays its layout byte and its
-slices' lengths. The reader expands a run back into the GopChunks a GOPC would have given.
+section (tag, length, CRC, place, counts, index entry); in a KRUN it pays its layout byte and its
+slices' lengths, in a KSTR nothing: AV1's OBUs delimit themselves (bitstream/av1.py). The reader
+expands a run back into the GopChunks a GOPC would have given.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .av1 import split_temporal_units
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .gop_chunk import MAX_NALS, GopChunk, Keyframe, read_parameter_set_ids, read_slices
@@ -24,6 +30,8 @@ from .header import MAX_FRAMES
 from .records import VARINT, read_record, wire, write_record
 
 RUN_TAG = b"KRUN"
+STREAM_RUN_TAG = b"KSTR"  # since 3.4
+RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG)
 MIN_RUN_GOPS = 2  # a lone weightless GOP stays a GOPC: the file keeps the 3.2 layout when it has no run
 MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it
 
@@ -47,14 +55,21 @@ def min_run_length(gops: int) -> int:
     return 3 + MIN_KEYFRAME_BYTES * gops  # the place's three uvarints take a byte or more each
 
 
-def write_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int]:
-    """(KRUN payload, bytes of its keyframe records) for consecutive weightless one-frame GOPs."""
-    writer = ByteWriter()
-    write_record(writer, RunPlace(chunks[0].gop_index, chunks[0].first_frame, len(chunks)))
-    start = len(writer)
+def _placed_writer(chunks: Sequence[GopChunk]) -> ByteWriter:
+    """A writer holding the run's place, once every chunk is checked to be a run member."""
     for chunk in chunks:
         if not is_weightless_frame(chunk):
             raise ValueError(f"GOP {chunk.gop_index} has networks or more than one frame: not a run member")
+    writer = ByteWriter()
+    write_record(writer, RunPlace(chunks[0].gop_index, chunks[0].first_frame, len(chunks)))
+    return writer
+
+
+def write_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int]:
+    """(KRUN payload, bytes of its keyframe records) for consecutive weightless one-frame GOPs."""
+    writer = _placed_writer(chunks)
+    start = len(writer)
+    for chunk in chunks:
         keyframe = chunk.keyframe
         ids, slices = keyframe.parameter_set_ids, keyframe.slices
         if not (0 <= len(ids) <= MAX_NALS and 1 <= len(slices) <= MAX_NALS) or not all(slices):
@@ -71,15 +86,7 @@ def read_run(
     payload: bytes, where: str, expected: RunPlace, parameter_set_count: int, base_offset: int = 0
 ) -> list[tuple[Keyframe, int]]:
     """Each keyframe of the run and the bytes its record takes, after checking the place against the index."""
-    reader = ByteReader(payload, where, base_offset)
-    place = read_record(reader, RunPlace)
-    if place != expected:
-        raise BitstreamError(
-            f"{where}: section holds GOPs {place.first_gop}+{place.gops} from frame {place.first_frame}, "
-            f"the index says GOPs {expected.first_gop}+{expected.gops} from frame {expected.first_frame}"
-        )
-    if reader.remaining < MIN_KEYFRAME_BYTES * place.gops:
-        raise reader.error(f"{reader.remaining} bytes cannot hold {place.gops} keyframes (truncated?)")
+    reader, place = _placed_reader(payload, where, expected, base_offset)
     keyframes = []
     for _ in range(place.gops):
         start = reader.offset
@@ -89,6 +96,69 @@ def read_run(
         keyframes.append((Keyframe(ids, slices), reader.offset - start))
     reader.expect_end()
     return keyframes
+
+
+def write_stream_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int] | None:
+    """(KSTR payload, bytes of its references and OBUs) for consecutive weightless one-frame GOPs with
+    AV1 keyframes; None where their OBUs would not split back into the same keyframes."""
+    writer = _placed_writer(chunks)
+    start = len(writer)
+    obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
+    try:
+        if split_temporal_units(obus) != [chunk.keyframe.slices for chunk in chunks]:
+            return None
+    except ValueError:
+        return None
+    refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
+    writer.uvarint(len(refs))
+    for position, pid in refs:
+        writer.uvarint(position)
+        writer.uvarint(pid)
+    writer.raw(obus)
+    return writer.getvalue(), len(writer) - start
+
+
+def read_stream_run(
+    payload: bytes, where: str, expected: RunPlace, parameter_set_count: int, base_offset: int = 0
+) -> list[tuple[Keyframe, int]]:
+    """As read_run, for a KSTR: each keyframe is its temporal unit's OBUs and its references' bytes."""
+    reader, place = _placed_reader(payload, where, expected, base_offset)
+    ids: list[list[int]] = [[] for _ in range(place.gops)]
+    sizes = [0] * place.gops
+    last = 0
+    for _ in range(reader.uvarint(MAX_NALS * place.gops)):
+        start = reader.offset
+        position = reader.uvarint(place.gops - 1)
+        if position < last:
+            raise reader.error(f"parameter-set reference for keyframe {position} after one for keyframe {last}")
+        if len(ids[position]) == MAX_NALS:
+            raise reader.error(f"keyframe {position} refers to more than {MAX_NALS} parameter sets")
+        ids[position] += read_parameter_set_ids(reader, 1, parameter_set_count)
+        sizes[position] += reader.offset - start
+        last = position
+    start = reader.offset
+    try:
+        units = split_temporal_units(reader.raw(reader.remaining))
+    except ValueError as exc:
+        raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start}: {exc}") from None
+    if len(units) != place.gops:
+        raise reader.error(f"{len(units)} keyframes for a run of {place.gops} GOPs")
+    return [(Keyframe(i, u), n + sum(map(len, u))) for i, u, n in zip(ids, units, sizes)]
+
+
+def _placed_reader(payload: bytes, where: str, expected: RunPlace, base_offset: int) -> tuple[ByteReader, RunPlace]:
+    """A reader past the run's place, once the place is checked against the index and the rest can
+    hold that many keyframes."""
+    reader = ByteReader(payload, where, base_offset)
+    place = read_record(reader, RunPlace)
+    if place != expected:
+        raise BitstreamError(
+            f"{where}: section holds GOPs {place.first_gop}+{place.gops} from frame {place.first_frame}, "
+            f"the index says GOPs {expected.first_gop}+{expected.gops} from frame {expected.first_frame}"
+        )
+    if reader.remaining < MIN_KEYFRAME_BYTES * place.gops:
+        raise reader.error(f"{reader.remaining} bytes cannot hold {place.gops} keyframes (truncated?)")
+    return reader, place
 
 
 def split_runs(chunks: Sequence[GopChunk]) -> list[list[GopChunk]]:

@@ -14,7 +14,7 @@ import signal
 import zlib
 from collections.abc import Iterator
 
-from bitstream import NrfFile, add_audio
+from bitstream import NrfFile, add_audio, write_nrf
 from bitstream.container import CRC, PREAMBLE, SECTION_HEAD
 from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.core.fields import parameter_shapes
@@ -28,12 +28,19 @@ TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
 
 def tiny_encodes() -> dict[str, bytes]:
     """Small valid files: two GOPs at an odd size, the same with an audio section, a single frame, and
-    keyframes only (no networks blocks)."""
+    keyframes only (no networks blocks: one KSTR, and the same as a KRUN)."""
     two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
     one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
     keyframes_only, _ = encode_video(moving_texture(12, 8, 3, dx=1), EncodeSettings(gop=1, **TINY))
     with_audio = add_audio(two_gops, [synthetic_stream(6)])
-    return {"two_gops": two_gops, "with_audio": with_audio, "one_frame": one_frame, "keyframes_only": keyframes_only}
+    keyframes_krun = write_nrf(*parts(keyframes_only), stream_runs=False).data
+    return {
+        "two_gops": two_gops,
+        "with_audio": with_audio,
+        "one_frame": one_frame,
+        "keyframes_only": keyframes_only,
+        "keyframes_krun": keyframes_krun,
+    }
 
 
 def frames_sha256(video) -> str:

@@ -30,7 +30,7 @@ from bitstream.bytes_io import ByteReader
 from bitstream.container import PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
 from bitstream.entropy import decode_tensors, encode_tensors
 from bitstream.header import MAGIC
-from bitstream.keyframe_run import RUN_TAG
+from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG
 from nrffcodec import decode
 from nrffcodec.app.info import inspect_file
 
@@ -148,8 +148,9 @@ def resealed(draw: Draw, data: bytes, tags: tuple[bytes, ...] = ()) -> bytes:
 
 
 def resealed_run(draw: Draw, data: bytes) -> bytes:
-    """`resealed` inside the index or a keyframe run (3.3): the place, layouts, lengths and run entries."""
-    return resealed(draw, data, (RUN_TAG, b"RIDX", b"GIDX"))
+    """`resealed` inside the index or a keyframe run (3.3, 3.4): the place, layouts, lengths, references,
+    OBU headers and sizes, and run entries."""
+    return resealed(draw, data, (RUN_TAG, STREAM_RUN_TAG, b"RIDX", b"GIDX"))
 
 
 MUTATIONS = {
@@ -247,4 +248,5 @@ def test_truncation_at_every_offset_is_refused(seeds) -> None:
 
 def test_the_seeds_themselves_decode(seeds) -> None:
     assert all(check(valid) for valid in seeds.values())
-    assert any(RUN_TAG in valid for valid in seeds.values()), "no seed holds a keyframe run to damage"
+    for tag in (RUN_TAG, STREAM_RUN_TAG):
+        assert any(tag in valid for valid in seeds.values()), f"no seed holds a {tag.decode()} to damage"

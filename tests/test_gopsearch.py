@@ -158,7 +158,8 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
 
 def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> None:
     floor = measure(1, 32, key_bytes=3000, key_mse=20.0, net_bytes=0, net_mse=0.0)
-    assert floor.bits() == 8 * (3000 + 32 * RUN_FRAMING_BYTES) < 8 * (3000 + 32 * GOP_FRAMING_BYTES)  # keyframe run
+    run = RUN_FRAMING_BYTES[floor.keyframe_codec]
+    assert floor.bits() == 8 * (3000 + 32 * run) < 8 * (3000 + 32 * GOP_FRAMING_BYTES)  # keyframe run
     assert floor.distortion(PIXELS) == pytest.approx(32 * 20.0 * PIXELS)  # every frame is a keyframe
     fields = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=600, net_mse=20.0)
     assert choose([fields, floor], 1.0, PIXELS) is floor  # same distortion, fewer bytes
@@ -178,8 +179,8 @@ def test_fields_are_kept_only_above_the_floors_own_curve() -> None:
     """The floor at two QPs spans a line in (log rate, PSNR); a length with fields must lie above it at its rate."""
     floor = measure(1, 32, 4000, 40.0, 0, 0.0)  # more bytes, less error
     cheaper_floor = measure(1, 32, 2000, 80.0, 0, 0.0)
-    # the same bytes as the cheaper floor (its keyframe bytes plus networks, less its run framing)
-    same_rate = 2000 + 32 * 3 - 23
+    # the same bytes as the cheaper floor (its keyframe bytes plus networks, plus its run framing, less one GOP's)
+    same_rate = 2000 + 32 * RUN_FRAMING_BYTES[cheaper_floor.keyframe_codec] - GOP_FRAMING_BYTES
     better = measure(32, 32, same_rate - 600, 60.0, 600, 60.0)  # at that rate, less error than the floor's curve
     worse = measure(32, 32, same_rate - 600, 100.0, 600, 100.0)
     assert better.bits() == cheaper_floor.bits() == worse.bits()

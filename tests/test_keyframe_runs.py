@@ -1,4 +1,5 @@
-"""Keyframe runs (format 3.3): one-frame GOPs without networks share one KRUN section and one index entry."""
+"""Keyframe runs: one-frame GOPs without networks share one section (KSTR for AV1 keyframes, format 3.4;
+KRUN otherwise, 3.3) and one index entry."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bitstream import (
     write_nrf,
 )
 from bitstream.framing import SECTION_OVERHEAD
-from bitstream.keyframe_run import RUN_TAG
+from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG
 from nrffcodec import EncodeSettings, decode, encode_video
 from nrffcodec.app.info import inspect_file
 
@@ -54,10 +55,15 @@ def runs() -> bytes:
     return data
 
 
+def as_krun(data: bytes) -> bytes:
+    """The same encode with its runs stored as 3.3 wrote them: KRUN sections."""
+    return write_nrf(*parts(data), stream_runs=False).data
+
+
 def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
     nrf = NrfFile(runs)
-    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (3, 3)
-    assert tags(runs) == [b"HEAD", b"PSET", b"RIDX", RUN_TAG]
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (3, 4)
+    assert tags(runs) == [b"HEAD", b"PSET", b"RIDX", STREAM_RUN_TAG]
     assert len(nrf.index) == nrf.header.gop_count == 10
     assert [(e.first_frame, e.frame_count, e.key_offset, e.run, e.position) for e in nrf.index] == [
         (i, 1, 0, 10, i) for i in range(10)
@@ -66,7 +72,7 @@ def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
 
 def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> None:
     plain = without_runs(runs)
-    assert NrfFile(plain).version == (FORMAT_MAJOR, 2) and RUN_TAG not in tags(plain)
+    assert NrfFile(plain).version == (FORMAT_MAJOR, 2) and not {RUN_TAG, STREAM_RUN_TAG} & set(tags(plain))
     saved = len(plain) - len(runs)
     assert saved >= 15 * (NrfFile(runs).header.gop_count - 1), f"a run saved only {saved} bytes"
     with one_thread():
@@ -76,6 +82,40 @@ def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> No
     assert write_nrf(*parts(runs)).data == runs  # the reader gives back what the writer took
 
 
+def test_a_stream_run_drops_the_per_keyframe_layout_and_lengths_of_a_krun(runs) -> None:
+    krun = as_krun(runs)
+    assert NrfFile(krun).version == (FORMAT_MAJOR, 3) and tags(krun)[-1] == RUN_TAG
+    keyframes = [c.keyframe for c in parts(runs)[2]]
+    assert keyframes == [c.keyframe for c in parts(krun)[2]]
+    slices = sum(len(k.slices) for k in keyframes)
+    references = sum(len(k.parameter_set_ids) for k in keyframes)
+    # a KRUN pays a layout byte per keyframe and a length per slice; a KSTR a count and its references
+    assert len(krun) - len(runs) >= len(keyframes) + slices - 1 - references
+    assert write_nrf(*parts(krun), stream_runs=False).data == krun
+    with one_thread():
+        assert same_frames(decode(runs, device="cpu"), decode(krun, device="cpu"))
+
+
+def test_keyframes_whose_obus_split_otherwise_are_kept_as_a_krun(runs) -> None:
+    """A stream run's keyframes end at the OBU showing their picture: where the encoder's do not, the
+    writer keeps the KRUN, which records them as they are."""
+    header, parameter_sets, chunks = parts(runs)
+    k = next(k for k in range(1, len(chunks)) if len(chunks[k].keyframe.slices) > 1)
+    moved = chunks[k].keyframe.slices.pop(0)  # now after the OBU that shows keyframe k - 1's picture
+    chunks[k - 1].keyframe.slices.append(moved)
+    data = write_nrf(header, parameter_sets, chunks).data
+    assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, 3)
+    assert [c.keyframe for c in parts(data)[2]] == [c.keyframe for c in chunks]
+
+
+def test_a_3_3_reader_refuses_a_stream_run_when_it_reads_it(runs, monkeypatch) -> None:
+    """A 3.3 reader is this one knowing only KRUN: it opens the file and refuses the run's GOPs by tag."""
+    monkeypatch.setattr(container, "RUN_TAGS", (RUN_TAG,))
+    nrf = NrfFile(runs)
+    with pytest.raises(BitstreamError, match="expected section KRUN, found b'KSTR'"):
+        nrf.read_gop(0, [[], []])
+
+
 def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> None:
     with one_thread():
         whole = decode(runs, device="cpu")
@@ -83,14 +123,16 @@ def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> N
         original = container.NrfFile._read_chunk
         monkeypatch.setattr(container.NrfFile, "_read_chunk", lambda self, *a: reads.append(a[1]) or original(self, *a))
         middle = decode(runs, frames=(5, 8), device="cpu")
-    assert reads == [RUN_TAG]
+    assert reads == [STREAM_RUN_TAG]
     assert all(np.array_equal(getattr(middle, p), getattr(whole, p)[5:8]) for p in "yuv")
 
 
-def test_truncation_or_damage_inside_the_run_is_refused(runs) -> None:
-    offset, _ = sections(runs)[-1]
-    for pos in range(offset, len(runs)):
-        for damaged in (runs[:pos], runs[:pos] + bytes([runs[pos] ^ 0x10]) + runs[pos + 1 :]):
+@pytest.mark.parametrize("form", ["KSTR", "KRUN"])
+def test_truncation_or_damage_inside_the_run_is_refused(runs, form: str) -> None:
+    data = runs if form == "KSTR" else as_krun(runs)
+    offset, _ = sections(data)[-1]
+    for pos in range(offset, len(data)):
+        for damaged in (data[:pos], data[:pos] + bytes([data[pos] ^ 0x10]) + data[pos + 1 :]):
             with pytest.raises(BitstreamError) as caught:
                 nrf = NrfFile(damaged)
                 nrf.read_gop(len(nrf.index) - 1, [[], []])
@@ -110,7 +152,7 @@ def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
     assert write_nrf(*parts(two_gops)).data == two_gops  # no run: written byte for byte as 3.2 wrote it
     keyframes_only = (FIXTURES / "keyframes_only-3.2.nrf").read_bytes()
     rewritten = write_nrf(*parts(keyframes_only)).data
-    assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(rewritten).version == (3, 3)
+    assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(rewritten).version == (3, 4)
     assert len(rewritten) < len(keyframes_only)
     with one_thread():
         assert frames_sha256(decode(keyframes_only, device="cpu")) == KEYFRAMES_ONLY_SHA256
@@ -129,7 +171,7 @@ def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     header = dataclasses.replace(header, video=video, gop_count=len(mixed))
     video_only = write_nrf(header, parameter_sets, mixed).data
     data = add_audio(video_only, [synthetic_stream(4)])
-    assert tags(data) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", RUN_TAG, b"GOPC", RUN_TAG]
+    assert tags(data) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
     assert audio_streams(NrfFile(data)) == [synthetic_stream(4)]
     back = parts(data)[2]
     assert [(c.first_frame, c.frame_count, c.key_offset, c.keyframe) for c in back] == [

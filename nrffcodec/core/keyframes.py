@@ -22,6 +22,14 @@ from fractions import Fraction
 import av
 
 from bitstream import BitstreamError, KeyframeCodec
+from bitstream.av1 import (
+    OBU_FRAME,
+    OBU_FRAME_HEADER,
+    OBU_SEQUENCE_HEADER,
+    OBU_TEMPORAL_DELIMITER,
+    obu_type,
+    split_obus,
+)
 
 from .ffmpeg import YUV420_FORMATS, encode_pictures, planes_from_frame
 from .video import Planes
@@ -67,34 +75,9 @@ def join_annexb(units: list[bytes]) -> bytes:
 
 # ---------------------------------------------------------------- AV1 (low-overhead OBU stream)
 
-AV1_SEQUENCE_HEADER, AV1_TEMPORAL_DELIMITER = 1, 2
-AV1_PICTURE_TYPES = {3, 4, 6}  # frame header, tile group, frame
+AV1_SEQUENCE_HEADER, AV1_TEMPORAL_DELIMITER = OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER
+AV1_PICTURE_TYPES = {OBU_FRAME_HEADER, 4, OBU_FRAME}  # frame header, tile group, frame
 TEMPORAL_DELIMITER_OBU = b"\x12\x00"  # a whole temporal-delimiter OBU (type 2, size 0)
-
-
-def split_obus(data: bytes) -> list[bytes]:
-    """OBUs of an AV1 low-overhead bitstream (each OBU carries its size field)."""
-    units, pos = [], 0
-    while pos < len(data):
-        header = data[pos]
-        if not header & 0x02:
-            raise ValueError("AV1 OBU without a size field")
-        cursor = pos + 1 + ((header >> 2) & 1)
-        size = shift = 0
-        while True:
-            byte = data[cursor]
-            cursor += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        units.append(data[pos : cursor + size])
-        pos = cursor + size
-    return units
-
-
-def obu_type(unit: bytes) -> int:
-    return (unit[0] >> 3) & 0x0F
 
 
 # ---------------------------------------------------------------- codecs

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bitstream import encoded_networks_size
+from bitstream import KeyframeCodec, encoded_networks_size
 
 from ..core.gop import Gop, plan_gops
 from ..core.quality import psnr
@@ -36,9 +36,10 @@ PILOT_TOLERANCE = 0.15
 # place (about 7), its keyframe's NAL counts and lengths (about 4). Counted so that GOP length 1 pays
 # its per-frame container cost in the comparison.
 GOP_FRAMING_BYTES = 23
-# A GOP with nothing to predict has no networks and shares a keyframe run (format 3.3) with its
-# neighbours: it adds only its keyframe's layout byte and slice lengths (docs/decisions/0039).
-RUN_FRAMING_BYTES = 3
+# A GOP with nothing to predict has no networks and shares a keyframe run with its neighbours: in a
+# KRUN (HEVC keyframes) it adds its keyframe's layout byte and slice lengths (docs/decisions/0039),
+# in a KSTR (AV1, format 3.4) nothing but its OBUs (docs/decisions/0044).
+RUN_FRAMING_BYTES = {KeyframeCodec.HEVC: 3, KeyframeCodec.AV1: 0}
 
 
 # The floor's curve: GOP 1 coded again this many keyframe QPs higher (lower if that passes the AV1
@@ -57,10 +58,12 @@ class PilotMeasure:
     keyframe_sse: float  # squared error of the decoded keyframes, summed over their pixels
     network_bytes: int  # the coded networks of the one GOP trained
     network_mse: float  # per-pixel squared error of that GOP's predicted frames
+    keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
 
     def bits(self) -> float:
         trained = sum(1 for g in self.gops if g.predicted)
-        framing = GOP_FRAMING_BYTES * trained + RUN_FRAMING_BYTES * (len(self.gops) - trained)
+        run = RUN_FRAMING_BYTES[self.keyframe_codec]
+        framing = GOP_FRAMING_BYTES * trained + run * (len(self.gops) - trained)
         return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + framing)
 
     def distortion(self, pixels_per_frame: int) -> float:
@@ -181,7 +184,7 @@ def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, mak
     plan, key_bytes, key_sse, _ = measure_length(
         window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
     )
-    return PilotMeasure(1, plan.gops, key_bytes, key_sse, 0, 0.0)
+    return PilotMeasure(1, plan.gops, key_bytes, key_sse, 0, 0.0, plan.keyframe_codec)
 
 
 def network_measure(result: GopResult | None) -> tuple[int, float]:
@@ -241,7 +244,10 @@ def choose_gop_length(
         out = []
         for plan, key_bytes, key_sse, task in pending:
             network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
-            out.append(PilotMeasure(plan.gop_length, plan.gops, key_bytes, key_sse, network_bytes, network_mse))
+            measure = PilotMeasure(
+                plan.gop_length, plan.gops, key_bytes, key_sse, network_bytes, network_mse, plan.keyframe_codec
+            )
+            out.append(measure)
         seen.extend(out)
         steps.expect(encode_steps())
         return out

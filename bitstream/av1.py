@@ -1,0 +1,81 @@
+"""The little of AV1's syntax the format relies on: OBU boundaries, and which OBU shows a picture.
+
+A keyframe stream run (KSTR, format 3.4) stores its AV1 keyframes as one run of OBUs without the
+container's per-keyframe counts and lengths: the OBUs' own size fields give their boundaries, and
+a keyframe (one temporal unit, temporal delimiter dropped) ends with the OBU that shows its picture.
+"""
+
+from __future__ import annotations
+
+OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER, OBU_FRAME = 1, 2, 3, 6
+MAX_LEB128_BYTES = 8  # the AV1 specification's limit for leb128()
+
+
+def obu_type(unit: bytes) -> int:
+    return (unit[0] >> 3) & 0x0F
+
+
+def split_obus(data: bytes) -> list[bytes]:
+    """OBUs of an AV1 low-overhead bitstream, each with its header and size field.
+
+    Raises ValueError on an OBU without a size field, a size field longer than AV1 allows, or an
+    OBU that runs past the end of `data`.
+    """
+    units, pos = [], 0
+    while pos < len(data):
+        header = data[pos]
+        if not header & 0x02:
+            raise ValueError(f"AV1 OBU at byte {pos} has no size field")
+        cursor = pos + 1 + ((header >> 2) & 1)
+        size = 0
+        for count in range(MAX_LEB128_BYTES + 1):
+            if count == MAX_LEB128_BYTES or cursor >= len(data):
+                raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
+            byte = data[cursor]
+            cursor += 1
+            size |= (byte & 0x7F) << (7 * count)
+            if not byte & 0x80:
+                break
+        if cursor + size > len(data):
+            raise ValueError(f"AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
+        units.append(data[pos : cursor + size])
+        pos = cursor + size
+    return units
+
+
+def _first_payload_byte(unit: bytes) -> int | None:
+    """The OBU's first payload byte (its size field skipped), None for an empty payload."""
+    cursor = 1 + ((unit[0] >> 2) & 1)
+    while unit[cursor] & 0x80:
+        cursor += 1
+    cursor += 1
+    return unit[cursor] if cursor < len(unit) else None
+
+
+def shows_picture(unit: bytes) -> bool:
+    """Whether the OBU ends a temporal unit in a KSTR: a frame OBU whose header's show_frame bit is
+    set, or a frame-header OBU whose show_existing_frame bit is (the frame header's first bits are
+    show_existing_frame, frame_type (2) and show_frame)."""
+    kind = obu_type(unit)
+    if kind not in (OBU_FRAME, OBU_FRAME_HEADER):
+        return False
+    first = _first_payload_byte(unit)
+    if first is None:
+        return False
+    show_existing, show_frame = first >> 7, (first >> 4) & 1
+    return bool(show_existing) if kind == OBU_FRAME_HEADER else bool(show_frame and not show_existing)
+
+
+def split_temporal_units(data: bytes) -> list[list[bytes]]:
+    """OBUs grouped into temporal units, each ending with the OBU that shows its picture.
+
+    Raises ValueError where the OBUs are malformed or the last ones show no picture.
+    """
+    units: list[list[bytes]] = [[]]
+    for obu in split_obus(data):
+        units[-1].append(obu)
+        if shows_picture(obu):
+            units.append([])
+    if units[-1]:
+        raise ValueError(f"{len(units[-1])} AV1 OBUs after the last shown picture")
+    return units[:-1]

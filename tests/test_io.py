@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -10,7 +13,8 @@ import pytest
 
 from nrffcodec.app.options import parse_frame_range
 from nrffcodec.errors import InputError, OutputError
-from nrffcodec.media.files import atomic_output, refuse_overwrite
+from nrffcodec.media import files
+from nrffcodec.media.files import atomic_output, refuse_overwrite, written_outputs
 from nrffcodec.media.reader import read_video
 from nrffcodec.media.writer import write_video
 
@@ -86,6 +90,28 @@ def test_failed_write_leaves_nothing_behind(tmp_path) -> None:
         raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+@pytest.mark.parametrize("is_dir", [False, True])
+def test_ctrl_c_during_the_rename_takes_effect_once_the_output_is_recorded(tmp_path, monkeypatch, is_dir) -> None:
+    """A signal landing between the rename and its record used to make the CLI say "no output
+    written" over a complete new output (seen once in CI, on a loaded machine)."""
+    target = tmp_path / "out"
+    target.mkdir() if is_dir else target.write_bytes(b"old")
+    rename = os.replace
+
+    def rename_then_ctrl_c(src, dst) -> None:
+        rename(src, dst)
+        if Path(dst) == target:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(files.os, "replace", rename_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt), atomic_output(target, is_dir=is_dir) as tmp:
+        (tmp / "f").write_bytes(b"new") if is_dir else tmp.write_bytes(b"new")
+    assert written_outputs()[-1] == target
+    assert (target / "f" if is_dir else target).read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_unwritable_folder_and_overwriting_the_input(tmp_path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +85,26 @@ def written_outputs() -> tuple[Path, ...]:
 
 
 @contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C or SIGTERM landing inside the block takes effect as the block ends, so that renaming an
+    output and recording it happen together or not at all. Outside the main thread, where Python
+    cannot set handlers, and for a signal whose handler Python did not set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    deferred = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in deferred}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if pending:
+            signal.raise_signal(pending[0])  # now the handler restored above runs
+
+
+@contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds.
 
@@ -95,14 +117,17 @@ def atomic_output(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Pat
     try:
         with _temporary_beside(target, parent, is_dir) as tmp:
             yield tmp
-            if is_dir and target.is_dir():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-                os.replace(target, old / "x")
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-            _written.append(target)
+            old = None  # a folder output's previous contents, moved aside and then removed
+            try:
+                with interrupts_deferred():  # an interrupt here would leave the output written but unrecorded
+                    if is_dir and target.is_dir():
+                        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+                        os.replace(target, old / "x")
+                    os.replace(tmp, target)
+                    _written.append(target)
+            finally:
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 

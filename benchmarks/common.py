@@ -46,8 +46,12 @@ def training_iterations(schedule: Schedule, frames: int, gop_length: int, pixels
     return sum(sum(schedule.steps(len(g.predicted), pixels)) for g in plan_gops(frames, gop_length) if g.predicted)
 
 
-def clips_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+def clips_in(folder: Path, only: str | None = None) -> list[Path]:
+    """The videos in `folder`, sorted; only those named in `only` (comma-separated stems, "_pristine"
+    dropped) when it is given."""
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    wanted = set(only.split(",")) if only else None
+    return [p for p in clips if wanted is None or p.stem.replace("_pristine", "") in wanted or p.stem in wanted]
 
 
 def fitted_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:

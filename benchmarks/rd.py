@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs=args.jobs,
             force=args.force,
         )
-        sources = clips_in(args.clips)
-        if args.only:
-            wanted = set(args.only.split(","))
-            sources = [s for s in sources if s.stem.replace("_pristine", "") in wanted or s.stem in wanted]
+        sources = clips_in(args.clips, args.only)
         if not sources:
             raise NrffError(f"no clips in {args.clips}")
         started = time.perf_counter()

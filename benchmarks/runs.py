@@ -34,13 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qualities", default="1,3,5,7")
     parser.add_argument("--preset", default="medium")
     args = parser.parse_args(argv)
-    wanted = set(args.only.split(",")) if args.only else None
     print("| clip | quality | frames | without runs (3.2) | KRUN (3.3) | KSTR (3.4) | KSTR saves per frame | saved |")
     print("|---|---|---|---|---|---|---|---|")
-    for source in clips_in(args.clips):
-        name = source.stem.replace("_pristine", "")
-        if wanted and name not in wanted:
-            continue
+    for source in clips_in(args.clips, args.only):
         clip = prepare(source, REPO / "out" / "runs", FRAMES, MAX_SIZE)
         for quality in map(int, args.qualities.split(",")):
             settings = EncodeSettings(gop=1, quality=quality, preset=args.preset, device="cpu")
@@ -50,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             kstr = rewritten(data, True, True)
             saved = len(krun) - len(kstr)
             print(
-                f"| {name} | {quality} | {frames} | {len(plain):,} | {len(krun):,} | {len(kstr):,} "
+                f"| {clip.name} | {quality} | {frames} | {len(plain):,} | {len(krun):,} | {len(kstr):,} "
                 f"| {saved / frames:.1f} B | {100 * saved / len(krun):.1f}% |"
             )
     return 0

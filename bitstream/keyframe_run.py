@@ -121,12 +121,15 @@ def write_stream_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int] | None:
 def read_stream_run(
     payload: bytes, where: str, expected: RunPlace, parameter_set_count: int, base_offset: int = 0
 ) -> list[tuple[Keyframe, int]]:
-    """As read_run, for a KSTR: each keyframe is its temporal unit's OBUs and its references' bytes."""
+    """As read_run, for a KSTR: each keyframe is its temporal unit's OBUs and its references' bytes
+    (the first also the references' count, so that the sizes add up to the writer's keyframe bytes)."""
     reader, place = _placed_reader(payload, where, expected, base_offset)
     ids: list[list[int]] = [[] for _ in range(place.gops)]
-    sizes = [0] * place.gops
+    start = reader.offset
+    count = reader.uvarint(MAX_NALS * place.gops)
+    sizes = [reader.offset - start] + [0] * (place.gops - 1)
     last = 0
-    for _ in range(reader.uvarint(MAX_NALS * place.gops)):
+    for _ in range(count):
         start = reader.offset
         position = reader.uvarint(place.gops - 1)
         if position < last:

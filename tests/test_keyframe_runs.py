@@ -92,6 +92,10 @@ def test_a_stream_run_drops_the_per_keyframe_layout_and_lengths_of_a_krun(runs) 
     # a KRUN pays a layout byte per keyframe and a length per slice; a KSTR a count and its references
     assert len(krun) - len(runs) >= len(keyframes) + slices - 1 - references
     assert write_nrf(*parts(krun), stream_runs=False).data == krun
+    for data in (runs, krun):  # what the encoder reports as keyframe bytes is what `nrff info` adds up
+        assert write_nrf(*parts(data), stream_runs=data is runs).keyframe_bytes == sum(
+            c.keyframe_size for c in parts(data)[2]
+        )
     with one_thread():
         assert same_frames(decode(runs, device="cpu"), decode(krun, device="cpu"))
 

@@ -310,6 +310,8 @@ class NrfFile:
                 stream.seek(entry.offset)
                 tag = stream.read(4)  # KRUN or KSTR: peeked, then read as a section
             tag = tag if tag in RUN_TAGS else RUN_TAG  # else: "expected KRUN, found ..."
+            if tag == STREAM_RUN_TAG and self.header.keyframe_codec != KeyframeCodec.AV1:
+                raise BitstreamError(f"{where}: a KSTR section in a file whose keyframes are not AV1")
             payload, base = self._read_chunk(entry, tag, where)
             place = RunPlace(first_gop, entry.first_frame, entry.run)
             read = read_stream_run if tag == STREAM_RUN_TAG else read_run

@@ -15,6 +15,7 @@ from bitstream import (
     FORMAT_MINOR,
     BitstreamError,
     GopChunk,
+    KeyframeCodec,
     NrfFile,
     add_audio,
     audio_streams,
@@ -110,6 +111,18 @@ def test_keyframes_whose_obus_split_otherwise_are_kept_as_a_krun(runs) -> None:
     data = write_nrf(header, parameter_sets, chunks).data
     assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, 3)
     assert [c.keyframe for c in parts(data)[2]] == [c.keyframe for c in chunks]
+
+
+def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs) -> None:
+    """A KSTR is split by AV1's syntax: a file that says its keyframes are HEVC cannot hold one."""
+    header, parameter_sets, chunks = parts(runs)
+    hevc = write_nrf(dataclasses.replace(header, keyframe_codec=KeyframeCodec.HEVC), parameter_sets, chunks).data
+    head_end = sections(runs)[1][0]  # the HEADs differ only in the codec's one-byte field
+    crafted = runs[:6] + hevc[6:head_end] + runs[head_end:]
+    nrf = NrfFile(crafted)
+    assert nrf.header.keyframe_codec == KeyframeCodec.HEVC
+    with pytest.raises(BitstreamError, match="KSTR section in a file whose keyframes are not AV1"):
+        nrf.read_gop(0, [[], []])
 
 
 def test_a_3_3_reader_refuses_a_stream_run_when_it_reads_it(runs, monkeypatch) -> None:

@@ -7,7 +7,7 @@ a keyframe (one temporal unit, temporal delimiter dropped) ends with the OBU tha
 
 from __future__ import annotations
 
-OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER, OBU_FRAME = 1, 2, 3, 6
+OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER, OBU_TILE_GROUP, OBU_FRAME = 1, 2, 3, 4, 6
 MAX_LEB128_BYTES = 8  # the AV1 specification's limit for leb128()
 
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from nrffcodec.core.keyframes import AV1_TEMPORAL_DELIMITER, obu_type, split_obus
+from bitstream.av1 import OBU_TEMPORAL_DELIMITER, obu_type, split_obus
 from nrffcodec.core.quality import measure
 from nrffcodec.evaluation.baselines import encode_packets
 from nrffcodec.evaluation.svtav1 import SvtAv1, strip_temporal_delimiters
@@ -29,7 +29,7 @@ def test_counted_stream_decodes_like_the_encoders_own_output() -> None:
     codec = SvtAv1("8")
     coded = codec.code(video, 45)
     units = split_obus(coded.data)
-    assert units and all(obu_type(u) != AV1_TEMPORAL_DELIMITER for u in units)
+    assert units and all(obu_type(u) != OBU_TEMPORAL_DELIMITER for u in units)
     packets = encode_packets("libsvtav1", video, 48, 64, codec.options(45))
     assert len(b"".join(packets)) - len(coded.data) == 2 * len(packets)  # one 2-byte delimiter per unit
     with av.open(io.BytesIO(b"".join(packets)), format="obu") as container:  # FFmpeg's own demuxer

@@ -22,14 +22,7 @@ from fractions import Fraction
 import av
 
 from bitstream import BitstreamError, KeyframeCodec
-from bitstream.av1 import (
-    OBU_FRAME,
-    OBU_FRAME_HEADER,
-    OBU_SEQUENCE_HEADER,
-    OBU_TEMPORAL_DELIMITER,
-    obu_type,
-    split_obus,
-)
+from bitstream.av1 import OBU_FRAME, OBU_FRAME_HEADER, OBU_SEQUENCE_HEADER, OBU_TILE_GROUP, obu_type, split_obus
 
 from .ffmpeg import YUV420_FORMATS, encode_pictures, planes_from_frame
 from .video import Planes
@@ -75,8 +68,7 @@ def join_annexb(units: list[bytes]) -> bytes:
 
 # ---------------------------------------------------------------- AV1 (low-overhead OBU stream)
 
-AV1_SEQUENCE_HEADER, AV1_TEMPORAL_DELIMITER = OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER
-AV1_PICTURE_TYPES = {OBU_FRAME_HEADER, 4, OBU_FRAME}  # frame header, tile group, frame
+AV1_PICTURE_TYPES = {OBU_FRAME_HEADER, OBU_TILE_GROUP, OBU_FRAME}
 TEMPORAL_DELIMITER_OBU = b"\x12\x00"  # a whole temporal-delimiter OBU (type 2, size 0)
 
 
@@ -148,7 +140,7 @@ class KeyframeCoder:
             )
         units = split_obus(data)
         return CodedKeyframe(
-            [u for u in units if obu_type(u) == AV1_SEQUENCE_HEADER],
+            [u for u in units if obu_type(u) == OBU_SEQUENCE_HEADER],
             [u for u in units if obu_type(u) in AV1_PICTURE_TYPES],
         )
 

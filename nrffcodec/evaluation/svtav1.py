@@ -14,8 +14,10 @@ import time
 import av
 import numpy as np
 
+from bitstream.av1 import OBU_TEMPORAL_DELIMITER, obu_type, split_obus
+
 from ..core.ffmpeg import planes_from_frame
-from ..core.keyframes import AV1_TEMPORAL_DELIMITER, TEMPORAL_DELIMITER_OBU, coded_size, obu_type, split_obus
+from ..core.keyframes import TEMPORAL_DELIMITER_OBU, coded_size
 from ..core.video import Video
 from . import machine
 from .baselines import Codec, Coded, encode_packets
@@ -23,7 +25,7 @@ from .baselines import Codec, Coded, encode_packets
 
 def strip_temporal_delimiters(packet: bytes) -> bytes:
     """A temporal unit's OBUs without its temporal delimiter."""
-    return b"".join(u for u in split_obus(packet) if obu_type(u) != AV1_TEMPORAL_DELIMITER)
+    return b"".join(u for u in split_obus(packet) if obu_type(u) != OBU_TEMPORAL_DELIMITER)
 
 
 class SvtAv1(Codec):
@@ -83,7 +85,7 @@ class SvtAv1(Codec):
     def decode(self, stored: bytes, like: Video) -> Video:
         units: list[list[bytes]] = []
         for obu in split_obus(stored):
-            if obu_type(obu) == AV1_TEMPORAL_DELIMITER:
+            if obu_type(obu) == OBU_TEMPORAL_DELIMITER:
                 units.append([])
             else:
                 units[-1].append(obu)

@@ -64,6 +64,14 @@ def read_parameter_sets(reader: ByteReader) -> list[bytes]:
     return [reader.blob() for _ in range(count)]
 
 
+def _peek_tag(stream: BinaryIO, known: tuple[bytes, ...]) -> bytes:
+    """The tag of the section at the stream's position if it is one of `known`, else known[0], so that
+    reading the section then names what was expected and what was found; the position is kept."""
+    tag = stream.read(4)
+    stream.seek(-len(tag), io.SEEK_CUR)
+    return tag if tag in known else known[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class WrittenFile:
     """A whole file's bytes and where they went (the container is the rest)."""
@@ -206,9 +214,7 @@ class NrfFile:
         reader = ByteReader(payload, "section PSET", base)
         self.parameter_sets = read_parameter_sets(reader)
         reader.expect_end()
-        index_tag = stream.read(4)  # GIDX or RIDX: peeked, then read as a section
-        stream.seek(-len(index_tag), io.SEEK_CUR)
-        index_tag = index_tag if index_tag in INDEX_TAGS else INDEX_TAGS[0]  # else: "expected GIDX, found ..."
+        index_tag = _peek_tag(stream, INDEX_TAGS)  # GIDX or RIDX
         payload, base = self._read_section(
             stream, index_tag, MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
         )
@@ -308,8 +314,7 @@ class NrfFile:
             where = f"keyframe run of GOPs {first_gop}-{first_gop + entry.run - 1}"
             with self._open() as stream:
                 stream.seek(entry.offset)
-                tag = stream.read(4)  # KRUN or KSTR: peeked, then read as a section
-            tag = tag if tag in RUN_TAGS else RUN_TAG  # else: "expected KRUN, found ..."
+                tag = _peek_tag(stream, RUN_TAGS)  # KRUN or KSTR
             if tag == STREAM_RUN_TAG and self.header.keyframe_codec != KeyframeCodec.AV1:
                 raise BitstreamError(f"{where}: a KSTR section in a file whose keyframes are not AV1")
             payload, base = self._read_chunk(entry, tag, where)

@@ -109,15 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         points = []
         for crf in map(int, args.crfs.split(",")):
             units = codec.encode_units(clip.video, crf)  # bytes as the rd benchmark counts them
-            points.append((crf, sum(map(len, units)), codec.decode_units(units, clip.video)))
-        curve = sorted((size, measure(clip.video, d).psnr_yuv) for _, size, d in points)
-        for crf, size, decoded in points:
-            before = measure(clip.video, decoded).psnr_yuv
+            decoded = codec.decode_units(units, clip.video)
+            points.append((crf, sum(map(len, units)), decoded, measure(clip.video, decoded).psnr_yuv))
+        curve = sorted((size, psnr) for _, size, _, psnr in points)
+        target = luma(clip.video)
+        for crf, size, decoded, before in points:
+            coded = luma(decoded)
             for variant in args.filters.split(","):
-                net = fit(luma(decoded), luma(clip.video), variant, args.steps)
+                net = fit(coded, target, variant, args.steps)
                 cost = quantize(net)
                 with torch.no_grad():
-                    y = (net(luma(decoded)) * 255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
+                    y = (net(coded) * 255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
                 after = measure(clip.video, dataclasses.replace(decoded, y=y)).psnr_yuv
                 same = rate_for(after, curve) * size / rate_for(before, curve)  # the curve through this point
                 net_change = (size + cost) / same - 1

@@ -19,12 +19,15 @@ from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.core.fields import parameter_shapes
 
 
-def rewritten(data: bytes, runs: bool, stream_runs: bool) -> bytes:
-    """The same file written again with or without runs, and with or without KSTR runs."""
+def layouts(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """The same file written again without runs, with KRUNs and with KSTRs, from one parse of it."""
     nrf = NrfFile(data)
     shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
     chunks = [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
-    return write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=runs, stream_runs=stream_runs).data
+    return tuple(
+        write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=runs, stream_runs=stream).data
+        for runs, stream in ((False, False), (True, False), (True, True))
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = EncodeSettings(gop=1, quality=quality, preset=args.preset, device="cpu")
             data, _ = encode_video(clip.video, settings)
             frames = clip.video.frame_count
-            plain, krun = rewritten(data, False, False), rewritten(data, True, False)
-            kstr = rewritten(data, True, True)
+            plain, krun, kstr = layouts(data)
             saved = len(krun) - len(kstr)
             print(
                 f"| {clip.name} | {quality} | {frames} | {len(plain):,} | {len(krun):,} | {len(kstr):,} "

@@ -56,10 +56,14 @@ def min_run_length(gops: int) -> int:
 
 
 def _placed_writer(chunks: Sequence[GopChunk]) -> ByteWriter:
-    """A writer holding the run's place, once every chunk is checked to be a run member."""
+    """A writer holding the run's place, once every chunk is checked to be a run member whose keyframe
+    a reader takes (at most MAX_NALS parameter sets, 1 to MAX_NALS slices, none empty)."""
     for chunk in chunks:
         if not is_weightless_frame(chunk):
             raise ValueError(f"GOP {chunk.gop_index} has networks or more than one frame: not a run member")
+        ids, slices = chunk.keyframe.parameter_set_ids, chunk.keyframe.slices
+        if not (0 <= len(ids) <= MAX_NALS and 1 <= len(slices) <= MAX_NALS) or not all(slices):
+            raise ValueError(f"GOP {chunk.gop_index}: {len(ids)} parameter sets, {len(slices)} slices")
     writer = ByteWriter()
     write_record(writer, RunPlace(chunks[0].gop_index, chunks[0].first_frame, len(chunks)))
     return writer
@@ -70,10 +74,7 @@ def write_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int]:
     writer = _placed_writer(chunks)
     start = len(writer)
     for chunk in chunks:
-        keyframe = chunk.keyframe
-        ids, slices = keyframe.parameter_set_ids, keyframe.slices
-        if not (0 <= len(ids) <= MAX_NALS and 1 <= len(slices) <= MAX_NALS) or not all(slices):
-            raise ValueError(f"GOP {chunk.gop_index}: {len(ids)} parameter sets, {len(slices)} slices")
+        ids, slices = chunk.keyframe.parameter_set_ids, chunk.keyframe.slices
         writer.uvarint(len(ids) * MAX_NALS + len(slices) - 1)
         for pid in ids:
             writer.uvarint(pid)

@@ -113,6 +113,14 @@ def test_keyframes_whose_obus_split_otherwise_are_kept_as_a_krun(runs) -> None:
     assert [c.keyframe for c in parts(data)[2]] == [c.keyframe for c in chunks]
 
 
+@pytest.mark.parametrize("stream_runs", [True, False])
+def test_both_run_writers_refuse_a_keyframe_their_reader_would(runs, stream_runs: bool) -> None:
+    header, parameter_sets, chunks = parts(runs)
+    chunks[2].keyframe.parameter_set_ids = [0] * 65  # a reader takes at most 64
+    with pytest.raises(ValueError, match="GOP 2: 65 parameter sets"):
+        write_nrf(header, parameter_sets, chunks, stream_runs=stream_runs)
+
+
 def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs) -> None:
     """A KSTR is split by AV1's syntax: a file that says its keyframes are HEVC cannot hold one."""
     header, parameter_sets, chunks = parts(runs)

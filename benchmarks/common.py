@@ -69,10 +69,13 @@ class Prepared:
     note: str
 
 
-def prepare(source: Path, work: Path, frames: int = FRAMES, limit: tuple[int, int] = MAX_SIZE) -> Prepared:
-    """Cut, scale and write `source` losslessly under `work`; the frames come back from that file."""
+def prepare(
+    source: Path, work: Path, frames: int = FRAMES, limit: tuple[int, int] = MAX_SIZE, start: int | None = None
+) -> Prepared:
+    """Cut, scale and write `source` losslessly under `work`; the frames come back from that file.
+    `start`: the first frame (default: FIRST_FRAME's, else 0)."""
     name = source.stem.replace("_pristine", "")
-    start = FIRST_FRAME.get(name, 0)
+    start = FIRST_FRAME.get(name, 0) if start is None else start
     video = read_video(source, (start, start + frames))
     width, height = fitted_size(video.width, video.height, limit)
     note = f"{video.width}x{video.height}"

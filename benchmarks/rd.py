@@ -4,6 +4,7 @@ a 2-core CPU), not in CI:
 
     python benchmarks/rd.py                       # ../shared/clips, first 32 frames, --preset medium
     python benchmarks/rd.py --preset fast --qualities 2,5 --out /tmp/rd-quick
+    python benchmarks/rd.py --only vtest --start 400 --out out/rd-later   # another excerpt of a clip
 
 Each clip's results (results.json/.csv, rd.png/.svg) go to OUT/<clip>/; finished points are reused
 on a re-run, so an interrupted benchmark resumes. The summary goes to OUT/summary.md and stdout.
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "out" / "rd", help="results folder (default %(default)s)")
     parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--frames", type=int, default=FRAMES, help="frames per clip (default %(default)s)")
+    parser.add_argument("--start", type=int, help="first frame of every clip (default: 0, bikes 32)")
     parser.add_argument("--qualities", default="1,3,5,7")
     parser.add_argument("--baselines", default="x264,x265,svtav1")
     parser.add_argument("--preset", default="medium", help="nrff preset (default %(default)s)")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         rows = []
         for source in sources:
-            clip = prepare(source, args.out / "clips", args.frames, MAX_SIZE)
+            clip = prepare(source, args.out / "clips", args.frames, MAX_SIZE, args.start)
             print(f"== {clip.name}: {clip.note} -> {clip.path}", file=sys.stderr)
             result = run_sweep(
                 Clip.of(clip.name, clip.video),

@@ -6,22 +6,28 @@ import dataclasses
 
 import pytest
 
-from bitstream import NrfFile
+from bitstream import NrfFile, encoded_networks_size
 from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import plan_gops
+from nrffcodec.encoder import pipeline
 from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
+    PILOT_WINDOW,
     RUN_FRAMING_BYTES,
+    PilotChoice,
     PilotMeasure,
     above_floor_curve,
     choose,
     descending_search,
     distinct_plans,
+    fields_fall_short,
     pilot_gop,
     pilot_rounds,
     pilot_schedule,
+    trained_measure,
 )
 from nrffcodec.encoder.pipeline import encode_video
+from nrffcodec.encoder.train import GopResult
 from nrffcodec.media.reader import read_video
 from nrffcodec.settings import GOP_CANDIDATES, PRESETS, rd_lambda
 
@@ -189,3 +195,62 @@ def test_fields_are_kept_only_above_the_floors_own_curve() -> None:
     # past the cheaper end, the line is extended: a point far below it in rate is judged against that
     far = measure(32, 32, 400, 90.0, 200, 90.0)
     assert above_floor_curve(far, floor, cheaper_floor, PIXELS)
+
+
+def trained(gops, psnrs: dict[int, float]) -> dict[int, GopResult]:
+    """Results without weights (their coded size is the empty networks') at the given PSNR per GOP index."""
+    return {g.index: GopResult(g.index, [], [], 0.0, psnrs[g.index]) for g in gops if g.index in psnrs}
+
+
+def test_trained_fields_are_measured_over_every_gop_of_the_pilot_window() -> None:
+    chosen = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=600, net_mse=30.0)
+    gops = plan_gops(48, 8)  # the encode's plan: the window's four GOPs and two beyond it
+    results = trained(gops, {0: 30.0, 1: 30.0, 2: 40.0, 3: 40.0, 4: 10.0, 5: 10.0})
+    got = trained_measure(chosen, gops, results)
+    mse = [255.0**2 * 10 ** (-p / 10) for p in (30.0, 30.0, 40.0, 40.0)]
+    assert got.network_mse == pytest.approx(sum(mse) / 4)  # GOPs 4 and 5 lie beyond the window
+    assert got.network_bytes == encoded_networks_size([[], []])
+    assert (got.keyframe_bytes, got.keyframe_sse) == (chosen.keyframe_bytes, chosen.keyframe_sse)
+    assert trained_measure(chosen, plan_gops(48, 4), results) is None  # no GOP of the window was trained
+
+
+def test_fields_that_trained_below_the_floor_fall_short() -> None:
+    floor = measure(1, 32, 4000, 40.0, 0, 0.0)
+    cheaper_floor = measure(1, 32, 2000, 80.0, 0, 0.0)
+    chosen = measure(32, 32, 1000, 30.0, 200, 30.0)  # the pilot's estimate: far above the floor's curve
+    choice = PilotChoice(32, chosen, (floor, cheaper_floor), 1.0, PIXELS)
+    assert above_floor_curve(chosen, floor, cheaper_floor, PIXELS)
+    gops = plan_gops(32, 32)
+    assert fields_fall_short(choice, gops, trained(gops, {0: 33.0})) is None  # MSE 32.6: as estimated
+    short = fields_fall_short(choice, gops, trained(gops, {0: 20.0}))  # MSE 650: far below the curve
+    assert short is not None and short[1] is floor and short[0].network_mse > 600
+    # nothing to hold: no pilot (--gop), or the pilot chose the floor itself
+    assert fields_fall_short(PilotChoice(32), gops, trained(gops, {0: 20.0})) is None
+    assert fields_fall_short(dataclasses.replace(choice, gop_length=1), gops, {}) is None
+
+
+@pytest.mark.parametrize("floor_bytes, floor_mse, kept", [(10**6, 1e4, True), (10, 1e-3, False)])
+def test_the_encoder_holds_the_trained_fields_to_the_floor(
+    clip_path, monkeypatch, floor_bytes: int, floor_mse: float, kept: bool
+) -> None:
+    """Against a floor no fields could match the encode drops its trained fields and codes every frame
+    as a keyframe; against a hopeless one it keeps them."""
+    video = read_video(clip_path)
+    settings = EncodeSettings(**{**FAST, "gop": None, "iterations": 40})
+    window, pixels = min(video.frame_count, PILOT_WINDOW), video.width * video.height
+    floors = tuple(  # twice the bytes for half the error
+        PilotMeasure(1, plan_gops(window, 1), floor_bytes * k, floor_mse / k * pixels * window, 0, 0.0) for k in (1, 2)
+    )
+    chosen = PilotMeasure(6, plan_gops(window, 6), 2000, 10.0 * pixels * window, 100, 10.0)
+    choice = PilotChoice(6, chosen, floors, settings.rd_lambda, pixels)
+    monkeypatch.setattr(pipeline, "choose_gop_length", lambda *args: choice)
+    lines: list[str] = []
+    data, report = encode_video(video, settings, log=lines.append)
+    index = NrfFile(data).index
+    if kept:
+        assert report.gop_length == 6 and report.network_bytes > 0
+        assert [e.frame_count for e in index] == [g.count for g in plan_gops(video.frame_count, 6)]
+    else:
+        assert report.gop_length == 1 and report.network_bytes == 0
+        assert [e.frame_count for e in index] == [1] * video.frame_count
+        assert any("no better than the keyframe codec alone" in line for line in lines)

@@ -56,8 +56,8 @@ class PilotMeasure:
     gops: Sequence[Gop]  # the window's plan at this length
     keyframe_bytes: int  # every keyframe of the window, parameter sets included
     keyframe_sse: float  # squared error of the decoded keyframes, summed over their pixels
-    network_bytes: int  # the coded networks of the one GOP trained
-    network_mse: float  # per-pixel squared error of that GOP's predicted frames
+    network_bytes: float  # the coded networks of a GOP with frames to predict (the one trained, or a mean)
+    network_mse: float  # per-pixel squared error of the predicted frames
     keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
 
     def bits(self) -> float:
@@ -78,6 +78,13 @@ def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
     """The measure's PSNR-RGB estimate over the window."""
     frames = measure.gops[-1].end - measure.gops[0].first
     return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / frames)
+
+
+def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
+    """ "GOP n: bytes a frame, PSNR-RGB estimate" over the measure's window, for the log."""
+    frames = measure.gops[-1].end - measure.gops[0].first
+    rate, quality = measure.bits() / 8 / frames, pilot_psnr(measure, pixels_per_frame)
+    return f"GOP {measure.gop_length}: {rate:,.0f} B, {quality:.2f} dB"
 
 
 def above_floor_curve(
@@ -194,6 +201,55 @@ def network_measure(result: GopResult | None) -> tuple[int, float]:
     return encoded_networks_size([result.flow, result.residual]), 255.0**2 * 10 ** (-result.train_psnr / 10)
 
 
+@dataclasses.dataclass(frozen=True)
+class PilotChoice:
+    """The GOP length to encode at, and what the pilot measured for it (None without a pilot: --gop, one candidate)."""
+
+    gop_length: int
+    chosen: PilotMeasure | None = None
+    floor: tuple[PilotMeasure, PilotMeasure] | None = None  # GOP length 1 at the rung's QP and at the other
+    lam: float = 0.0
+    pixels_per_frame: int = 0
+
+
+def trained_measure(chosen: PilotMeasure, gops: Sequence[Gop], results: Mapping[int, GopResult]) -> PilotMeasure | None:
+    """`chosen` with its networks' estimate (one GOP at a fraction of the steps) replaced by what the
+    encode trained for the pilot window's GOPs; `gops` is the encode's plan. None if none of them was trained."""
+    planned = {(g.first, g.count): g.index for g in gops}
+    trained = [
+        (g, results[planned[g.first, g.count]])
+        for g in chosen.gops
+        if g.predicted and planned.get((g.first, g.count)) in results
+    ]
+    if not trained:
+        return None
+    frames = sum(len(g.predicted) for g, _ in trained)
+    measured = [network_measure(result) for _, result in trained]
+    return dataclasses.replace(
+        chosen,
+        network_bytes=sum(size for size, _ in measured) / len(trained),
+        network_mse=sum(mse * len(g.predicted) for (g, _), (_, mse) in zip(trained, measured)) / frames,
+    )
+
+
+def fields_fall_short(
+    choice: PilotChoice, gops: Sequence[Gop], results: Mapping[int, GopResult]
+) -> tuple[PilotMeasure, PilotMeasure] | None:
+    """(the trained fields' measure, the floor's) where the fields, as trained, no longer beat the keyframe
+    codec alone on the pilot window (below its curve, or of more D + lambda R than the floor); else None.
+    One GOP trained at a fraction of the steps can misjudge a clip whose GOPs differ (a cut, a pan)."""
+    if choice.chosen is None or choice.floor is None or choice.gop_length == 1:
+        return None
+    measure = trained_measure(choice.chosen, gops, results)
+    if measure is None:
+        return None
+    floor, other = choice.floor
+    pixels = choice.pixels_per_frame
+    if above_floor_curve(measure, floor, other, pixels) and choose([measure, floor], choice.lam, pixels) is measure:
+        return None
+    return measure, floor
+
+
 def choose_gop_length(
     video: FrameSource,
     settings: EncodeSettings,
@@ -202,7 +258,7 @@ def choose_gop_length(
     make_task: MakeTask,
     steps: StepCount,
     log: Callable[[str], None],
-) -> int:
+) -> PilotChoice:
     """--gop if given; else the candidate length of least D + lambda R on a pilot.
 
     Candidates are measured longest first, two at a time, and the search stops at the first round
@@ -214,7 +270,7 @@ def choose_gop_length(
     plans = {g: plan_gops(min(video.frame_count, PILOT_WINDOW), g) for g in settings.gop_candidates}
     candidates = distinct_plans(settings.gop_candidates, plans)
     if len(candidates) == 1:
-        return candidates[0]
+        return PilotChoice(candidates[0])
     window = video.reader().frames(0, min(video.frame_count, PILOT_WINDOW))  # all the pilot reads
     started = time.perf_counter()
     log(
@@ -255,8 +311,10 @@ def choose_gop_length(
     floor = measure_round([1]) if 1 in candidates else []
     best, measures = descending_search([c for c in candidates if c != 1], measure_round, lam, pixels)
     eligible = list(measures)
+    floors = None
     if floor:
         other = other_floor(window, settings, schedule, make_task)
+        floors = (floor[0], other)
         eligible = [m for m in measures if above_floor_curve(m, floor[0], other, pixels)]
         below = sorted({m.gop_length for m in measures} - {m.gop_length for m in eligible}, reverse=True)
         if below:
@@ -264,13 +322,9 @@ def choose_gop_length(
     measures += floor
     best = choose(eligible + floor, lam, pixels)
     steps.expect(encode_steps(best.gop_length))
-    frames = window.frame_count
     log(
         "pilot (per frame: bytes, PSNR-RGB estimate): "
-        + "; ".join(
-            f"GOP {m.gop_length}: {m.bits() / 8 / frames:,.0f} B, {psnr(m.distortion(pixels) / pixels / frames):.2f} dB"
-            for m in measures
-        )
+        + "; ".join(per_frame(m, pixels) for m in measures)
         + f" -> GOP {best.gop_length} (lambda {lam:,.0f}, {time.perf_counter() - started:.0f} s)"
     )
-    return best.gop_length
+    return PilotChoice(best.gop_length, best, floors, lam, pixels)

@@ -2,6 +2,9 @@
 
     plan GOPs -> code keyframes -> choose GOP length -> train fields -> quantize and pack -> verify
 
+After training, the fields are held to the pilot's floor once more, with what every GOP of the
+pilot window trained to: where they fall short of the keyframe codec alone, it codes every frame.
+
 Each stage is a function of the modules beside this one; this module only wires them, keeps
 finished work in an optional store (the application's --workdir) and reports progress.
 """
@@ -22,7 +25,7 @@ from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
-from .gop_length import choose_gop_length
+from .gop_length import choose_gop_length, fields_fall_short, per_frame
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import pack_file
 from .plan import EncodePlan, header_for, plan_encode
@@ -174,9 +177,9 @@ def encode_video(
         return gop_task(frames, plan, gop, keys, sched, settings, device)
 
     steps = StepCount(progress)  # training steps, pilot included: one count, one ETA
-    gop_length = choose_gop_length(video, settings, schedule, runner, make_task, steps, log)
+    choice = choose_gop_length(video, settings, schedule, runner, make_task, steps, log)
+    gop_length = choice.gop_length
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
-    header = header_for(video, plan, settings)
     gops = plan.gops
     log(
         f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
@@ -185,10 +188,13 @@ def encode_video(
         f"{plan.keyframe_qp}, training on {device}"
     )
 
-    def code() -> CodedKeyframes:  # deferred: the store may hold them already
-        return code_keyframes(video, plan, settings.preset)
+    def coded(plan: EncodePlan) -> CodedKeyframes:
+        def code() -> CodedKeyframes:  # deferred: the store may hold them already
+            return code_keyframes(video, plan, settings.preset)
 
-    keyframes = store.keyframes(gops, code) if store else code()
+        return store.keyframes(plan.gops, code) if store else code()
+
+    keyframes = coded(plan)
     decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)
     results = store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)) if store else {}
     todo = [gop for gop in gops if gop.predicted and gop.index not in results]
@@ -197,7 +203,17 @@ def encode_video(
     sizes = [gop_steps(gop, schedule, video.height * video.width) for gop in todo]
     results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
-    packed = pack_file(header, plan, keyframes, results)
+    short = fields_fall_short(choice, gops, results)
+    if short is not None:
+        fields, floor = (per_frame(m, choice.pixels_per_frame) for m in short)
+        log(
+            f"trained fields on the pilot window (per frame: bytes, PSNR-RGB estimate): {fields}, against "
+            f"{floor}: no better than the keyframe codec alone, which now codes every frame"
+        )
+        gop_length = 1
+        plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
+        gops, keyframes, results = plan.gops, coded(plan), {}
+    packed = pack_file(header_for(video, plan, settings), plan, keyframes, results)
     log("decoding the written file to measure it")
     quality = verify(video, packed.data, device)
     report = EncodeReport(

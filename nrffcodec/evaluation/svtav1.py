@@ -57,7 +57,9 @@ class SvtAv1(Codec):
         packets = encode_packets("libsvtav1", video, height, width, self.options(crf))
         return [strip_temporal_delimiters(p) for p in packets]
 
-    def decode_units(self, units: list[bytes], like: Video) -> Video:
+    @staticmethod
+    def decode_frames(units: list[bytes], like: Video) -> list[av.VideoFrame]:
+        """libdav1d's pictures for the temporal units, one thread; as many as `like` has frames."""
         decoder = av.CodecContext.create("libdav1d", "r")
         decoder.thread_count = 1
         frames = []
@@ -66,7 +68,10 @@ class SvtAv1(Codec):
         frames += decoder.decode(None)
         if len(frames) != like.frame_count:
             raise RuntimeError(f"svtav1 stream decoded to {len(frames)} frames, expected {like.frame_count}")
-        planes = [planes_from_frame(f, like.height, like.width) for f in frames]
+        return frames
+
+    def decode_units(self, units: list[bytes], like: Video) -> Video:
+        planes = [planes_from_frame(f, like.height, like.width) for f in self.decode_frames(units, like)]
         y, u, v = (np.stack([p[i] for p in planes]) for i in range(3))
         return dataclasses.replace(like, y=y, u=u, v=v, notes=[])
 

@@ -14,13 +14,14 @@ from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
     PILOT_WINDOW,
     RUN_FRAMING_BYTES,
+    FloorCheck,
     PilotChoice,
     PilotMeasure,
     above_floor_curve,
+    check_against_floor,
     choose,
     descending_search,
     distinct_plans,
-    fields_fall_short,
     pilot_gop,
     pilot_rounds,
     pilot_schedule,
@@ -214,19 +215,21 @@ def test_trained_fields_are_measured_over_every_gop_of_the_pilot_window() -> Non
     assert trained_measure(chosen, plan_gops(48, 4), results) is None  # no GOP of the window was trained
 
 
-def test_fields_that_trained_below_the_floor_fall_short() -> None:
+def test_fields_that_trained_below_the_floor_fail_the_check() -> None:
     floor = measure(1, 32, 4000, 40.0, 0, 0.0)
     cheaper_floor = measure(1, 32, 2000, 80.0, 0, 0.0)
     chosen = measure(32, 32, 1000, 30.0, 200, 30.0)  # the pilot's estimate: far above the floor's curve
     choice = PilotChoice(32, chosen, (floor, cheaper_floor), 1.0, PIXELS)
     assert above_floor_curve(chosen, floor, cheaper_floor, PIXELS)
     gops = plan_gops(32, 32)
-    assert fields_fall_short(choice, gops, trained(gops, {0: 33.0})) is None  # MSE 32.6: as estimated
-    short = fields_fall_short(choice, gops, trained(gops, {0: 20.0}))  # MSE 650: far below the curve
-    assert short is not None and short[1] is floor and short[0].network_mse > 600
-    # nothing to hold: no pilot (--gop), or the pilot chose the floor itself
-    assert fields_fall_short(PilotChoice(32), gops, trained(gops, {0: 20.0})) is None
-    assert fields_fall_short(dataclasses.replace(choice, gop_length=1), gops, {}) is None
+    held = check_against_floor(choice, gops, trained(gops, {0: 33.0}))  # MSE 32.6: as estimated
+    assert isinstance(held, FloorCheck) and held.holds and held.floor is floor
+    short = check_against_floor(choice, gops, trained(gops, {0: 20.0}))  # MSE 650: far below the curve
+    assert short is not None and not short.holds and short.fields.network_mse > 600
+    # nothing to check: no pilot (--gop), the pilot chose the floor itself, no GOP of the window trained
+    assert check_against_floor(PilotChoice(32), gops, trained(gops, {0: 20.0})) is None
+    assert check_against_floor(dataclasses.replace(choice, gop_length=1), gops, {}) is None
+    assert check_against_floor(choice, gops, {}) is None
 
 
 @pytest.mark.parametrize("floor_bytes, floor_mse, kept", [(10**6, 1e4, True), (10, 1e-3, False)])
@@ -249,6 +252,7 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     index = NrfFile(data).index
     if kept:
         assert report.gop_length == 6 and report.network_bytes > 0
+        assert any("trained fields on the pilot window" in line and line.endswith(": kept") for line in lines)
         assert [e.frame_count for e in index] == [g.count for g in plan_gops(video.frame_count, 6)]
     else:
         assert report.gop_length == 1 and report.network_bytes == 0

@@ -232,12 +232,21 @@ def trained_measure(chosen: PilotMeasure, gops: Sequence[Gop], results: Mapping[
     )
 
 
-def fields_fall_short(
+@dataclasses.dataclass(frozen=True)
+class FloorCheck:
+    """The trained fields against the keyframe codec alone, on the pilot window."""
+
+    fields: PilotMeasure
+    floor: PilotMeasure
+    holds: bool  # above the floor's curve and of less D + lambda R than the floor
+
+
+def check_against_floor(
     choice: PilotChoice, gops: Sequence[Gop], results: Mapping[int, GopResult]
-) -> tuple[PilotMeasure, PilotMeasure] | None:
-    """(the trained fields' measure, the floor's) where the fields, as trained, no longer beat the keyframe
-    codec alone on the pilot window (below its curve, or of more D + lambda R than the floor); else None.
-    One GOP trained at a fraction of the steps can misjudge a clip whose GOPs differ (a cut, a pan)."""
+) -> FloorCheck | None:
+    """The pilot's two tests again, on what the window's GOPs trained to: one GOP trained at a fraction
+    of the steps can misjudge a clip whose GOPs differ (a cut, a pan). None where there is nothing to
+    check: no pilot (--gop), the pilot chose the floor, or no GOP of the window was trained."""
     if choice.chosen is None or choice.floor is None or choice.gop_length == 1:
         return None
     measure = trained_measure(choice.chosen, gops, results)
@@ -245,9 +254,8 @@ def fields_fall_short(
         return None
     floor, other = choice.floor
     pixels = choice.pixels_per_frame
-    if above_floor_curve(measure, floor, other, pixels) and choose([measure, floor], choice.lam, pixels) is measure:
-        return None
-    return measure, floor
+    holds = above_floor_curve(measure, floor, other, pixels) and choose([measure, floor], choice.lam, pixels) is measure
+    return FloorCheck(measure, floor, holds)
 
 
 def choose_gop_length(

@@ -25,7 +25,7 @@ from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
-from .gop_length import choose_gop_length, fields_fall_short, per_frame
+from .gop_length import check_against_floor, choose_gop_length, per_frame
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import pack_file
 from .plan import EncodePlan, header_for, plan_encode
@@ -203,13 +203,12 @@ def encode_video(
     sizes = [gop_steps(gop, schedule, video.height * video.width) for gop in todo]
     results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
-    short = fields_fall_short(choice, gops, results)
-    if short is not None:
-        fields, floor = (per_frame(m, choice.pixels_per_frame) for m in short)
-        log(
-            f"trained fields on the pilot window (per frame: bytes, PSNR-RGB estimate): {fields}, against "
-            f"{floor}: no better than the keyframe codec alone, which now codes every frame"
-        )
+    check = check_against_floor(choice, gops, results)
+    if check is not None:
+        fields, floor = (per_frame(m, choice.pixels_per_frame) for m in (check.fields, check.floor))
+        verdict = "kept" if check.holds else "no better than the keyframe codec alone, which now codes every frame"
+        log(f"trained fields on the pilot window (per frame: bytes, PSNR-RGB estimate): {fields}; {floor}: {verdict}")
+    if check is not None and not check.holds:
         gop_length = 1
         plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
         gops, keyframes, results = plan.gops, coded(plan), {}

@@ -10,22 +10,21 @@ from bitstream import NrfFile, encoded_networks_size
 from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.encoder import pipeline
+from nrffcodec.encoder.floor_check import FloorCheck, check_against_floor, trained_measure
 from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
     PILOT_WINDOW,
     RUN_FRAMING_BYTES,
-    FloorCheck,
     PilotChoice,
     PilotMeasure,
     above_floor_curve,
-    check_against_floor,
     choose,
     descending_search,
     distinct_plans,
+    other_floor_qp,
     pilot_gop,
     pilot_rounds,
     pilot_schedule,
-    trained_measure,
 )
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import GopResult
@@ -198,38 +197,45 @@ def test_fields_are_kept_only_above_the_floors_own_curve() -> None:
     assert above_floor_curve(far, floor, cheaper_floor, PIXELS)
 
 
-def trained(gops, psnrs: dict[int, float]) -> dict[int, GopResult]:
-    """Results without weights (their coded size is the empty networks') at the given PSNR per GOP index."""
-    return {g.index: GopResult(g.index, [], [], 0.0, psnrs[g.index]) for g in gops if g.index in psnrs}
+def trained(gops) -> dict[int, GopResult]:
+    """Results without weights (their coded size is the empty networks'), scored 99 dB in training:
+    the check must go by the decoded frames, not by that."""
+    return {g.index: GopResult(g.index, [], [], 0.0, 99.0) for g in gops}
 
 
-def test_trained_fields_are_measured_over_every_gop_of_the_pilot_window() -> None:
+def decoded(gops, psnrs: dict[int, float]) -> list[float]:
+    """Each frame's decoded PSNR-RGB: its GOP's from `psnrs` (keyframes too; the check reads predicted frames only)."""
+    return [psnrs[g.index] for g in gops for _ in range(g.count)]
+
+
+def test_trained_fields_are_measured_over_every_gop_of_the_pilot_window_as_decoded() -> None:
     chosen = measure(8, 32, key_bytes=1500, key_mse=20.0, net_bytes=600, net_mse=30.0)
     gops = plan_gops(48, 8)  # the encode's plan: the window's four GOPs and two beyond it
-    results = trained(gops, {0: 30.0, 1: 30.0, 2: 40.0, 3: 40.0, 4: 10.0, 5: 10.0})
-    got = trained_measure(chosen, gops, results)
+    frames = decoded(gops, {0: 30.0, 1: 30.0, 2: 40.0, 3: 40.0, 4: 10.0, 5: 10.0})
+    got = trained_measure(chosen, gops, trained(gops), frames)
     mse = [255.0**2 * 10 ** (-p / 10) for p in (30.0, 30.0, 40.0, 40.0)]
     assert got.network_mse == pytest.approx(sum(mse) / 4)  # GOPs 4 and 5 lie beyond the window
     assert got.network_bytes == encoded_networks_size([[], []])
     assert (got.keyframe_bytes, got.keyframe_sse) == (chosen.keyframe_bytes, chosen.keyframe_sse)
-    assert trained_measure(chosen, plan_gops(48, 4), results) is None  # no GOP of the window was trained
+    assert trained_measure(chosen, plan_gops(48, 4), trained(gops), frames) is None  # no GOP of the window trained
 
 
-def test_fields_that_trained_below_the_floor_fail_the_check() -> None:
+def test_fields_that_decode_below_the_floor_fail_the_check() -> None:
     floor = measure(1, 32, 4000, 40.0, 0, 0.0)
     cheaper_floor = measure(1, 32, 2000, 80.0, 0, 0.0)
     chosen = measure(32, 32, 1000, 30.0, 200, 30.0)  # the pilot's estimate: far above the floor's curve
     choice = PilotChoice(32, chosen, (floor, cheaper_floor), 1.0, PIXELS)
     assert above_floor_curve(chosen, floor, cheaper_floor, PIXELS)
     gops = plan_gops(32, 32)
-    held = check_against_floor(choice, gops, trained(gops, {0: 33.0}))  # MSE 32.6: as estimated
+    held = check_against_floor(choice, gops, trained(gops), decoded(gops, {0: 33.0}))  # MSE 32.6: as estimated
     assert isinstance(held, FloorCheck) and held.holds and held.floor is floor
-    short = check_against_floor(choice, gops, trained(gops, {0: 20.0}))  # MSE 650: far below the curve
+    short = check_against_floor(choice, gops, trained(gops), decoded(gops, {0: 20.0}))  # MSE 650: below the curve
     assert short is not None and not short.holds and short.fields.network_mse > 600
     # nothing to check: no pilot (--gop), the pilot chose the floor itself, no GOP of the window trained
-    assert check_against_floor(PilotChoice(32), gops, trained(gops, {0: 20.0})) is None
-    assert check_against_floor(dataclasses.replace(choice, gop_length=1), gops, {}) is None
-    assert check_against_floor(choice, gops, {}) is None
+    low = decoded(gops, {0: 20.0})
+    assert check_against_floor(PilotChoice(32), gops, trained(gops), low) is None
+    assert check_against_floor(dataclasses.replace(choice, gop_length=1), gops, {}, low) is None
+    assert check_against_floor(choice, gops, {}, low) is None
 
 
 @pytest.mark.parametrize("floor_bytes, floor_mse, kept", [(10**6, 1e4, True), (10, 1e-3, False)])
@@ -252,9 +258,13 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     index = NrfFile(data).index
     if kept:
         assert report.gop_length == 6 and report.network_bytes > 0
-        assert any("trained fields on the pilot window" in line and line.endswith(": kept") for line in lines)
+        assert any("decoded fields on the pilot window" in line and line.endswith(": kept") for line in lines)
         assert [e.frame_count for e in index] == [g.count for g in plan_gops(video.frame_count, 6)]
     else:
         assert report.gop_length == 1 and report.network_bytes == 0
         assert [e.frame_count for e in index] == [1] * video.frame_count
         assert any("no better than the keyframe codec alone" in line for line in lines)
+
+
+def test_the_floors_second_point_is_the_cheaper_one_up_to_the_scales_top() -> None:
+    assert [other_floor_qp(qp) for qp in (28, 52, 57, 58, 60, 61, 63)] == [34, 58, 63, 63, 63, 55, 57]

@@ -42,8 +42,8 @@ GOP_FRAMING_BYTES = 23
 RUN_FRAMING_BYTES = {KeyframeCodec.HEVC: 3, KeyframeCodec.AV1: 0}
 
 
-# The floor's curve: GOP 1 coded again this many keyframe QPs higher (lower if that passes the AV1
-# scale's top), and a length with fields kept only above the line through the two (decision 0042).
+# The floor's curve: GOP 1 coded again this many keyframe QPs higher, at most the AV1 scale's top,
+# and a length with fields kept only above the line through the two (decisions 0042, 0048).
 FLOOR_CURVE_QP_STEP = 6
 MAX_KEYFRAME_QP = 63
 
@@ -184,10 +184,19 @@ def measure_length(
     return plan, keyframes.bytes, keyframe_sse(window, plan.gops, decoded), task
 
 
+def other_floor_qp(qp: int) -> int:
+    """The keyframe QP of the floor's second point: cheaper than the rung's, where fields land (a GOP
+    with fields costs fewer bytes than the floor at the same QP), so that the line is read near its
+    points. FLOOR_CURVE_QP_STEP higher, else the scale's top while that is at least half a step away
+    (two points closer than that give a noisy slope), else a step lower."""
+    if qp + FLOOR_CURVE_QP_STEP <= MAX_KEYFRAME_QP:
+        return qp + FLOOR_CURVE_QP_STEP
+    return MAX_KEYFRAME_QP if MAX_KEYFRAME_QP - qp >= FLOOR_CURVE_QP_STEP // 2 else qp - FLOOR_CURVE_QP_STEP
+
+
 def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, make_task: MakeTask) -> PilotMeasure:
-    """GOP length 1 at FLOOR_CURVE_QP_STEP keyframe QPs from the rung's: a second point of the floor's curve."""
-    qp = settings.rung.keyframe_qp
-    other_qp = qp + FLOOR_CURVE_QP_STEP if qp + FLOOR_CURVE_QP_STEP <= MAX_KEYFRAME_QP else qp - FLOOR_CURVE_QP_STEP
+    """GOP length 1 at other_floor_qp: a second point of the floor's curve."""
+    other_qp = other_floor_qp(settings.rung.keyframe_qp)
     plan, key_bytes, key_sse, _ = measure_length(
         window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
     )
@@ -210,52 +219,6 @@ class PilotChoice:
     floor: tuple[PilotMeasure, PilotMeasure] | None = None  # GOP length 1 at the rung's QP and at the other
     lam: float = 0.0
     pixels_per_frame: int = 0
-
-
-def trained_measure(chosen: PilotMeasure, gops: Sequence[Gop], results: Mapping[int, GopResult]) -> PilotMeasure | None:
-    """`chosen` with its networks' estimate (one GOP at a fraction of the steps) replaced by what the
-    encode trained for the pilot window's GOPs; `gops` is the encode's plan. None if none of them was trained."""
-    planned = {(g.first, g.count): g.index for g in gops}
-    trained = [
-        (g, results[planned[g.first, g.count]])
-        for g in chosen.gops
-        if g.predicted and planned.get((g.first, g.count)) in results
-    ]
-    if not trained:
-        return None
-    frames = sum(len(g.predicted) for g, _ in trained)
-    measured = [network_measure(result) for _, result in trained]
-    return dataclasses.replace(
-        chosen,
-        network_bytes=sum(size for size, _ in measured) / len(trained),
-        network_mse=sum(mse * len(g.predicted) for (g, _), (_, mse) in zip(trained, measured)) / frames,
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class FloorCheck:
-    """The trained fields against the keyframe codec alone, on the pilot window."""
-
-    fields: PilotMeasure
-    floor: PilotMeasure
-    holds: bool  # above the floor's curve and of less D + lambda R than the floor
-
-
-def check_against_floor(
-    choice: PilotChoice, gops: Sequence[Gop], results: Mapping[int, GopResult]
-) -> FloorCheck | None:
-    """The pilot's two tests again, on what the window's GOPs trained to: one GOP trained at a fraction
-    of the steps can misjudge a clip whose GOPs differ (a cut, a pan). None where there is nothing to
-    check: no pilot (--gop), the pilot chose the floor, or no GOP of the window was trained."""
-    if choice.chosen is None or choice.floor is None or choice.gop_length == 1:
-        return None
-    measure = trained_measure(choice.chosen, gops, results)
-    if measure is None:
-        return None
-    floor, other = choice.floor
-    pixels = choice.pixels_per_frame
-    holds = above_floor_curve(measure, floor, other, pixels) and choose([measure, floor], choice.lam, pixels) is measure
-    return FloorCheck(measure, floor, holds)
 
 
 def choose_gop_length(

@@ -2,8 +2,9 @@
 
     plan GOPs -> code keyframes -> choose GOP length -> train fields -> quantize and pack -> verify
 
-After training, the fields are held to the pilot's floor once more, with what every GOP of the
-pilot window trained to: where they fall short of the keyframe codec alone, it codes every frame.
+Once verified, the fields are held to the pilot's floor once more, as every GOP of the pilot
+window was trained and decoded: where they fall short of the keyframe codec alone, it codes every
+frame instead (and that file is verified in turn).
 
 Each stage is a function of the modules beside this one; this module only wires them, keeps
 finished work in an optional store (the application's --workdir) and reports progress.
@@ -25,14 +26,15 @@ from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
-from .gop_length import check_against_floor, choose_gop_length, per_frame
+from .floor_check import check_against_floor
+from .gop_length import choose_gop_length, per_frame
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
-from .pack import pack_file
+from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs
 from .train import GopResult, GopTask, schedule_for
-from .verify import verify
+from .verify import Verified, verify
 
 Log = Callable[[str], None]
 
@@ -203,18 +205,26 @@ def encode_video(
     sizes = [gop_steps(gop, schedule, video.height * video.width) for gop in todo]
     results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None))
     train_seconds = time.perf_counter() - train_started
-    check = check_against_floor(choice, gops, results)
+
+    def pack_and_verify(
+        layout: EncodePlan, coded_keys: CodedKeyframes, trained: Mapping[int, GopResult]
+    ) -> tuple[PackedFile, Verified]:
+        packed = pack_file(header_for(video, layout, settings), layout, coded_keys, trained)
+        log("decoding the written file to measure it")
+        return packed, verify(video, packed.data, device)
+
+    packed, verified = pack_and_verify(plan, keyframes, results)
+    check = check_against_floor(choice, gops, results, verified.frame_psnr_rgb)
     if check is not None:
         fields, floor = (per_frame(m, choice.pixels_per_frame) for m in (check.fields, check.floor))
         verdict = "kept" if check.holds else "no better than the keyframe codec alone, which now codes every frame"
-        log(f"trained fields on the pilot window (per frame: bytes, PSNR-RGB estimate): {fields}; {floor}: {verdict}")
+        log(f"decoded fields on the pilot window (per frame: bytes, PSNR-RGB): {fields}; {floor}: {verdict}")
     if check is not None and not check.holds:
         gop_length = 1
         plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
-        gops, keyframes, results = plan.gops, coded(plan), {}
-    packed = pack_file(header_for(video, plan, settings), plan, keyframes, results)
-    log("decoding the written file to measure it")
-    quality = verify(video, packed.data, device)
+        gops = plan.gops
+        packed, verified = pack_and_verify(plan, coded(plan), {})
+    quality = verified.quality
     report = EncodeReport(
         bytes=len(packed.data),
         bpp=8.0 * len(packed.data) / (video.width * video.height * video.frame_count),

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..core.quality import Quality, QualityAccumulator
 from ..core.video import FrameSource
 from ..decoder import decode_segments
 
 
-def verify(source: FrameSource, data: bytes, device: str) -> Quality:
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    quality: Quality
+    frame_psnr_rgb: tuple[float, ...]  # each frame's, in order
+
+
+def verify(source: FrameSource, data: bytes, device: str) -> Verified:
     """PSNR of the file's decode against the source: what the report states is what a user gets.
 
-    GOP by GOP against the source read again in order, so any length is measured in constant memory.
+    GOP by GOP against the source read again in order, so any length is measured in memory bounded
+    by the GOP (and a float per frame).
     """
     accumulator = QualityAccumulator(source.matrix, source.full_range)
     reader = source.reader()
     for decoded in decode_segments(data, device=device):
         accumulator.add(reader.frames(decoded.first_frame, decoded.first_frame + decoded.frame_count), decoded)
-    return accumulator.result()
+    return Verified(accumulator.result(), tuple(accumulator.per_frame))

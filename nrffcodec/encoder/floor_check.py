@@ -3,7 +3,7 @@
 The pilot (gop_length) prices a length by one GOP of its window, trained at a fraction of the steps
 and scored on training samples. Once the encode has trained every GOP and verify has decoded them,
 the window is measured again; where the fields now fall short of the keyframe codec alone, the
-encoder codes every frame with it instead (docs/decisions/0047).
+encoder codes every frame with it instead (docs/decisions/0047, 0048).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def trained_measure(
 
 @dataclasses.dataclass(frozen=True)
 class FloorCheck:
-    """The trained fields against the keyframe codec alone, on the pilot window."""
+    """The fields, as trained and decoded, against the keyframe codec alone on the pilot window."""
 
     fields: PilotMeasure
     floor: PilotMeasure

@@ -81,7 +81,7 @@ def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
 
 
 def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
-    """ "GOP n: bytes a frame, PSNR-RGB estimate" over the measure's window, for the log."""
+    """The log's 'GOP n: bytes a frame, PSNR-RGB' over the measure's window."""
     frames = measure.gops[-1].end - measure.gops[0].first
     rate, quality = measure.bits() / 8 / frames, pilot_psnr(measure, pixels_per_frame)
     return f"GOP {measure.gop_length}: {rate:,.0f} B, {quality:.2f} dB"

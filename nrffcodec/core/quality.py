@@ -24,6 +24,11 @@ def psnr(mse: float, peak: float = 255.0) -> float:
     return min(PSNR_CAP, 10.0 * math.log10(peak * peak / mse))
 
 
+def mse_of(psnr_db: float, peak: float = 255.0) -> float:
+    """The mean squared error a PSNR stands for (psnr's inverse below its cap)."""
+    return peak * peak * 10 ** (-psnr_db / 10)
+
+
 @dataclasses.dataclass(frozen=True)
 class Quality:
     psnr_rgb: float

@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from bitstream import encoded_networks_size
+
 from ..core.gop import Gop
-from .gop_length import PilotChoice, PilotMeasure, above_floor_curve, choose, network_measure
+from ..core.quality import mse_of
+from .gop_length import PilotChoice, PilotMeasure, above_floor_curve, choose
 from .train import GopResult
 
 
@@ -32,11 +35,11 @@ def trained_measure(
     if not trained:
         return None
     predicted = [t for g, _ in trained for t in g.predicted]
-    sizes = [network_measure(result)[0] for _, result in trained]
+    sizes = [encoded_networks_size([result.flow, result.residual]) for _, result in trained]
     return dataclasses.replace(
         chosen,
         network_bytes=sum(sizes) / len(trained),
-        network_mse=sum(255.0**2 * 10 ** (-frame_psnr[t] / 10) for t in predicted) / len(predicted),
+        network_mse=sum(mse_of(frame_psnr[t]) for t in predicted) / len(predicted),
     )
 
 

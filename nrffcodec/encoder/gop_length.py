@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from bitstream import KeyframeCodec, encoded_networks_size
 
 from ..core.gop import Gop, plan_gops
-from ..core.quality import psnr
+from ..core.quality import mse_of, psnr
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .keyframes import code_keyframes, decode_all, keyframe_sse
@@ -207,7 +207,7 @@ def network_measure(result: GopResult | None) -> tuple[int, float]:
     """(bytes, per-pixel squared error) of the pilot GOP's networks; nothing for a GOP with no frame to predict."""
     if result is None:
         return 0, 0.0
-    return encoded_networks_size([result.flow, result.residual]), 255.0**2 * 10 ** (-result.train_psnr / 10)
+    return encoded_networks_size([result.flow, result.residual]), mse_of(result.train_psnr)
 
 
 @dataclasses.dataclass(frozen=True)

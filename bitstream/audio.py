@@ -19,7 +19,7 @@ from fractions import Fraction
 from .bytes_io import ByteReader, ByteWriter
 from .container import AUDIO_TAG, NrfFile, frame_section, index_payload
 from .errors import BitstreamError
-from .header import FORMAT_MINOR
+from .front import FRONT_TAG, front_payload
 from .records import VARINT, check_record, read_record, wire, write_record
 
 MAX_AUDIO_STREAMS = 64
@@ -131,13 +131,14 @@ def _timestamp(reader: ByteReader, value: int, what: str) -> int:
     return value
 
 
-def parse_audio(payload: bytes, where: str, base: int = 0, minor: int = FORMAT_MINOR) -> AudioStream:
-    """Read one AUDI payload; every count, length and timestamp is range-checked (BitstreamError)."""
+def parse_audio(payload: bytes, where: str, base: int = 0, newer_minor: bool = False) -> AudioStream:
+    """Read one AUDI payload; every count, length and timestamp is range-checked (BitstreamError).
+    A file of a `newer_minor` may have fields appended to the params."""
     reader = ByteReader(payload, where, base)
     params_bytes = reader.blob(MAX_PARAMS_BYTES)
     params_reader = ByteReader(params_bytes, f"{where} params", base + reader.offset - len(params_bytes))
     params = read_record(params_reader, AudioParams)
-    if minor <= FORMAT_MINOR:
+    if not newer_minor:
         params_reader.expect_end()  # a newer minor may append fields
     codec = _text(reader, MAX_CODEC_NAME, CODEC_NAME, "codec")
     layout = _text(reader, MAX_LAYOUT_NAME, LAYOUT_NAME, "channel layout")
@@ -167,14 +168,14 @@ def audio_streams(nrf: NrfFile) -> list[AudioStream]:
     if len(payloads) > MAX_AUDIO_STREAMS:
         raise BitstreamError(f"{len(payloads)} audio sections, at most {MAX_AUDIO_STREAMS}")
     return [
-        parse_audio(payload, f"audio stream {i} (section AUDI)", base, nrf.version[1])
+        parse_audio(payload, f"audio stream {i} (section AUDI)", base, nrf.newer_minor)
         for i, (payload, base) in enumerate(payloads)
     ]
 
 
 def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     """The .nrf `data` (with no sections before its chunks) with `streams` as AUDI sections between
-    GIDX and the first GOP chunk, the index's gap saying their size; read back before it is returned."""
+    the index and the first GOP chunk, the index's gap saying their size; read back before it is returned."""
     if not streams:
         return data
     if len(streams) > MAX_AUDIO_STREAMS:
@@ -183,11 +184,13 @@ def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     if nrf.extra_sections:
         raise ValueError("the file already has sections before its GOP chunks")
     audio = b"".join(frame_section(AUDIO_TAG, audio_payload(s)) for s in streams)
-    tag, gidx_offset, gidx_size = next(s for s in nrf.sections if s[0] in ("GIDX", "RIDX"))
-    runs = tag == "RIDX"  # one entry per section: a run's first GOP stands for the run
+    tag, index_offset, index_size = next(s for s in nrf.sections if s[0] in ("GIDX", "RIDX", FRONT_TAG.decode()))
+    runs = tag != "GIDX"  # one entry per section: a run's first GOP stands for the run
     entries = [(e.frame_count * e.run, e.key_offset, e.length) + (e.run,) * runs for e in nrf.index if not e.position]
-    out = data[:gidx_offset] + frame_section(tag.encode(), index_payload(entries, len(audio), runs)) + audio
-    out += data[gidx_offset + gidx_size :]
+    index = index_payload(entries, len(audio), runs)
+    if tag == FRONT_TAG.decode():  # 4.x: the index is the end of FRNT
+        index = front_payload(nrf.header, nrf.parameter_sets, index, nrf.header.networks)
+    out = data[:index_offset] + frame_section(tag.encode(), index) + audio + data[index_offset + index_size :]
     written = NrfFile(out)
     if written.audio_bytes != len(audio) or audio_streams(written) != list(streams):
         raise ValueError("the audio sections do not read back as written")  # a bug, never the user's input

@@ -1,7 +1,9 @@
-"""The .nrf container: preamble, HEAD / PSET / index sections, then the GOPs' chunks.
+"""The .nrf container: preamble, the front (header, parameter sets, GOP index), then the GOPs' chunks.
 
-    file     := "NRFF" major:u8 minor:u8 section(HEAD) section(PSET) section(GIDX or RIDX)
-                [section(AUDI) * audio streams, other sections] section(GOPC, KRUN or KSTR) * sections
+    file     := "NRFF" major:u8 minor:u8 front [section(AUDI) * audio streams, other sections]
+                section(GOPC, KRUN or KSTR) * sections
+    front    := section(FRNT)                                           (4.x, bitstream/front.py)
+              | section(HEAD) section(PSET) section(GIDX or RIDX)       (3.x)
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
 
 Fixed-width integers are little-endian; header fields, counts and the index are LEB128 varints
@@ -9,7 +11,7 @@ Fixed-width integers are little-endian; header fields, counts and the index are 
 each chunk's frames and length, so that a decoder asked for a few frames seeks straight to the
 GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks, since
 3.4 a KSTR holds one of AV1 keyframes (bitstream/keyframe_run.py). One writer and one reader live
-here; the encoder runs this reader on the bytes it wrote.
+here, for both majors; the encoder runs this reader on the bytes it wrote.
 """
 
 from __future__ import annotations
@@ -25,15 +27,24 @@ from typing import BinaryIO
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
+from .front import (
+    FRONT_TAG,
+    MAX_HEAD_BYTES,
+    front_payload,
+    read_front_head,
+    read_parameter_sets,
+    write_parameter_sets,
+)
 from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
 from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
-from .header import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, Header, KeyframeCodec
+from .header import FORMAT_MAJOR, MAGIC, NEWEST_MINOR, Header, KeyframeCodec
 from .keyframe_run import (
     RUN_TAG,
     RUN_TAGS,
     STREAM_RUN_TAG,
     Keyframe,
     RunPlace,
+    is_weightless_frame,
     read_run,
     read_stream_run,
     split_runs,
@@ -42,26 +53,12 @@ from .keyframe_run import (
 )
 from .records import check_record, read_record, write_record
 
-MINOR_WITHOUT_RUNS = 2  # a file without runs is written exactly as 3.2 wrote it
+LEGACY_MAJOR = 3  # still read, and written on request (write_nrf(..., major=3))
+MINOR_WITHOUT_RUNS = 2  # a 3.x file without runs is written exactly as 3.2 wrote it
 MINOR_WITHOUT_STREAM_RUNS = 3  # one whose runs are all KRUNs, as 3.3 wrote it
-MAX_HEAD_BYTES = 4096
 MAX_PSET_BYTES = 1 << 20
-MAX_PARAMETER_SETS = 256
 AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
 CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
-
-
-def write_parameter_sets(writer: ByteWriter, parameter_sets: Sequence[bytes]) -> None:
-    if len(parameter_sets) > MAX_PARAMETER_SETS:
-        raise ValueError("too many keyframe parameter sets")
-    writer.uvarint(len(parameter_sets))
-    for nal in parameter_sets:
-        writer.blob(nal)
-
-
-def read_parameter_sets(reader: ByteReader) -> list[bytes]:
-    count = reader.uvarint(MAX_PARAMETER_SETS)
-    return [reader.blob() for _ in range(count)]
 
 
 def _peek_tag(stream: BinaryIO, known: tuple[bytes, ...]) -> bytes:
@@ -90,12 +87,16 @@ def write_nrf(
     chunks: Sequence[GopChunk],
     runs: bool = True,
     stream_runs: bool = True,
+    major: int = FORMAT_MAJOR,
 ) -> WrittenFile:
     """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs unless `runs`
-    is False (every GOP in its own GOPC, as 3.2 wrote it): a KSTR (3.4) where the keyframes are AV1
-    and their OBUs split back into them (and `stream_runs`), else a KRUN (3.3, as 3.3 wrote it).
+    is False (every GOP in its own GOPC): a KSTR where the keyframes are AV1 and their OBUs split back
+    into them (and `stream_runs`), else a KRUN. `major=3` writes the 3.x layout, marked with the
+    oldest minor that reads it (3.2 without runs, 3.3 with KRUNs only, else 3.4).
     Raises ValueError (a bug in the caller) on inconsistent input."""
     check_record(header)
+    if major not in NEWEST_MINOR:
+        raise ValueError(f"no writer for format {major}.x")
     if len(chunks) != header.gop_count:
         raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
     expected_first = 0
@@ -107,35 +108,40 @@ def write_nrf(
         expected_first += chunk.frame_count
     if expected_first != header.video.frame_count:
         raise ValueError("GOPs do not cover the frames")
-    head_writer = ByteWriter()
-    write_record(head_writer, header)
-    pset_writer = ByteWriter()
-    write_parameter_sets(pset_writer, parameter_sets)
     groups = split_runs(chunks) if runs else [[chunk] for chunk in chunks]
-    runs = len(groups) < len(chunks)
-    minor = MINOR_WITHOUT_STREAM_RUNS if runs else MINOR_WITHOUT_RUNS
+    ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
+    minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
     bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0
     for group in groups:
         if len(group) == 1:
             written = write_gop_chunk(group[0])
             bodies.append(frame_section(b"GOPC", written.data))
-            entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * runs)
+            entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * ridx)
             keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
         else:
             av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
             stream = write_stream_run(group) if av1 else None
             tag, (payload, keyframe_size) = (STREAM_RUN_TAG, stream) if stream else (RUN_TAG, write_run(group))
-            minor = max(minor, FORMAT_MINOR if stream else MINOR_WITHOUT_STREAM_RUNS)
+            minor = max(minor, NEWEST_MINOR[LEGACY_MAJOR] if stream else MINOR_WITHOUT_STREAM_RUNS)
             bodies.append(frame_section(tag, payload))
             entries.append((len(group), 0, len(bodies[-1]), len(group)))
             keyframe_bytes += keyframe_size
-    prefix = (
-        PREAMBLE.pack(MAGIC, FORMAT_MAJOR, minor)
-        + frame_section(b"HEAD", head_writer.getvalue())
-        + frame_section(b"PSET", pset_writer.getvalue())
-    )
-    index = frame_section(b"RIDX" if runs else b"GIDX", index_payload(entries, runs=runs))
-    return WrittenFile(prefix + index + b"".join(bodies), keyframe_bytes, network_bytes)
+    index = index_payload(entries, runs=ridx)
+    if major == FORMAT_MAJOR:
+        networks = not all(is_weightless_frame(chunk) for chunk in chunks)
+        front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
+        minor = NEWEST_MINOR[major]
+    else:
+        head_writer, pset_writer = ByteWriter(), ByteWriter()
+        write_record(head_writer, header)
+        write_parameter_sets(pset_writer, parameter_sets)
+        front = (
+            frame_section(b"HEAD", head_writer.getvalue())
+            + frame_section(b"PSET", pset_writer.getvalue())
+            + frame_section(b"RIDX" if ridx else b"GIDX", index)
+        )
+    prefix = PREAMBLE.pack(MAGIC, major, minor) + front
+    return WrittenFile(prefix + b"".join(bodies), keyframe_bytes, network_bytes)
 
 
 class NrfFile:
@@ -202,31 +208,34 @@ class NrfFile:
         magic, major, minor = PREAMBLE.unpack(self._read_exact(stream, PREAMBLE.size, "preamble"))
         if magic != MAGIC:
             raise BitstreamError(f"{self.name}: not an .nrf file (magic {magic!r}, expected {MAGIC!r})")
-        if major != FORMAT_MAJOR:
+        if major not in NEWEST_MINOR:
+            known = " and ".join(f"{m}.x (up to {m}.{n})" for m, n in sorted(NEWEST_MINOR.items()))
             raise BitstreamError(
-                f"{self.name}: format version {major}.{minor} is not supported; "
-                f"this nrff reads version {FORMAT_MAJOR}.x (up to {FORMAT_MAJOR}.{FORMAT_MINOR})"
+                f"{self.name}: format version {major}.{minor} is not supported; this nrff reads {known}"
             )
         self.version = (major, minor)
-        payload, base = self._read_section(stream, b"HEAD", MAX_HEAD_BYTES)
-        self.header = read_record(ByteReader(payload, "section HEAD", base), Header)
-        payload, base = self._read_section(stream, b"PSET", MAX_PSET_BYTES)
-        reader = ByteReader(payload, "section PSET", base)
-        self.parameter_sets = read_parameter_sets(reader)
-        reader.expect_end()
-        index_tag = _peek_tag(stream, INDEX_TAGS)  # GIDX or RIDX
-        payload, base = self._read_section(
-            stream, index_tag, MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
-        )
+        newer = self.newer_minor  # a newer minor may append to records and the index
+        if major == FORMAT_MAJOR:
+            payload, base = self._read_section(stream, FRONT_TAG, self.file_size)
+            reader = ByteReader(payload, "section FRNT", base)
+            self.header, self.parameter_sets = read_front_head(reader, base, newer)
+            index_tag = b"RIDX"  # RIDX's entries, inside FRNT
+        else:
+            payload, base = self._read_section(stream, b"HEAD", MAX_HEAD_BYTES)
+            self.header = read_record(ByteReader(payload, "section HEAD", base), Header)
+            payload, base = self._read_section(stream, b"PSET", MAX_PSET_BYTES)
+            reader = ByteReader(payload, "section PSET", base)
+            self.parameter_sets = read_parameter_sets(reader)
+            reader.expect_end()
+            index_tag = _peek_tag(stream, INDEX_TAGS)  # GIDX or RIDX
+            payload, base = self._read_section(
+                stream, index_tag, MAX_INDEX_BYTES_PER_GOP * self.header.gop_count + MAX_INDEX_PREFIX
+            )
+            reader = ByteReader(payload, f"section {index_tag.decode()}", base)
         index_end = stream.tell()
-        self.index = parse_index(
-            ByteReader(payload, f"section {index_tag.decode()}", base),
-            index_end,
-            index_tag == b"RIDX",
-            self.header,
-            self.file_size,
-            minor,
-        )
+        self.index = parse_index(reader, index_end, index_tag == b"RIDX", self.header, self.file_size, newer)
+        if not self.header.networks and any(entry.frame_count > 1 for entry in self.index):
+            raise BitstreamError(f"{self.name}: GOPs of several frames in a file that stores no networks")
         self.chunks_start = self.index[0].offset if self.index else self.file_size
         self.extra_sections = self._walk_gap(stream, index_end, self.chunks_start)
 
@@ -260,6 +269,11 @@ class NrfFile:
         return found
 
     # -- public
+    @property
+    def newer_minor(self) -> bool:
+        """Whether the file's minor version is newer than this reader knows (fields may be appended)."""
+        return self.version[1] > NEWEST_MINOR[self.version[0]]
+
     @property
     def audio_bytes(self) -> int:
         """Bytes of the AUDI sections, framing included: the file's bytes that are not video."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .framing import SECTION_OVERHEAD
-from .header import FORMAT_MINOR, Header
+from .header import Header
 from .keyframe_run import min_run_length
 
 INDEX_FIELDS = 3  # uvarints per GIDX entry: frame_count, key_offset, length
@@ -60,7 +60,7 @@ def index_payload(entries: Sequence[tuple[int, ...]], gap: int = 0, runs: bool =
 
 
 def parse_index(
-    reader: ByteReader, index_end: int, runs: bool, header: Header, file_size: int, minor: int
+    reader: ByteReader, index_end: int, runs: bool, header: Header, file_size: int, newer_minor: bool
 ) -> list[GopIndexEntry]:
     """One entry per GOP, expanded from GIDX (one per GOPC) or RIDX (one per GOPC or KRUN section)."""
     name = "RIDX" if runs else "GIDX"
@@ -97,7 +97,7 @@ def parse_index(
             entries += [GopIndexEntry(first_frame + j, 1, 0, offset, length, gops, j) for j in range(gops)]
         first_frame += frame_count
         offset += length
-    if minor <= FORMAT_MINOR:
+    if not newer_minor:
         reader.expect_end()  # a newer minor may append to the index
     if len(entries) != gop_count:
         raise BitstreamError(f"{name} lists {len(entries)} GOPs, header says {gop_count}")

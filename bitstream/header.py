@@ -11,10 +11,11 @@ import enum
 
 from .records import VARINT, nested, wire
 
-FORMAT_MAJOR = 3
+FORMAT_MAJOR = 4  # 4.0: one front section (FRNT), the networks' architecture only in files that have networks
+FORMAT_MINOR = 0
 # 3.1: empty networks blocks; 3.2: AUDI sections (the input's audio); 3.3: keyframe runs (KRUN);
-# 3.4: runs of AV1 keyframes as their OBUs alone (KSTR)
-FORMAT_MINOR = 4
+# 3.4: runs of AV1 keyframes as their OBUs alone (KSTR). Read, and written on request (major=3).
+NEWEST_MINOR = {3: 4, FORMAT_MAJOR: FORMAT_MINOR}  # per major this code reads: the newest minor it knows
 MAGIC = b"NRFF"
 
 MAX_DIMENSION = 16384
@@ -87,8 +88,8 @@ class QuantSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Header:
-    """The whole fixed header of a .nrf file."""
+class StreamInfo:
+    """The header's first part, the same in both majors: the video and how its GOPs are coded."""
 
     video: VideoInfo = nested(VideoInfo)
     gop_length: int = wire(VARINT, 1, MAX_GOP_LENGTH)
@@ -97,11 +98,53 @@ class Header:
     keyframe_period: int = wire(
         VARINT, 1, 65535, doc="keyframe i is intra when i % period == 0, else predicted within its intra group"
     )
+
+    def __post_init__(self) -> None:
+        if self.gop_count > self.video.frame_count:
+            raise ValueError(f"{self.gop_count} GOPs for {self.video.frame_count} frames")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """The decoder's networks: what a file whose GOPs render frames needs beyond StreamInfo."""
+
     flow_scale: float = wire("f", 2.0**-8, 4096.0, doc="pixels per unit of flow-network output")
     flow: FieldArch = nested(FieldArch)
     residual: FieldArch = nested(FieldArch)
     quant: QuantSpec = nested(QuantSpec)
 
-    def __post_init__(self) -> None:
-        if self.gop_count > self.video.frame_count:
-            raise ValueError(f"{self.gop_count} GOPs for {self.video.frame_count} frames")
+
+@dataclasses.dataclass(frozen=True)
+class Header(NetworkSpec, StreamInfo):
+    """The whole fixed header of a .nrf file: StreamInfo's fields, then NetworkSpec's (3.x's HEAD)."""
+
+    # not a wire field: False when a 4.x file stores no architecture (every GOP one frame, nothing
+    # rendered); the NetworkSpec fields then hold NO_NETWORKS's placeholders
+    networks: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontHead(StreamInfo):
+    """The header as a 4.x FRNT section stores it: a NetworkSpec follows only when `networks`."""
+
+    networks: bool = wire(VARINT, 0, 1, doc="1: a NetworkSpec follows")
+
+
+# what a Header read from a file without networks holds in their place; never rendered with
+_NO_FIELD = FieldArch(width=1, hidden_layers=0, shared_hidden=False, freqs_t=0, freqs_y=0, freqs_x=0, out_channels=1)
+NO_NETWORKS = NetworkSpec(flow_scale=1.0, flow=_NO_FIELD, residual=_NO_FIELD, quant=QuantSpec(8, False))
+
+
+def _values(record: StreamInfo | NetworkSpec, cls: type) -> dict:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(cls)}
+
+
+def split_header(header: Header, networks: bool) -> tuple[FrontHead, NetworkSpec | None]:
+    """The 4.x records of `header`; its networks' part only when `networks`."""
+    spec = NetworkSpec(**_values(header, NetworkSpec))
+    return FrontHead(**_values(header, StreamInfo), networks=networks), spec if networks else None
+
+
+def join_header(head: FrontHead, spec: NetworkSpec | None) -> Header:
+    """The Header of a 4.x file: its networks' part, or NO_NETWORKS's placeholders where it has none."""
+    return Header(**_values(head, StreamInfo), **_values(spec or NO_NETWORKS, NetworkSpec), networks=spec is not None)

@@ -15,8 +15,9 @@ import zlib
 from collections.abc import Sequence
 
 from .bytes_io import ByteReader, ByteWriter
-from .container import CRC, PREAMBLE, SECTION_HEAD, frame_section, read_parameter_sets, write_parameter_sets
 from .errors import BitstreamError
+from .framing import CRC, PREAMBLE, SECTION_HEAD, frame_section
+from .front import read_parameter_sets, write_parameter_sets
 from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk
 from .header import MAX_FRAMES
 

@@ -28,7 +28,8 @@ TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
 
 def tiny_encodes() -> dict[str, bytes]:
     """Small valid files: two GOPs at an odd size, the same with an audio section, a single frame, and
-    keyframes only (no networks blocks: one KSTR, and the same as a KRUN)."""
+    keyframes only (no networks blocks: one KSTR, and the same as a KRUN); and two in the 3.x layout
+    this nrff still reads (3.2 with audio, 3.4 with a KSTR)."""
     two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
     one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
     keyframes_only, _ = encode_video(moving_texture(12, 8, 3, dx=1), EncodeSettings(gop=1, **TINY))
@@ -40,6 +41,8 @@ def tiny_encodes() -> dict[str, bytes]:
         "one_frame": one_frame,
         "keyframes_only": keyframes_only,
         "keyframes_krun": keyframes_krun,
+        "legacy_with_audio": add_audio(write_nrf(*parts(two_gops), major=3).data, [synthetic_stream(6)]),
+        "legacy_keyframes": write_nrf(*parts(keyframes_only), major=3).data,
     }
 
 

@@ -75,7 +75,8 @@ def test_info_says_when_a_file_is_the_keyframe_codec_alone(clip_path, tmp_path) 
     assert info["bytes"]["networks"] == 0 and all(g["network_bytes"] == 0 for g in info["gops"])
     text = run("info", out).output
     assert "fallback: every frame a keyframe, no networks" in text
-    assert "entropy models chosen: none (no networks stored)" in text
+    assert "networks: none stored" in text and "flow network" not in text  # format 4: no architecture either
+    assert info["header"]["networks"] is False and "flow" not in info["header"]
 
 
 def test_info_names_the_keyframe_codec_and_explains_the_keyframe_bytes(cli_encoded) -> None:

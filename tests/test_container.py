@@ -1,4 +1,5 @@
-"""The .nrf container: round trip, range checks on write and read, versions, index, CRCs."""
+"""The .nrf container: round trip, range checks on write and read, versions, index, CRCs, in the 4.x
+layout and in the 3.x one this code still reads (and writes on request)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from bitstream import (
     VideoInfo,
     write_nrf,
 )
-from bitstream.bytes_io import ByteWriter
+from bitstream.bytes_io import ByteReader, ByteWriter
 from bitstream.container import PREAMBLE, SECTION_HEAD, frame_section
-from bitstream.gop_index import INDEX_FIELDS
-from bitstream.header import FORMAT_MAJOR, FORMAT_MINOR
+from bitstream.front import read_parameter_sets
+from bitstream.gop_chunk import zero_tensor
+from bitstream.gop_index import INDEX_FIELDS, RUN_INDEX_FIELDS
+from bitstream.header import FORMAT_MAJOR, NEWEST_MINOR, FrontHead
+from bitstream.records import write_record
 from nrffcodec import decode
+
+MAJORS = sorted(NEWEST_MINOR, reverse=True)  # 4, 3
 
 ARCH = FieldArch(width=4, hidden_layers=1, shared_hidden=True, freqs_t=1, freqs_y=2, freqs_x=2, out_channels=4)
 SHAPES = [[(4, 13), (4,), (2, 2)], [(3, 3)]]
@@ -61,14 +67,15 @@ def make_chunks(counts=(3, 2), seed: int = 0) -> list[GopChunk]:
     return chunks
 
 
-def build() -> bytes:
-    return write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], make_chunks()).data
+def build(major: int = FORMAT_MAJOR) -> bytes:
+    return write_nrf(make_header(), [b"\x40\x01vps", b"\x42\x01sps"], make_chunks(), major=major).data
 
 
-def test_round_trip() -> None:
-    data = build()
+@pytest.mark.parametrize("major", MAJORS)
+def test_round_trip(major: int) -> None:
+    data = build(major)
     nrf = NrfFile(data)
-    assert nrf.header == make_header()
+    assert nrf.header == make_header() and nrf.version == (major, NEWEST_MINOR[major] if major > 3 else 2)
     assert nrf.parameter_sets == [b"\x40\x01vps", b"\x42\x01sps"]
     assert [(e.first_frame, e.frame_count, e.key_offset) for e in nrf.index] == [(0, 3, 1), (3, 2, 1)]
     assert nrf.index[-1].offset + nrf.index[-1].length == len(data)
@@ -125,33 +132,74 @@ def test_flow_scale_must_be_exact_float32() -> None:
         write_nrf(dataclasses.replace(make_header(), flow_scale=0.1), [], make_chunks())
 
 
+def _front(data: bytes) -> tuple[int, int, bytes, bytes, bytes]:
+    """(offset, size) of the front's sections and the header record, parameter sets and index payloads."""
+    nrf = NrfFile(data)
+    first, last = nrf.sections[1], [s for s in nrf.sections if s[0] in ("FRNT", "GIDX", "RIDX")][0]
+    payloads = []
+    for _, offset, size in nrf.sections[1 : nrf.sections.index(last) + 1]:
+        payloads.append(data[offset + SECTION_HEAD.size : offset + size - 4])
+    if len(payloads) == 1:  # 4.x: one FRNT section
+        reader = ByteReader(payloads[0], "FRNT")
+        head = reader.blob()
+        start = reader.offset
+        read_parameter_sets(reader)
+        payloads = [head, payloads[0][start : reader.offset], payloads[0][reader.offset :]]
+    return first[1], last[1] + last[2] - first[1], *payloads
+
+
+def _with_front(
+    data: bytes, head: bytes, pset: bytes, index: bytes, index_tag: bytes = b"", extra: bytes = b""
+) -> bytes:
+    """`data` with its front made of these payloads (and `extra` sections after it), lengths and CRCs fixed;
+    chunk offsets follow from the index, so nothing else moves."""
+    offset, size, *_ = _front(data)
+    if NrfFile(data).version[0] == 3:
+        front = frame_section(b"HEAD", head) + frame_section(b"PSET", pset) + frame_section(index_tag, index)
+    else:
+        writer = ByteWriter()
+        writer.blob(head)
+        front = frame_section(b"FRNT", writer.getvalue() + pset + index)
+    return data[:offset] + front + extra + data[offset + size :]
+
+
 def _rewrite_head(data: bytes, mutate) -> bytes:
-    """Re-encode the HEAD section with `mutate(payload) -> payload`, fixing its length and CRC
-    (chunk offsets follow from the sections' lengths, so nothing else moves)."""
-    _, offset, size = NrfFile(data).sections[1]
-    tag, length = SECTION_HEAD.unpack_from(data, offset)
-    payload = mutate(data[offset + 8 : offset + 8 + length])
-    return data[:offset] + frame_section(tag, payload) + data[offset + size :]
+    """Re-encode the header record with `mutate(payload) -> payload`."""
+    _, _, head, pset, index = _front(data)
+    tag = [s[0] for s in NrfFile(data).sections if s[0] in ("GIDX", "RIDX")]
+    return _with_front(data, mutate(head), pset, index, tag[0].encode() if tag else b"")
 
 
-def test_out_of_range_field_in_file_is_rejected() -> None:
-    data = _rewrite_head(build(), lambda p: b"\x00" + p[1:])  # width = 0
+@pytest.mark.parametrize("major", MAJORS)
+def test_out_of_range_field_in_file_is_rejected(major: int) -> None:
+    data = _rewrite_head(build(major), lambda p: b"\x00" + p[1:])  # width = 0
     with pytest.raises(BitstreamError, match="width"):
         NrfFile(data)
 
 
-def test_newer_minor_version_with_extra_fields_still_decodes() -> None:
-    data = bytearray(_rewrite_head(build(), lambda p: p + b"\x01\x02\x03\x04"))
-    struct.pack_into("<B", data, 5, FORMAT_MINOR + 1)
-    nrf = NrfFile(bytes(data))
+def _minor(data: bytes, minor: int) -> bytes:
+    return data[:4] + bytes([data[4], minor]) + data[6:]
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_newer_minor_version_with_extra_fields_still_decodes(major: int) -> None:
+    data = _minor(_rewrite_head(build(major), lambda p: p + b"\x01\x02\x03\x04"), NEWEST_MINOR[major] + 1)
+    nrf = NrfFile(data)
     assert nrf.header == make_header()
     assert nrf.read_gop(1, SHAPES).frame_count == 2
 
 
-def test_newer_major_version_is_refused_naming_both_versions() -> None:
+def test_appended_header_fields_are_refused_at_a_known_minor() -> None:
+    """(A 3.x reader never checked HEAD's end, and still does not.)"""
+    with pytest.raises(BitstreamError, match="trailing"):
+        NrfFile(_rewrite_head(build(), lambda p: p + b"\x01"))
+
+
+@pytest.mark.parametrize("major", [FORMAT_MAJOR + 1, 2])
+def test_another_major_version_is_refused_naming_the_versions(major: int) -> None:
     data = bytearray(build())
-    struct.pack_into("<BB", data, 4, FORMAT_MAJOR + 1, 3)
-    with pytest.raises(BitstreamError, match=rf"{FORMAT_MAJOR + 1}\.3.*{FORMAT_MAJOR}\."):
+    struct.pack_into("<BB", data, 4, major, 3)
+    with pytest.raises(BitstreamError, match=rf"{major}\.3 is not supported.*3\.x .*{FORMAT_MAJOR}\.x"):
         NrfFile(bytes(data))
 
 
@@ -160,8 +208,9 @@ def test_wrong_magic_is_refused() -> None:
         NrfFile(b"RIFF" + build()[4:])
 
 
-def test_every_truncation_is_detected() -> None:
-    data = build()
+@pytest.mark.parametrize("major", MAJORS)
+def test_every_truncation_is_detected(major: int) -> None:
+    data = build(major)
     for cut in range(len(data)):
         with pytest.raises(BitstreamError):
             nrf = NrfFile(data[:cut])
@@ -169,8 +218,9 @@ def test_every_truncation_is_detected() -> None:
                 nrf.read_gop(i, SHAPES)
 
 
-def test_every_single_bit_flip_is_detected() -> None:
-    data = build()
+@pytest.mark.parametrize("major", MAJORS)
+def test_every_single_bit_flip_is_detected(major: int) -> None:
+    data = build(major)
     for pos in range(PREAMBLE.size, len(data)):
         flipped = bytearray(data)
         flipped[pos] ^= 1 << (pos % 8)
@@ -191,45 +241,46 @@ def test_swapped_chunks_are_detected() -> None:
         broken.read_gop(0, SHAPES)
 
 
-def test_header_claiming_huge_sizes_is_rejected_quickly() -> None:
+@pytest.mark.parametrize("major", MAJORS)
+def test_header_claiming_huge_sizes_is_rejected_quickly(major: int) -> None:
     huge = ByteWriter()
     for value in (16384, 16384, 1, 1, 10_000_000):
         huge.uvarint(value)
     original = make_header().video  # width 37, height 23, fps 30000/1001, 5 frames: 1 + 1 + 3 + 2 + 1 bytes
     fields = (original.width, original.height, original.fps_num, original.fps_den, original.frame_count)
     assert fields == (37, 23, 30000, 1001, 5)
-    data = _rewrite_head(build(), lambda p: huge.getvalue() + p[8:])
+    data = _rewrite_head(build(major), lambda p: huge.getvalue() + p[8:])
     with pytest.raises(BitstreamError):
         NrfFile(data)
 
 
 def _newer_minor(data: bytes, entry_padding: int = 0, extra_sections: bytes = b"") -> bytes:
-    """The same file as a newer minor version would lay it out: more fields per GOP-index entry
-    and/or unknown sections between GIDX and the first GOPC (the index says how many bytes)."""
+    """The same file as a newer minor version would lay it out: more fields per GOP-index entry,
+    bytes appended to the index and/or unknown sections before the first chunk (the index's gap)."""
     nrf = NrfFile(data)
-    _, gidx_offset, gidx_size = [s for s in nrf.sections if s[0] == "GIDX"][0]
+    tag = [s[0].encode() for s in nrf.sections if s[0] in ("GIDX", "RIDX")]
+    runs = tag != [b"GIDX"]
+    _, _, head, pset, _ = _front(data)
     writer = ByteWriter()
-    writer.uvarint(INDEX_FIELDS + entry_padding)
+    writer.uvarint((RUN_INDEX_FIELDS if runs else INDEX_FIELDS) + entry_padding)
     writer.uvarint(len(extra_sections))
-    for e in nrf.index:
-        for value in (e.frame_count, e.key_offset, e.length) + (300,) * entry_padding:
+    sections = [e for e in nrf.index if not e.position]
+    if runs:
+        writer.uvarint(len(sections))
+    for e in sections:
+        for value in (e.frame_count * e.run, e.key_offset, e.length) + (e.run,) * runs + (300,) * entry_padding:
             writer.uvarint(value)
     writer.raw(b"appended by a newer minor")
-    preamble = PREAMBLE.pack(b"NRFF", FORMAT_MAJOR, FORMAT_MINOR + 1)
-    return (
-        preamble
-        + data[PREAMBLE.size : gidx_offset]
-        + frame_section(b"GIDX", writer.getvalue())
-        + extra_sections
-        + data[gidx_offset + gidx_size :]
-    )
+    newer = _with_front(data, head, pset, writer.getvalue(), tag[0] if tag else b"", extra_sections)
+    return _minor(newer, NEWEST_MINOR[nrf.version[0]] + 1)
 
 
+@pytest.mark.parametrize("major", MAJORS)
 @pytest.mark.parametrize("padding,extra", [(4, b""), (0, b"XTRA"), (9, b"XTRA")])
-def test_newer_minor_index_entries_and_sections_are_skipped(padding: int, extra: bytes) -> None:
+def test_newer_minor_index_entries_and_sections_are_skipped(major: int, padding: int, extra: bytes) -> None:
     unknown = frame_section(extra, b"a field this reader does not know") if extra else b""
-    nrf = NrfFile(_newer_minor(build(), padding, unknown))
-    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR + 1)
+    nrf = NrfFile(_newer_minor(build(major), padding, unknown))
+    assert nrf.version == (major, NEWEST_MINOR[major] + 1)
     assert [(e.first_frame, e.frame_count) for e in nrf.index] == [(0, 3), (3, 2)]
     for i, original in enumerate(make_chunks()):
         assert nrf.read_gop(i, SHAPES).keyframe.slices == original.keyframe.slices
@@ -238,7 +289,49 @@ def test_newer_minor_index_entries_and_sections_are_skipped(padding: int, extra:
 def test_a_real_file_in_newer_minor_layout_decodes_to_the_same_frames(encoded) -> None:
     path, _ = encoded
     data = path.read_bytes()
-    newer = _newer_minor(_rewrite_head(data, lambda p: p + b"\x07" * 6), 4, frame_section(b"XTRA", b"?"))
-    assert NrfFile(newer).version[1] == FORMAT_MINOR + 1
+    appended = _minor(_rewrite_head(data, lambda p: p + b"\x07" * 6), NEWEST_MINOR[FORMAT_MAJOR] + 1)
+    newer = _newer_minor(appended, 4, frame_section(b"XTRA", b"?"))
+    assert NrfFile(newer).version == (FORMAT_MAJOR, NEWEST_MINOR[FORMAT_MAJOR] + 1)
     a, b = decode(data, device="cpu"), decode(newer, device="cpu")
     assert all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")
+
+
+def _one_frame_gops(count: int) -> list[GopChunk]:
+    return [
+        GopChunk(i, i, 1, 0, Keyframe([], [bytes([i + 1]) * 9]), [[zero_tensor(s) for s in n] for n in SHAPES])
+        for i in range(count)
+    ]
+
+
+def test_a_file_of_one_frame_gops_stores_no_networks_and_saves_their_bytes() -> None:
+    header = make_header(frames=4, gops=4)
+    new, old = (write_nrf(header, [b"ps"], _one_frame_gops(4), major=m).data for m in (FORMAT_MAJOR, 3))
+    nrf = NrfFile(new)
+    assert not nrf.header.networks and NrfFile(old).header.networks and NrfFile(old).header == header
+    assert nrf.header.video == header.video and nrf.header.gop_count == 4
+    assert [nrf.read_gop(i, SHAPES).keyframe.slices for i in range(4)] == [[bytes([i + 1]) * 9] for i in range(4)]
+    # two sections' framing less FRNT's header length, and the architecture (flow scale, two FieldArchs of
+    # 7 one-byte fields, quant) less its flag
+    assert len(old) - len(new) == 2 * 12 - 1 + 4 + 2 * 7 + 2 - 1
+    with_networks = _one_frame_gops(4)
+    with_networks[2] = make_chunks((1,))[0]
+    with_networks[2].gop_index, with_networks[2].first_frame = 2, 2
+    assert NrfFile(write_nrf(header, [b"ps"], with_networks).data).header == header  # weights need the archs
+
+
+def test_gops_of_several_frames_in_a_file_without_networks_are_refused() -> None:
+    lean = write_nrf(make_header(frames=4, gops=4), [b"ps"], _one_frame_gops(4), runs=False).data
+    _, _, _, pset, index = _front(lean)
+    reader = ByteReader(index, "index")
+    fields, gap, count = reader.uvarint(), reader.uvarint(), reader.uvarint()
+    entries = [[reader.uvarint() for _ in range(fields)] for _ in range(count)]
+    writer = ByteWriter()
+    for value in (fields, gap, count - 1, 2, 0, entries[0][2] + entries[1][2], 1):
+        writer.uvarint(value)  # the first two GOPs' sections as one GOP of two frames
+    for entry in entries[2:]:
+        for value in entry:
+            writer.uvarint(value)
+    head = ByteWriter()
+    write_record(head, FrontHead(make_header(frames=4).video, 3, 3, 0, 1, networks=False))
+    with pytest.raises(BitstreamError, match="several frames in a file that stores no networks"):
+        NrfFile(_with_front(lean, head.getvalue(), pset, writer.getvalue()))

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bitstream.audio import AudioParams
-from bitstream.header import Header
+from bitstream.header import FrontHead, Header, NetworkSpec
 from bitstream.keyframe_run import RunPlace
 from bitstream.records import Wire, _fields
 
@@ -30,6 +30,13 @@ def test_header_table_matches_the_code() -> None:
     section = text.split("## HEAD")[1].split("\n## ")[0]
     rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
     assert rows[1:] == _code_fields(Header)  # rows[0]: the table's own header
+
+
+def test_front_table_matches_the_code() -> None:
+    section = SPEC.read_text().split("## FRNT")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| ([a-z_.]+) \| (\w+) \|", section, flags=re.M)
+    assert rows[1:] == _code_fields(FrontHead) + _code_fields(NetworkSpec)
+    assert [r for r in rows[1:] if r[0] != "networks"] == _code_fields(Header)  # version 3's fields, in order
 
 
 def test_audio_params_table_matches_the_code() -> None:

@@ -1,5 +1,5 @@
-"""Keyframe runs: one-frame GOPs without networks share one section (KSTR for AV1 keyframes, format 3.4;
-KRUN otherwise, 3.3) and one index entry."""
+"""Keyframe runs: one-frame GOPs without networks share one section (KSTR for AV1 keyframes, since format
+3.4; KRUN otherwise, since 3.3) and one index entry; the 3.x layouts are written here with major=3."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from bitstream import (
     audio_streams,
     write_nrf,
 )
-from bitstream.framing import SECTION_OVERHEAD
+from bitstream.bytes_io import ByteReader
+from bitstream.framing import CRC, SECTION_HEAD, SECTION_OVERHEAD, frame_section
+from bitstream.front import FRONT_TAG, front_payload, read_parameter_sets
 from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG
 from nrffcodec import EncodeSettings, decode, encode_video
 from nrffcodec.app.info import inspect_file
@@ -41,7 +43,7 @@ def same_frames(a, b) -> bool:
 
 def without_runs(data: bytes) -> bytes:
     """The same encode stored as 3.2 wrote it: every GOP in its own GOPC."""
-    return write_nrf(*parts(data), runs=False).data
+    return write_nrf(*parts(data), runs=False, major=3).data
 
 
 def tags(data: bytes) -> list[bytes]:
@@ -56,15 +58,16 @@ def runs() -> bytes:
     return data
 
 
-def as_krun(data: bytes) -> bytes:
-    """The same encode with its runs stored as 3.3 wrote them: KRUN sections."""
-    return write_nrf(*parts(data), stream_runs=False).data
+def as_krun(data: bytes, major: int = 3) -> bytes:
+    """The same encode with its runs stored as KRUN sections (as 3.3 wrote them, by default)."""
+    return write_nrf(*parts(data), stream_runs=False, major=major).data
 
 
 def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
     nrf = NrfFile(runs)
-    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (3, 4)
-    assert tags(runs) == [b"HEAD", b"PSET", b"RIDX", STREAM_RUN_TAG]
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (4, 0)
+    assert tags(runs) == [b"FRNT", STREAM_RUN_TAG]
+    assert tags(write_nrf(*parts(runs), major=3).data) == [b"HEAD", b"PSET", b"RIDX", STREAM_RUN_TAG]
     assert len(nrf.index) == nrf.header.gop_count == 10
     assert [(e.first_frame, e.frame_count, e.key_offset, e.run, e.position) for e in nrf.index] == [
         (i, 1, 0, 10, i) for i in range(10)
@@ -73,8 +76,8 @@ def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
 
 def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> None:
     plain = without_runs(runs)
-    assert NrfFile(plain).version == (FORMAT_MAJOR, 2) and not {RUN_TAG, STREAM_RUN_TAG} & set(tags(plain))
-    saved = len(plain) - len(runs)
+    assert NrfFile(plain).version == (3, 2) and not {RUN_TAG, STREAM_RUN_TAG} & set(tags(plain))
+    saved = len(plain) - len(write_nrf(*parts(runs), major=3).data)
     assert saved >= 15 * (NrfFile(runs).header.gop_count - 1), f"a run saved only {saved} bytes"
     with one_thread():
         assert same_frames(decode(runs, device="cpu"), decode(plain, device="cpu"))
@@ -84,15 +87,16 @@ def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> No
 
 
 def test_a_stream_run_drops_the_per_keyframe_layout_and_lengths_of_a_krun(runs) -> None:
-    krun = as_krun(runs)
-    assert NrfFile(krun).version == (FORMAT_MAJOR, 3) and tags(krun)[-1] == RUN_TAG
+    krun = as_krun(runs, FORMAT_MAJOR)
+    assert NrfFile(krun).version == (FORMAT_MAJOR, FORMAT_MINOR) and tags(krun)[-1] == RUN_TAG
+    assert NrfFile(as_krun(runs)).version == (3, 3)
     keyframes = [c.keyframe for c in parts(runs)[2]]
     assert keyframes == [c.keyframe for c in parts(krun)[2]]
     slices = sum(len(k.slices) for k in keyframes)
     references = sum(len(k.parameter_set_ids) for k in keyframes)
     # a KRUN pays a layout byte per keyframe and a length per slice; a KSTR a count and its references
     assert len(krun) - len(runs) >= len(keyframes) + slices - 1 - references
-    assert write_nrf(*parts(krun), stream_runs=False).data == krun
+    assert as_krun(krun, FORMAT_MAJOR) == krun
     for data in (runs, krun):  # what the encoder reports as keyframe bytes is what `nrff info` adds up
         assert write_nrf(*parts(data), stream_runs=data is runs).keyframe_bytes == sum(
             c.keyframe_size for c in parts(data)[2]
@@ -109,8 +113,9 @@ def test_keyframes_whose_obus_split_otherwise_are_kept_as_a_krun(runs) -> None:
     moved = chunks[k].keyframe.slices.pop(0)  # now after the OBU that shows keyframe k - 1's picture
     chunks[k - 1].keyframe.slices.append(moved)
     data = write_nrf(header, parameter_sets, chunks).data
-    assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, 3)
+    assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, FORMAT_MINOR)
     assert [c.keyframe for c in parts(data)[2]] == [c.keyframe for c in chunks]
+    assert NrfFile(write_nrf(header, parameter_sets, chunks, major=3).data).version == (3, 3)
 
 
 @pytest.mark.parametrize("stream_runs", [True, False])
@@ -124,9 +129,14 @@ def test_both_run_writers_refuse_a_keyframe_their_reader_would(runs, stream_runs
 def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs) -> None:
     """A KSTR is split by AV1's syntax: a file that says its keyframes are HEVC cannot hold one."""
     header, parameter_sets, chunks = parts(runs)
-    hevc = write_nrf(dataclasses.replace(header, keyframe_codec=KeyframeCodec.HEVC), parameter_sets, chunks).data
-    head_end = sections(runs)[1][0]  # the HEADs differ only in the codec's one-byte field
-    crafted = runs[:6] + hevc[6:head_end] + runs[head_end:]
+    hevc = dataclasses.replace(header, keyframe_codec=KeyframeCodec.HEVC)
+    _, offset, size = NrfFile(runs).sections[1]  # FRNT
+    reader = ByteReader(runs[offset + SECTION_HEAD.size : offset + size - CRC.size], "FRNT")
+    reader.blob()
+    read_parameter_sets(reader)
+    front = front_payload(hevc, parameter_sets, reader.raw(reader.remaining), networks=False)
+    crafted = runs[:offset] + frame_section(FRONT_TAG, front) + runs[offset + size :]
+    assert len(crafted) == len(runs)  # the fronts differ only in the codec's one-byte field
     nrf = NrfFile(crafted)
     assert nrf.header.keyframe_codec == KeyframeCodec.HEVC
     with pytest.raises(BitstreamError, match="KSTR section in a file whose keyframes are not AV1"):
@@ -168,17 +178,19 @@ def test_a_reader_without_runs_refuses_a_file_with_runs_at_its_index(runs, monke
     """A 3.2 reader is this one knowing only GIDX: it meets RIDX where it expects its index and stops."""
     monkeypatch.setattr(container, "INDEX_TAGS", (b"GIDX",))
     with pytest.raises(BitstreamError, match="expected section GIDX, found b'RIDX'"):
-        NrfFile(runs)
+        NrfFile(write_nrf(*parts(runs), major=3).data)
 
 
 def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
     two_gops = (FIXTURES / "two_gops-3.2.nrf").read_bytes()
     assert NrfFile(two_gops).version == (3, 2)
-    assert write_nrf(*parts(two_gops)).data == two_gops  # no run: written byte for byte as 3.2 wrote it
+    assert write_nrf(*parts(two_gops), major=3).data == two_gops  # no run: byte for byte as 3.2 wrote it
     keyframes_only = (FIXTURES / "keyframes_only-3.2.nrf").read_bytes()
-    rewritten = write_nrf(*parts(keyframes_only)).data
-    assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(rewritten).version == (3, 4)
-    assert len(rewritten) < len(keyframes_only)
+    as_3_4, rewritten = (write_nrf(*parts(keyframes_only), major=m).data for m in (3, FORMAT_MAJOR))
+    assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(as_3_4).version == (3, 4)
+    assert NrfFile(rewritten).version == (FORMAT_MAJOR, FORMAT_MINOR) and not NrfFile(rewritten).header.networks
+    assert len(rewritten) < len(as_3_4) < len(keyframes_only)
+    assert frames_sha256(decode(as_3_4, device="cpu")) == KEYFRAMES_ONLY_SHA256
     with one_thread():
         assert frames_sha256(decode(keyframes_only, device="cpu")) == KEYFRAMES_ONLY_SHA256
         assert frames_sha256(decode(rewritten, device="cpu")) == KEYFRAMES_ONLY_SHA256
@@ -196,8 +208,11 @@ def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     header = dataclasses.replace(header, video=video, gop_count=len(mixed))
     video_only = write_nrf(header, parameter_sets, mixed).data
     data = add_audio(video_only, [synthetic_stream(4)])
-    assert tags(data) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
-    assert audio_streams(NrfFile(data)) == [synthetic_stream(4)]
+    assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
+    assert audio_streams(NrfFile(data)) == [synthetic_stream(4)] and NrfFile(data).header.networks
+    legacy = add_audio(write_nrf(header, parameter_sets, mixed, major=3).data, [synthetic_stream(4)])
+    assert tags(legacy) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
+    assert audio_streams(NrfFile(legacy)) == [synthetic_stream(4)]
     back = parts(data)[2]
     assert [(c.first_frame, c.frame_count, c.key_offset, c.keyframe) for c in back] == [
         (c.first_frame, c.frame_count, c.key_offset, c.keyframe) for c in mixed

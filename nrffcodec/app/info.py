@@ -85,10 +85,15 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
     totals["total"] = nrf.file_size
     counts = [parameter_count(header.flow), parameter_count(header.residual)]
     info = header.video
+    described = named_enums(describe(header))
+    if not header.networks:  # a 4.x file of one-frame GOPs stores no architecture: none is shown
+        for name in ("flow_scale", "flow", "residual", "quant"):
+            del described[name]
+        counts = [0, 0]
     return {
         "file": nrf.name,
         "version": f"{nrf.version[0]}.{nrf.version[1]}",
-        "header": named_enums(describe(header)),
+        "header": described | {"networks": header.networks},
         "bpp": 8.0 * (nrf.file_size - nrf.audio_bytes) / (info.width * info.height * info.frame_count),  # video
         "parameters_per_gop": {"flow": counts[0], "residual": counts[1]},
         "bits_per_weight": {
@@ -136,7 +141,9 @@ def info_lines(info: dict) -> list[str]:
         f"({h['gop_count']} GOP{'s' * (h['gop_count'] != 1)}); "
         + ("all intra" if period == 1 else f"every {period}th intra (period {period}), the others predicted")
     )
-    for name in ("flow", "residual"):
+    if not h["networks"]:
+        lines.append("networks: none stored (every GOP is one frame, its keyframe)")
+    for name in ("flow", "residual") if h["networks"] else ():
         a = h[name]
         lines.append(
             f"{name} network: width {a['width']}, {a['hidden_layers']} hidden "
@@ -145,16 +152,17 @@ def info_lines(info: dict) -> list[str]:
             f"{info['bits_per_weight'][name]} bits/weight"
         )
     channel, tensors = info["tensors_with_channel_steps"]
-    steps = (
-        "per channel"
-        if h["quant"]["per_channel"]
-        else (f"per tensor, {channel} of {tensors} tensors per output channel" if channel else "per tensor")
-    )
-    lines.append(
-        f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
-        f"; flow scale {h['flow_scale']} px; entropy models chosen: "
-        + (", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())) or "none (no networks stored)")
-    )
+    if h["networks"]:
+        steps = (
+            "per channel"
+            if h["quant"]["per_channel"]
+            else (f"per tensor, {channel} of {tensors} tensors per output channel" if channel else "per tensor")
+        )
+        lines.append(
+            f"quantizer: {h['quant']['weight_bits']} bits, {steps}"
+            f"; flow scale {h['flow_scale']} px; entropy models chosen: "
+            + (", ".join(f"{k} x{n}" for k, n in sorted(info["entropy_models"].items())) or "none (no networks stored)")
+        )
     f = info["frames"]
     lines.append(
         f"frames: {f['rendered_by_fields']} rendered by the fields, {f['coded_by_keyframe_codec']} coded by the "

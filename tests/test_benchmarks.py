@@ -8,14 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bitstream import NrfFile, write_nrf
+from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.evaluation.sweep import SweepOptions
 from nrffcodec.media.writer import write_video
 
 from .clips import moving_texture
+from .nrf_tools import TINY, one_thread, parts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 common = pytest.importorskip("common")
 rd = pytest.importorskip("rd")
+repack = pytest.importorskip("repack")
 
 
 @pytest.mark.parametrize(
@@ -65,3 +69,11 @@ def test_summary_table_has_a_row_per_pair_a_column_per_clip_and_the_means() -> N
     assert lines[1].startswith("| nrff vs x264 |") and "+15.0% (2)" in lines[1] and "+13.0% (2)" in lines[1]
     assert lines[2].startswith("| nrff vs x265 |") and "no overlap" in lines[2] and "+42.0% (1)" in lines[2]
     assert lines[3].startswith("| x265 vs x264 |") and "-15.0% (2)" in lines[3]
+
+
+def test_repack_rewrites_a_3x_file_smaller_to_the_same_frames() -> None:
+    with one_thread():
+        data, _ = encode_video(moving_texture(16, 12, 4, dx=1), EncodeSettings(gop=1, **TINY))
+        legacy = write_nrf(*parts(data), major=3).data
+        rewritten = repack.repacked(legacy)  # raises SystemExit where the frames differ
+    assert rewritten == data and NrfFile(legacy).version[0] == 3 and len(legacy) - len(data) == 42

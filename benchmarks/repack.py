@@ -1,0 +1,84 @@
+"""BD-rate of a finished rd.py run's nrff files rewritten in the current format: what a container
+change alone is worth, the same pictures, without training anything again. Each nrff stream of the
+folder is read, written again by this checkout's `write_nrf` and decoded bit-exactly the same (its
+frames' SHA-256 compared); the anchors' points are taken as they are. A second or so a file:
+
+    python benchmarks/repack.py out/rd-main out/rd-later-carphone [--label "nrff gop1"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import common  # noqa: F401 - puts the checkout on sys.path
+
+from bitstream import NrfFile, write_nrf
+from nrffcodec import decode
+from nrffcodec.core.fields import parameter_shapes
+from nrffcodec.evaluation.bdrate import bd_rate
+
+ANCHORS = ("svtav1 p0", "svtav1 p4", "x264", "x265")
+
+
+def repacked(data: bytes) -> bytes:
+    """`data` written again by this checkout, checked to decode to the same frames."""
+    nrf = NrfFile(data)
+    shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
+    out = write_nrf(nrf.header, nrf.parameter_sets, [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]).data
+    digests = [
+        hashlib.sha256(b"".join(getattr(decode(d, device="cpu"), p).tobytes() for p in "yuv")).digest()
+        for d in (data, out)
+    ]
+    if digests[0] != digests[1]:
+        raise SystemExit("a rewritten file decodes to other frames")
+    return out
+
+
+def curve(
+    points: list[dict], label: str, metric: str, sizes: dict[str, int] | None = None
+) -> list[tuple[float, float]]:
+    return [((sizes or {}).get(p["stream"], p["bytes"]), p[metric]) for p in points if p["label"] == label]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="rd.py --out folders")
+    parser.add_argument("--label", default="nrff", help="whose files to rewrite: nrff, or nrff gop1 (the floor)")
+    args = parser.parse_args(argv)
+    print(
+        "| clip | bytes per quality, then -> now | "
+        + " | ".join(f"vs {a}, RGB / YUV: then -> now" for a in ANCHORS)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(ANCHORS))
+    for results in sorted(p for folder in args.folders for p in folder.glob("*/results.json")):
+        points = json.loads(results.read_text())["points"]
+        sizes = {
+            p["stream"]: len(repacked((results.parent / p["stream"]).read_bytes()))
+            for p in points
+            if p["label"] == args.label
+        }
+        files = ", ".join(
+            f"{p['bytes']:,} -> {sizes[p['stream']]:,}"
+            for p in sorted(points, key=lambda p: p["setting"])
+            if p["label"] == args.label
+        )
+        cells = []
+        for anchor in ANCHORS:
+            figures = []
+            for metric in ("psnr_rgb", "psnr_yuv"):
+                base = curve(points, anchor, metric)
+                old, new = (bd_rate(base, curve(points, args.label, metric, s)) for s in (None, sizes))
+                figures.append(f"{old:+.1f} -> {new:+.1f}" if old is not None and new is not None else "-")
+            cells.append(" / ".join(figures))
+        name = f"{results.parent.name} ({results.parent.parent.name})"
+        print(f"| {name} | {files} | {' | '.join(cells)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

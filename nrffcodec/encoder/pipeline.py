@@ -183,11 +183,13 @@ def encode_video(
     gop_length = choice.gop_length
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
     gops = plan.gops
+    fields = any(g.predicted for g in gops)  # at GOP length 1 every frame is a keyframe: nothing to train
     log(
         f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
-        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_length} frames, networks {plan.flow_arch.width}/"
-        f"{plan.residual_arch.width} wide, {KeyframeCodec(settings.keyframe_codec).name} keyframes at QP "
-        f"{plan.keyframe_qp}, training on {device}"
+        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_length} frame{'s' * (gop_length != 1)}, "
+        + (f"networks {plan.flow_arch.width}/{plan.residual_arch.width} wide, " if fields else "no networks, ")
+        + f"{KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {plan.keyframe_qp}"
+        + (f", training on {device}" if fields else "")
     )
 
     def coded(plan: EncodePlan) -> CodedKeyframes:

@@ -6,7 +6,7 @@
     index := as 3.3's RIDX payload (bitstream/gop_index.py)
 
 Format 3 spent three sections (36 bytes of tags, lengths and CRCs) and the networks' architecture
-(about 18 bytes) on this, in files whose every frame the keyframe codec codes as well.
+(20 bytes) on this, in files whose every frame the keyframe codec codes and which have no networks.
 """
 
 from __future__ import annotations

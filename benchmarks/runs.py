@@ -12,20 +12,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, file_parts, prepare
 
-from bitstream import NrfFile, write_nrf
+from bitstream import write_nrf
 from nrffcodec import EncodeSettings, encode_video
-from nrffcodec.core.fields import parameter_shapes
 
 
 def layouts(data: bytes) -> tuple[bytes, bytes, bytes]:
     """The same file written again without runs, with KRUNs and with KSTRs, from one parse of it."""
-    nrf = NrfFile(data)
-    shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
-    chunks = [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
+    parts = file_parts(data)
     return tuple(
-        write_nrf(nrf.header, nrf.parameter_sets, chunks, runs=runs, stream_runs=stream).data
+        write_nrf(*parts, runs=runs, stream_runs=stream).data
         for runs, stream in ((False, False), (True, False), (True, True))
     )
 

@@ -22,7 +22,7 @@ def layouts(data: bytes) -> tuple[bytes, bytes, bytes]:
     """The same file written again without runs, with KRUNs and with KSTRs, from one parse of it."""
     parts = file_parts(data)
     return tuple(
-        write_nrf(*parts, runs=runs, stream_runs=stream).data
+        write_nrf(*parts, runs=runs, stream_runs=stream, major=3).data
         for runs, stream in ((False, False), (True, False), (True, True))
     )
 

@@ -77,6 +77,7 @@ def test_info_says_when_a_file_is_the_keyframe_codec_alone(clip_path, tmp_path) 
     assert "fallback: every frame a keyframe, no networks" in text
     assert "networks: none stored" in text and "flow network" not in text  # format 4: no architecture either
     assert info["header"]["networks"] is False and "flow" not in info["header"]
+    assert info["tensors_with_channel_steps"] == [0, 0]  # no tensor stored, none counted
 
 
 def test_info_names_the_keyframe_codec_and_explains_the_keyframe_bytes(cli_encoded) -> None:

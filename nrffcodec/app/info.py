@@ -34,13 +34,15 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
     header = nrf.header
     shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
     gops, models = [], {}
-    channel_tensors = 0  # tensors stored with a step per output channel
+    channel_tensors = stored_tensors = 0  # tensors stored with a step per output channel; tensors stored
     parameter_sets = sum(len(p) for p in nrf.parameter_sets)  # in PSET, shared by every keyframe
     totals = {"keyframes": parameter_sets, "networks": 0, "container": 0}
     weight_bits = [0.0, 0.0]
     for i, entry in enumerate(nrf.index):
         chunk = nrf.read_gop(i, shapes)
         nets = []
+        if chunk.weights_size:  # a GOP of one frame stores no networks block (placeholders read as zeros)
+            stored_tensors += sum(map(len, chunk.networks))
         for n, (infos, tensors) in enumerate(zip(chunk.coding, chunk.networks)):
             channel_tensors += sum(t.steps.size > 1 for t in tensors)
             bits = sum(t.payload_bits + t.header_bits for t in infos)
@@ -101,7 +103,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
             for n, (name, bits) in enumerate(zip(("flow", "residual"), weight_bits))
         },
         "entropy_models": models,
-        "tensors_with_channel_steps": [channel_tensors, sum(map(len, shapes)) * len(nrf.index)],
+        "tensors_with_channel_steps": [channel_tensors, stored_tensors],
         "sections": [{"name": name, "offset": off, "bytes": size} for name, off, size in nrf.sections],
         "gops": gops,
         "audio": audio,

@@ -7,4 +7,5 @@ train each GOP's fields       train.train_gop, spread over processes by runner.L
 quantize and pack             pack.pack_file
 verify                        verify.verify: decode the bytes written and measure them
 hold them to the floor        floor_check.check_against_floor: where they fail, every frame a keyframe
+                              (on a clip past the pilot window: once the window's GOPs are trained)
 """

@@ -88,15 +88,20 @@ def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
 
 
 def above_floor_curve(
-    measure: PilotMeasure, floor: PilotMeasure, other_floor: PilotMeasure, pixels_per_frame: int
+    measure: PilotMeasure,
+    floor: PilotMeasure,
+    other_floor: PilotMeasure,
+    pixels_per_frame: int,
+    rate_scale: float = 1.0,
 ) -> bool:
     """Whether `measure` lies above the keyframe codec's own curve at its rate: the line, in log rate
     and PSNR, through the floor at two QPs (extended past them). Fields below it cost more than the
-    keyframe codec's own inter frames at equal quality."""
+    keyframe codec's own inter frames at equal quality. `rate_scale`: the floor's frames over the
+    measure's, where they span different windows."""
     (ra, pa), (rb, pb) = ((math.log(m.bits()), pilot_psnr(m, pixels_per_frame)) for m in (floor, other_floor))
     if ra == rb:
         return True
-    line = pa + (pb - pa) * (math.log(measure.bits()) - ra) / (rb - ra)
+    line = pa + (pb - pa) * (math.log(measure.bits() * rate_scale) - ra) / (rb - ra)
     return pilot_psnr(measure, pixels_per_frame) >= line
 
 

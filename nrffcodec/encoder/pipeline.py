@@ -2,9 +2,10 @@
 
     plan GOPs -> code keyframes -> choose GOP length -> train fields -> quantize and pack -> verify
 
-Once verified, the fields are held to the pilot's floor once more, as every GOP of the pilot
-window was trained and decoded: where they fall short of the keyframe codec alone, it codes every
-frame instead (and that file is verified in turn).
+The fields are held to the pilot's floor once more, as every GOP of the pilot window was trained
+and decoded: where they fall short of the keyframe codec alone, it codes every frame instead (and
+that file is verified in turn). The window's GOPs train first, so on a clip longer than the window
+that check comes before the rest trains, and a clip whose fields fail it trains no further.
 
 Each stage is a function of the modules beside this one; this module only wires them, keeps
 finished work in an optional store (the application's --workdir) and reports progress.
@@ -26,7 +27,7 @@ from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
-from .floor_check import check_against_floor
+from .floor_check import check_against_floor, window_gops
 from .gop_length import choose_gop_length, per_frame
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import PackedFile, pack_file
@@ -132,12 +133,13 @@ def train_fields(
     steps: StepCount,
     log: Log,
     on_result: Callable[[GopResult], None] | None = None,
+    later: int = 0,
 ) -> dict[int, GopResult]:
-    """Stage 4 over the GOPs of `tasks`, whose training steps are `sizes`: each result reaches `on_result`
-    (the store) as soon as it is trained."""
+    """Stage 4 over the GOPs of `tasks`, whose training steps are `sizes` (`later`: the steps of GOPs
+    trained after these): each result reaches `on_result` (the store) as soon as it is trained."""
     if not sizes:
         return {}
-    steps.begin(list(sizes), "training")
+    steps.begin(list(sizes), "training", later)
     finished = 0
 
     def done(position: int, result: GopResult) -> None:
@@ -202,26 +204,50 @@ def encode_video(
     decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)
     results = store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)) if store else {}
     todo = [gop for gop in gops if gop.predicted and gop.index not in results]
-    tasks = gop_tasks(video, plan, todo, decoded_keys, schedule, settings, device)
-    train_started = time.perf_counter()
-    sizes = [gop_steps(gop, schedule, video.height * video.width) for gop in todo]
-    results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None))
-    train_seconds = time.perf_counter() - train_started
+    # The pilot window's GOPs train first: the floor check needs only them, and where they fail it,
+    # the rest of a long clip is not trained for nothing.
+    window = {g.index for g in window_gops(choice, gops)}
+    first, rest = [g for g in todo if g.index in window], [g for g in todo if g.index not in window]
+    pixels = video.height * video.width
+    rest_steps = sum(gop_steps(gop, schedule, pixels) for gop in rest)
+
+    def train(batch: list[Gop], later: int = 0) -> None:
+        tasks = gop_tasks(video, plan, batch, decoded_keys, schedule, settings, device)
+        sizes = [gop_steps(gop, schedule, pixels) for gop in batch]
+        results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None, later))
 
     def pack_and_verify(
-        layout: EncodePlan, coded_keys: CodedKeyframes, trained: Mapping[int, GopResult]
+        layout: EncodePlan, coded_keys: CodedKeyframes, trained: Mapping[int, GopResult], frames: int | None = None
     ) -> tuple[PackedFile, Verified]:
         packed = pack_file(header_for(video, layout, settings), layout, coded_keys, trained)
-        log("decoding the written file to measure it")
-        return packed, verify(video, packed.data, device)
+        if frames is None:
+            log("decoding the written file to measure it")
+            return packed, verify(video, packed.data, device)
+        log(f"decoding frames 0-{frames - 1} to measure them")
+        return packed, verify(video, packed.data, device, (0, frames))
 
-    packed, verified = pack_and_verify(plan, keyframes, results)
-    check = check_against_floor(choice, gops, results, verified.frame_psnr_rgb)
-    if check is not None:
+    def held_to_floor(frame_psnr: Sequence[float]) -> bool:
+        check = check_against_floor(choice, gops, keyframes, results, frame_psnr)
+        if check is None:
+            return True
         fields, floor = (per_frame(m, choice.pixels_per_frame) for m in (check.fields, check.floor))
         verdict = "kept" if check.holds else "no better than the keyframe codec alone, which now codes every frame"
         log(f"decoded fields on the pilot window (per frame: bytes, PSNR-RGB): {fields}; {floor}: {verdict}")
-    if check is not None and not check.holds:
+        return check.holds
+
+    train_started = time.perf_counter()
+    train(first, rest_steps)
+    early = bool(rest and window)  # a long clip: its window is held to the floor before the rest trains
+    if early:
+        window_end = max(g.end for g in gops if g.index in window)
+        holds = held_to_floor(pack_and_verify(plan, keyframes, results, window_end)[1].frame_psnr_rgb)
+    if not early or holds:
+        train(rest)
+    train_seconds = time.perf_counter() - train_started
+    if not early or holds:
+        packed, verified = pack_and_verify(plan, keyframes, results)
+        holds = holds if early else held_to_floor(verified.frame_psnr_rgb)
+    if not holds:
         gop_length = 1
         plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
         gops = plan.gops

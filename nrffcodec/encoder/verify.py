@@ -12,17 +12,17 @@ from ..decoder import decode_segments
 @dataclasses.dataclass(frozen=True)
 class Verified:
     quality: Quality
-    frame_psnr_rgb: tuple[float, ...]  # each frame's, in order
+    frame_psnr_rgb: tuple[float, ...]  # each decoded frame's, in order
 
 
-def verify(source: FrameSource, data: bytes, device: str) -> Verified:
+def verify(source: FrameSource, data: bytes, device: str, frames: tuple[int, int] | None = None) -> Verified:
     """PSNR of the file's decode against the source: what the report states is what a user gets.
 
     GOP by GOP against the source read again in order, so any length is measured in memory bounded
-    by the GOP (and a float per frame).
+    by the GOP (and a float per frame). `frames` [start, end): only those (per frame: from start on).
     """
     accumulator = QualityAccumulator(source.matrix, source.full_range)
     reader = source.reader()
-    for decoded in decode_segments(data, device=device):
+    for decoded in decode_segments(data, frames, device):
         accumulator.add(reader.frames(decoded.first_frame, decoded.first_frame + decoded.frame_count), decoded)
     return Verified(accumulator.result(), tuple(accumulator.per_frame))

@@ -9,6 +9,7 @@ import pytest
 
 from bitstream import Keyframe, NrfFile, encoded_networks_size
 from nrffcodec import EncodeSettings
+from nrffcodec.app.workdir import Workdir, job_key
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.encoder import pipeline
 from nrffcodec.encoder.floor_check import FloorCheck, check_against_floor, trained_measure, window_gops
@@ -272,7 +273,7 @@ def test_fields_that_decode_below_the_floor_fail_the_check() -> None:
 @pytest.mark.parametrize("window", [PILOT_WINDOW, 6], ids=["clip in the window", "clip past the window"])
 @pytest.mark.parametrize("floor_bytes, floor_mse, kept", [(10**6, 1e4, True), (10, 1e-3, False)])
 def test_the_encoder_holds_the_trained_fields_to_the_floor(
-    clip_path, monkeypatch, floor_bytes: int, floor_mse: float, kept: bool, window: int
+    clip_path, tmp_path, monkeypatch, floor_bytes: int, floor_mse: float, kept: bool, window: int
 ) -> None:
     """Against a floor no fields could match the encode drops its trained fields and codes every frame
     as a keyframe; against a hopeless one it keeps them. Where the clip runs past the pilot window,
@@ -296,7 +297,8 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     real_train_fields = pipeline.train_fields
     monkeypatch.setattr(pipeline, "train_fields", train_fields)
     lines: list[str] = []
-    data, report = encode_video(video, settings, log=lines.append)
+    store = Workdir(tmp_path / "work", job_key(video, settings, "cpu"), lines.append)
+    data, report = encode_video(video, settings, log=lines.append, store=store)
     index = NrfFile(data).index
     assert len([line for line in lines if "decoded fields on the pilot window" in line]) == 1
     early = window < video.frame_count
@@ -311,6 +313,10 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
         assert [e.frame_count for e in index] == [1] * video.frame_count
         assert any("no better than the keyframe codec alone" in line for line in lines)
         assert batches == ([[0]] if early else [[0, 1]])  # past the window, nothing more is trained
+        # resumed (--workdir): the window's GOP comes from the store, and it is checked again before anything trains
+        batches.clear()
+        again = encode_video(video, settings, log=lines.append, store=store)[0]
+        assert again == data and batches == []
 
 
 def test_the_floors_second_point_is_the_cheaper_one_up_to_the_scales_top() -> None:

@@ -59,6 +59,7 @@ def trained_measure(
 
 
 def window_frames(measure: PilotMeasure) -> int:
+    """The frames a measure's GOPs span."""
     return measure.gops[-1].end - measure.gops[0].first
 
 

@@ -20,7 +20,7 @@ from ..core.gop import Gop, plan_gops
 from ..core.quality import mse_of, psnr
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
-from .keyframes import code_keyframes, decode_all, keyframe_sse
+from .keyframes import CodedKeyframes, code_keyframes, decode_all, keyframe_sse
 from .plan import EncodePlan, plan_encode
 from .progress import StepCount, plan_steps
 from .runner import Runner
@@ -179,14 +179,14 @@ MakeTask = Callable[[Video, EncodePlan, Gop, Mapping[int, Planes], Schedule], Go
 
 def measure_length(
     window: Video, settings: EncodeSettings, length: int, schedule: Schedule, make_task: MakeTask
-) -> tuple[EncodePlan, int, float, GopTask]:
-    """Code the window's keyframes at `length`: (plan, keyframe bytes, keyframe SSE, the pilot GOP's task)."""
+) -> tuple[EncodePlan, CodedKeyframes, float, GopTask]:
+    """Code the window's keyframes at `length`: (plan, the keyframes, their SSE, the pilot GOP's task)."""
     plan = plan_encode(window.frame_count, window.height, window.width, settings, length)
     keyframes = code_keyframes(window, plan, settings.preset)
     decoded = decode_all(keyframes, plan, window.height, window.width)
     gop = pilot_gop(plan.gops)
     task = make_task(window.frames(gop.first, gop.end), plan, gop, decoded, pilot_schedule(schedule))
-    return plan, keyframes.bytes, keyframe_sse(window, plan.gops, decoded), task
+    return plan, keyframes, keyframe_sse(window, plan.gops, decoded), task
 
 
 def other_floor_qp(qp: int) -> int:
@@ -202,10 +202,10 @@ def other_floor_qp(qp: int) -> int:
 def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, make_task: MakeTask) -> PilotMeasure:
     """GOP length 1 at other_floor_qp: a second point of the floor's curve."""
     other_qp = other_floor_qp(settings.rung.keyframe_qp)
-    plan, key_bytes, key_sse, _ = measure_length(
+    plan, keyframes, key_sse, _ = measure_length(
         window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
     )
-    return PilotMeasure(1, plan.gops, key_bytes, key_sse, 0, 0.0, plan.keyframe_codec)
+    return PilotMeasure(1, plan.gops, keyframes.bytes, key_sse, 0, 0.0, plan.keyframe_codec)
 
 
 def network_measure(result: GopResult | None) -> tuple[int, float]:
@@ -224,6 +224,14 @@ class PilotChoice:
     floor: tuple[PilotMeasure, PilotMeasure] | None = None  # GOP length 1 at the rung's QP and at the other
     lam: float = 0.0
     pixels_per_frame: int = 0
+    floor_keyframes: CodedKeyframes | None = None  # the floor's keyframes, where the window is the whole clip
+
+    def keyframes_for(self, plan: EncodePlan) -> CodedKeyframes | None:
+        """The keyframes the pilot coded for `plan`, where it coded the floor of this very plan (the
+        whole clip at GOP length 1): the encode need not code them again."""
+        if self.floor_keyframes is None or self.floor is None or plan.gop_length != 1:
+            return None
+        return self.floor_keyframes if tuple(self.floor[0].gops) == tuple(plan.gops) else None
 
 
 def choose_gop_length(
@@ -256,6 +264,7 @@ def choose_gop_length(
 
     lam, pixels = settings.rd_lambda, video.width * video.height
     seen: list[PilotMeasure] = []  # every round's, for the estimate of the encode still to come
+    floor_keyframes: list[CodedKeyframes] = []  # the window at GOP length 1, the rung's QP
 
     def encode_steps(length: int | None = None) -> int:
         """The encode's training steps at `length`, else at the best length measured with networks so far."""
@@ -274,12 +283,14 @@ def choose_gop_length(
 
         trained = iter(runner.run([task for _, task in trainable], on_result, log, steps.steps))
         out = []
-        for plan, key_bytes, key_sse, task in pending:
+        for plan, keyframes, key_sse, task in pending:
             network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
             measure = PilotMeasure(
-                plan.gop_length, plan.gops, key_bytes, key_sse, network_bytes, network_mse, plan.keyframe_codec
+                plan.gop_length, plan.gops, keyframes.bytes, key_sse, network_bytes, network_mse, plan.keyframe_codec
             )
             out.append(measure)
+            if plan.gop_length == 1:
+                floor_keyframes.append(keyframes)
         seen.extend(out)
         steps.expect(encode_steps())
         return out
@@ -303,4 +314,5 @@ def choose_gop_length(
         + "; ".join(per_frame(m, pixels) for m in measures)
         + f" -> GOP {best.gop_length} (lambda {lam:,.0f}, {time.perf_counter() - started:.0f} s)"
     )
-    return PilotChoice(best.gop_length, best, floors, lam, pixels)
+    whole_clip = floor_keyframes and window.frame_count == video.frame_count
+    return PilotChoice(best.gop_length, best, floors, lam, pixels, floor_keyframes[0] if whole_clip else None)

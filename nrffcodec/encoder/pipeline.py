@@ -123,7 +123,8 @@ def gop_tasks(
     reader = video.reader()
     for gop in todo:
         keys.release_before(gop.index - 1)
-        yield gop_task(reader.frames(gop.first, gop.end), plan, gop, keys, schedule, settings, device)
+        task = gop_task(reader.frames(gop.first, gop.end), plan, gop, keys, schedule, settings, device)
+        yield dataclasses.replace(task, score_every_block=False)  # verify measures the decoded frames
 
 
 def train_fields(
@@ -196,7 +197,7 @@ def encode_video(
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
         def code() -> CodedKeyframes:  # deferred: the store may hold them already
-            return code_keyframes(video, plan, settings.preset)
+            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset)
 
         return store.keyframes(plan.gops, code) if store else code()
 

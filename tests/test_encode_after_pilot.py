@@ -129,8 +129,11 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     real_train_fields = pipeline.train_fields
     monkeypatch.setattr(pipeline, "train_fields", train_fields)
     lines: list[str] = []
+    counts: list[tuple[int, int]] = []
     store = Workdir(tmp_path / "work", job_key(video, settings, "cpu"), lines.append)
-    data, report = encode_video(video, settings, log=lines.append, store=store)
+    count = lambda done, total, _: counts.append((done, total))  # noqa: E731
+    data, report = encode_video(video, settings, count, lines.append, store)
+    assert counts[-1][0] == counts[-1][1] > 0  # the progress count ends complete, the rest trained or not
     index = NrfFile(data).index
     assert len([line for line in lines if "decoded fields on the pilot window" in line]) == 1
     early = window < video.frame_count

@@ -244,6 +244,8 @@ def encode_video(
         holds = held_to_floor(pack_and_verify(plan, keyframes, results, window_end)[1].frame_psnr_rgb)
     if not early or holds:
         train(rest)
+    else:
+        steps.expect(0)  # the rest will not train: the count ends complete
     train_seconds = time.perf_counter() - train_started
     if not early or holds:
         packed, verified = pack_and_verify(plan, keyframes, results)

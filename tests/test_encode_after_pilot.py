@@ -131,7 +131,10 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     lines: list[str] = []
     counts: list[tuple[int, int]] = []
     store = Workdir(tmp_path / "work", job_key(video, settings, "cpu"), lines.append)
-    count = lambda done, total, _: counts.append((done, total))  # noqa: E731
+
+    def count(done: int, total: int, _: str) -> None:
+        counts.append((done, total))
+
     data, report = encode_video(video, settings, count, lines.append, store)
     assert counts[-1][0] == counts[-1][1] > 0  # the progress count ends complete, the rest trained or not
     index = NrfFile(data).index

@@ -236,20 +236,23 @@ def encode_video(
         log(f"decoded fields on the pilot window (per frame: bytes, PSNR-RGB): {fields}; {floor}: {verdict}")
         return check.holds
 
+    def window_psnr() -> Sequence[float]:
+        """PSNR-RGB of each frame of the window, decoded from a file of the GOPs trained so far."""
+        window_end = max(g.end for g in gops if g.index in window)
+        return pack_and_verify(plan, keyframes, results, window_end)[1].frame_psnr_rgb
+
     train_started = time.perf_counter()
     train(first, rest_steps)
     early = bool(rest and window)  # a long clip: its window is held to the floor before the rest trains
-    if early:
-        window_end = max(g.end for g in gops if g.index in window)
-        holds = held_to_floor(pack_and_verify(plan, keyframes, results, window_end)[1].frame_psnr_rgb)
-    if not early or holds:
+    holds = not early or held_to_floor(window_psnr())
+    if holds:
         train(rest)
     else:
         steps.expect(0)  # the rest will not train: the count ends complete
     train_seconds = time.perf_counter() - train_started
-    if not early or holds:
+    if holds:
         packed, verified = pack_and_verify(plan, keyframes, results)
-        holds = holds if early else held_to_floor(verified.frame_psnr_rgb)
+        holds = early or held_to_floor(verified.frame_psnr_rgb)  # a short clip's check, on the whole file
     if not holds:
         gop_length = 1
         plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)

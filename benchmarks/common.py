@@ -17,8 +17,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bitstream import GopChunk, Header, NrfFile
-from nrffcodec.core.fields import parameter_shapes
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.core.video import Video
 from nrffcodec.evaluation.scaling import scale_video
@@ -41,14 +39,6 @@ def frames_md5(video: Video) -> str:
     for plane in (video.y, video.u, video.v):
         digest.update(np.ascontiguousarray(plane).tobytes())
     return digest.hexdigest()
-
-
-def file_parts(data: bytes) -> tuple[Header, list[bytes], list[GopChunk]]:
-    """(header, parameter sets, every GOP chunk) of an .nrf, read as the decoder reads it: what
-    `write_nrf` takes to write the same GOPs again."""
-    nrf = NrfFile(data)
-    shapes = [parameter_shapes(nrf.header.flow), parameter_shapes(nrf.header.residual)]
-    return nrf.header, nrf.parameter_sets, [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
 
 
 def training_iterations(schedule: Schedule, frames: int, gop_length: int, pixels: int) -> int:

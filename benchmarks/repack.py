@@ -13,10 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from common import file_parts, frames_md5
+from common import frames_md5
 
 from bitstream import write_nrf
 from nrffcodec import decode
+from nrffcodec.decoder import file_parts
 from nrffcodec.evaluation.bdrate import bd_rate
 
 ANCHORS = ("svtav1 p0", "svtav1 p4", "x264", "x265")

@@ -12,10 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, file_parts, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 
 from bitstream import write_nrf
 from nrffcodec import EncodeSettings, encode_video
+from nrffcodec.decoder import file_parts
 
 
 def layouts(data: bytes) -> tuple[bytes, bytes, bytes]:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bitstream import BitstreamError, NrfFile, QuantizedTensor, VideoInfo
+from bitstream import BitstreamError, GopChunk, Header, NrfFile, QuantizedTensor, VideoInfo
 
 from .core.device import explain_cuda_oom, resolve_device
-from .core.fields import CoordinateField, parameter_shapes
+from .core.fields import CoordinateField, network_shapes
 from .core.gop import Gop, frame_span, gops_covering, gops_needed, reference_gops
 from .core.inbetween import DEFAULT_MODES, Inbetweener
 from .core.keychain import KeyframeGroups
@@ -85,6 +85,14 @@ def file_gops(nrf: NrfFile) -> list[Gop]:
     return [Gop(i, e.first_frame, e.frame_count, e.key_offset) for i, e in enumerate(nrf.index)]
 
 
+def file_parts(source: str | os.PathLike | bytes | NrfFile) -> tuple[Header, list[bytes], list[GopChunk]]:
+    """(header, parameter sets, every GOP chunk) of a file, read as the decoder reads it: what
+    bitstream.write_nrf takes to write the same GOPs again."""
+    nrf = source if isinstance(source, NrfFile) else NrfFile(source)
+    shapes = network_shapes(nrf.header)
+    return nrf.header, nrf.parameter_sets, [nrf.read_gop(i, shapes) for i in range(len(nrf.index))]
+
+
 class GopWalk:
     """What rendering the GOPs of [start, end) in order needs, read and decoded as the walk goes.
 
@@ -97,7 +105,7 @@ class GopWalk:
         info = header.video
         self.nrf, self.device = nrf, device
         self.gops = file_gops(nrf)
-        self.shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+        self.shapes = network_shapes(header)
         needed = gops_needed(self.gops, start, end)
         if held_frames is None:  # one GOP's frames: the largest part of one in [start, end)
             held_frames = max(min(end, g.end) - max(start, g.first) for g in gops_covering(self.gops, start, end))

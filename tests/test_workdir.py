@@ -24,7 +24,7 @@ from bitstream.workfile import (
 )
 from nrffcodec import encode_video
 from nrffcodec.app.workdir import Workdir, job_key
-from nrffcodec.core.fields import parameter_shapes
+from nrffcodec.core.fields import network_shapes
 from nrffcodec.version import encoder_digest, source_digest
 
 from .clips import moving_texture
@@ -132,7 +132,7 @@ def test_the_encoder_digest_covers_every_module_of_the_codec(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def gop_chunk(reference) -> tuple[GopChunk, list[bytes], list]:
     header, parameter_sets, chunks = parts(reference)
-    return chunks[0], parameter_sets, [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+    return chunks[0], parameter_sets, network_shapes(header)
 
 
 def test_work_files_round_trip_and_check_their_key(gop_chunk) -> None:

@@ -7,7 +7,7 @@ import os
 
 from bitstream import KeyframeCodec, Matrix, NrfFile, PixelFormat, audio_streams, describe
 
-from ..core.fields import parameter_count, parameter_shapes
+from ..core.fields import network_shapes, parameter_count
 
 # header fields stored as numbers that mean names: --json gives the names (as the CLI spells them)
 ENUM_FIELDS: dict[tuple[str, ...], type[enum.IntEnum]] = {
@@ -32,7 +32,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
     """Parse every chunk of a .nrf (CRCs checked) and summarise where its bytes go."""
     nrf = NrfFile(path)
     header = nrf.header
-    shapes = [parameter_shapes(header.flow), parameter_shapes(header.residual)]
+    shapes = network_shapes(header)
     gops, models = [], {}
     channel_tensors = stored_tensors = 0  # tensors stored with a step per output channel; tensors stored
     parameter_sets = sum(len(p) for p in nrf.parameter_sets)  # in PSET, shared by every keyframe

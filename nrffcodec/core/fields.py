@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitstream import FieldArch
+from bitstream import FieldArch, Header
 
 
 def positional_encoding(coords: torch.Tensor, freqs: Sequence[int]) -> torch.Tensor:
@@ -77,6 +77,11 @@ class CoordinateField(nn.Module):
 def parameter_shapes(arch: FieldArch) -> list[tuple[int, ...]]:
     """Shapes of the network's tensors in storage order (the decoder's contract with the file)."""
     return [tuple(p.shape) for p in CoordinateField(arch, device="meta").ordered_parameters()]
+
+
+def network_shapes(header: Header) -> list[list[tuple[int, ...]]]:
+    """The flow's and the residual's tensor shapes (parameter_shapes): what reading a GOP's networks takes."""
+    return [parameter_shapes(header.flow), parameter_shapes(header.residual)]
 
 
 def parameter_count(arch: FieldArch) -> int:

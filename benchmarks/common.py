@@ -8,9 +8,12 @@ codec then reads those frames: `nrff sweep that.mkv` reproduces a benchmark row 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
+import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.core.video import Video
+from nrffcodec.evaluation import machine
 from nrffcodec.evaluation.scaling import scale_video
 from nrffcodec.media.reader import read_video
 from nrffcodec.media.writer import write_video
@@ -89,3 +93,23 @@ def prepare(
         write_video(path, video)
     back = dataclasses.replace(read_video(path), first_frame=start)  # frame numbers of the source
     return Prepared(name, source, path, back, f"{note}, frames {start}-{end - 1}")
+
+
+def write_outputs(
+    out: Path, results: object, lines: list[str], script: str, argv: list[str] | None, started: float
+) -> None:
+    """OUT/results.json, and OUT/summary.md (`lines`, then the command as typed, its minutes, the machine,
+    the versions and the date), also printed."""
+    m = machine.describe("cpu")
+    command = f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
+    footer = (
+        f"Command: `{command.strip()}` ({(time.perf_counter() - started) / 60:.0f} min). Machine: {m['cpu']}, "
+        f"{m['cores']} cores, device cpu. Versions: "
+        + ", ".join(f"{k} {val}" for k, val in machine.versions().items())
+        + f". Date: {datetime.date.today().isoformat()}."
+    )
+    summary = "\n".join([*lines, "", footer])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "summary.md").write_text(summary + "\n")
+    print(summary)

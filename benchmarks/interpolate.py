@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import json
 import sys
 import time
 from pathlib import Path
 
 import av
 import numpy as np
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare, write_outputs
 
 from bitstream import NrfFile
 from nrffcodec.core.ffmpeg import frame_from_planes
@@ -40,7 +38,6 @@ from nrffcodec.core.video import Video
 from nrffcodec.decoder import decode, decode_at_rate
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.errors import NrffError
-from nrffcodec.evaluation import machine
 from nrffcodec.settings import EncodeSettings
 
 CLIPS = ("carphone", "bikes", "vtest")
@@ -219,25 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     except NrffError as exc:
         print(f"interpolate.py: error: {exc}", file=sys.stderr)
         return 2
-    m, v = machine.describe("cpu"), machine.versions()
-    command = "python benchmarks/interpolate.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = "\n".join(
-        [
-            f"Even frames coded by nrff --quality {args.quality} --preset {args.preset}"
-            f"{'' if args.gop is None else f' --gop {args.gop}'}, decoded at --fps 2x; the odd "
-            f"frames between two coded ones scored against the source, PSNR-YUV (6:1:1) / PSNR-RGB in dB.",
-            "",
-            *table(rows),
-            "",
-            f"Command: `{command.strip()}` ({(time.perf_counter() - started) / 60:.0f} min). Machine: {m['cpu']}, "
-            f"{m['cores']} cores, device cpu. Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ". "
-            f"Date: {datetime.date.today().isoformat()}.",
-        ]
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "summary.md").write_text(text + "\n")
-    print(text)
+    lines = [
+        f"Even frames coded by nrff --quality {args.quality} --preset {args.preset}"
+        f"{'' if args.gop is None else f' --gop {args.gop}'}, decoded at --fps 2x; the odd "
+        f"frames between two coded ones scored against the source, PSNR-YUV (6:1:1) / PSNR-RGB in dB.",
+        "",
+        *table(rows),
+    ]
+    write_outputs(args.out, rows, lines, "interpolate.py", argv, started)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 common = pytest.importorskip("common")
 rd = pytest.importorskip("rd")
 repack = pytest.importorskip("repack")
+bound = pytest.importorskip("interpolation_bound")
 
 
 @pytest.mark.parametrize(
@@ -77,3 +79,19 @@ def test_repack_rewrites_a_3x_file_smaller_to_the_same_frames() -> None:
         legacy = write_nrf(*parts(data), major=3).data
         rewritten = repack.repacked(legacy)  # raises SystemExit where the frames differ
     assert rewritten == data and NrfFile(legacy).version[0] == 3 and len(legacy) - len(data) == 42
+
+
+def test_interpolation_bound_interleaves_and_prices_the_odd_frames() -> None:
+    video = moving_texture(16, 12, 5, dx=1)
+    even, odd = (dataclasses.replace(video, y=video.y[k::2], u=video.u[k::2], v=video.v[k::2]) for k in (0, 1))
+    assert all(np.array_equal(getattr(bound.interleaved(even, odd, video), p), getattr(video, p)) for p in "yuv")
+    all_rows = [
+        {"crf": c, "bytes": b, "psnr_yuv": q, "psnr_rgb": q - 3, "odd_psnr_yuv": q}
+        for c, b, q in ((63, 1000, 30.0), (56, 2000, 33.0), (48, 4000, 36.0))
+    ]
+    costlier = [r | {"bytes": round(r["bytes"] * 1.1), "odd_psnr_yuv": r["psnr_yuv"] - 2} for r in all_rows]
+    rows = {"all": all_rows, "mci": costlier, "average": costlier}
+    assert bound.bd(rows, "mci", "psnr_yuv") == pytest.approx(10.0, abs=0.01)
+    text = "\n".join(bound.table({"clip": rows}))
+    assert "| clip | 56 | 2,000, 33.00 / 30.00 | 2,200 | -200 (-13) | 33.00 / 31.00 / 31.00 |" in text
+    assert "| mci, PSNR-RGB | +10.0% |" in text

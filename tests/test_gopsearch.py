@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from bitstream import NrfFile
@@ -26,6 +27,7 @@ from nrffcodec.encoder.plan import plan_encode
 from nrffcodec.media.reader import read_video
 from nrffcodec.settings import GOP_CANDIDATES, PRESETS, rd_lambda
 
+from .clips import moving_texture
 from .conftest import FAST
 from .pilot_tools import PIXELS, measure
 
@@ -79,8 +81,9 @@ def test_rounds_go_longest_first_two_at_a_time() -> None:
     assert pilot_rounds((16, 8, 4)) == [[16, 8], [4]]
 
 
-def _search(costs: dict[int, float]) -> tuple[int, list[int]]:
-    """descending_search over measures whose cost at lambda 0 is `costs` (distortion only)."""
+def _search(costs: dict[int, float], above_floor: set[int] | None = None) -> tuple[int, list[int]]:
+    """descending_search over measures whose cost at lambda 0 is `costs` (distortion only); `above_floor`:
+    the lengths above the floor's curve, where that ends the descent (default: every length)."""
 
     def measure_round(lengths):
         return [
@@ -88,7 +91,10 @@ def _search(costs: dict[int, float]) -> tuple[int, list[int]]:
             for n in lengths
         ]
 
-    best, measures = descending_search(list(costs), measure_round, 0.0, PIXELS)
+    above = set(costs) if above_floor is None else above_floor
+    best, measures = descending_search(
+        list(costs), measure_round, 0.0, PIXELS, lambda measured: any(m.gop_length in above for m in measured)
+    )
     return best.gop_length, [m.gop_length for m in measures]
 
 
@@ -104,6 +110,13 @@ def test_search_stops_when_a_longer_gop_wins_and_descends_while_the_shortest_win
     assert _search({16: 2.0, 8: 1.0, 4: 1.1, 2: 0.4}) == (2, [16, 8, 4, 2])  # quality 7: 2 measured with 4
     with pytest.raises(ValueError):
         descending_search([], lambda lengths: [], 1.0, PIXELS)
+
+
+def test_a_round_whose_lengths_all_lie_below_the_floors_curve_ends_the_descent() -> None:
+    falling = {32: 3.0, 16: 2.0, 8: 1.0, 4: 0.5, 2: 0.4}
+    assert _search(falling, above_floor=set()) == (16, [32, 16])
+    assert _search(falling, above_floor={16, 4}) == (2, [32, 16, 8, 4, 2])  # one a round above: on as before
+    assert _search(falling, above_floor={32, 2}) == (4, [32, 16, 8, 4])  # 8 and 4 below: 2 is not measured
 
 
 def test_short_gops_get_narrower_networks_but_not_below_quality_1s() -> None:
@@ -149,6 +162,15 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
     # the pilot is deterministic: the same settings choose the same length and write the same bytes
     again, _ = encode_video(video, settings)
     assert again == data
+
+
+def test_on_a_clip_no_field_predicts_the_pilot_measures_one_round(clip_path) -> None:
+    frames = [moving_texture(32, 32, 1, seed=seed) for seed in range(16)]  # a new picture every frame
+    video = dataclasses.replace(frames[0], **{p: np.concatenate([getattr(f, p) for f in frames]) for p in "yuv"})
+    lines: list[str] = []
+    _, report = encode_video(video, EncodeSettings(**{**FAST, "gop": None, "iterations": 40}), log=lines.append)
+    pilot = next(line for line in lines if line.startswith("pilot (per frame"))
+    assert report.gop_length == 1 and "GOP 8:" in pilot and "GOP 4:" not in pilot and "GOP 2:" not in pilot, pilot
 
 
 def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> None:

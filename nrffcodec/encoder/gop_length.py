@@ -133,15 +133,18 @@ def descending_search(
     measure_round: Callable[[Sequence[int]], list[PilotMeasure]],
     lam: float,
     pixels_per_frame: int,
+    worth_more: Callable[[Sequence[PilotMeasure]], bool] = lambda measured: True,
 ) -> tuple[PilotMeasure, list[PilotMeasure]]:
-    """(the cheapest measure, every measure taken): rounds of candidates, longest first, while keep_descending."""
+    """(the cheapest measure, every measure taken): rounds of candidates, longest first, while
+    keep_descending and while `worth_more` of the round just measured."""
     if not candidates:
         raise ValueError("no GOP lengths to search")
     measures: list[PilotMeasure] = []
     for lengths in pilot_rounds(candidates):
-        measures += measure_round(lengths)
+        measured = measure_round(lengths)
+        measures += measured
         best = choose(measures, lam, pixels_per_frame)
-        if not keep_descending(measures, best, lam, pixels_per_frame):
+        if not keep_descending(measures, best, lam, pixels_per_frame) or not worth_more(measured):
             break
     return best, measures
 
@@ -296,13 +299,18 @@ def choose_gop_length(
         return out
 
     floor = measure_round([1]) if 1 in candidates else []
-    best, measures = descending_search([c for c in candidates if c != 1], measure_round, lam, pixels)
-    eligible = list(measures)
-    floors = None
-    if floor:
-        other = other_floor(window, settings, schedule, make_task)
-        floors = (floor[0], other)
-        eligible = [m for m in measures if above_floor_curve(m, floor[0], other, pixels)]
+    floors = (floor[0], other_floor(window, settings, schedule, make_task)) if floor else None
+
+    def above_floor(m: PilotMeasure) -> bool:
+        return floors is None or above_floor_curve(m, *floors, pixels)
+
+    # A round of lengths all below the floor's curve ends the descent: the shorter a GOP, the more
+    # its networks cost per frame against the keyframe codec's own inter frames (decisions 0053, 0054).
+    _, measures = descending_search(
+        [c for c in candidates if c != 1], measure_round, lam, pixels, lambda measured: any(map(above_floor, measured))
+    )
+    eligible = [m for m in measures if above_floor(m)]
+    if floors:
         below = sorted({m.gop_length for m in measures} - {m.gop_length for m in eligible}, reverse=True)
         if below:
             log(f"pilot: GOP {', '.join(map(str, below))} below the keyframe codec's own curve: not kept")

@@ -249,7 +249,8 @@ def choose_gop_length(
     """--gop if given; else the candidate length of least D + lambda R on a pilot.
 
     Candidates are measured longest first, two at a time, and the search stops at the first round
-    whose shortest length costs clearly more than the best (descending_search). Length 1 (the
+    whose shortest length costs clearly more than the best (descending_search), or whose lengths all
+    lie below the floor's curve (above_floor_curve). Length 1 (the
     keyframe codec alone, nothing trained) is always measured: it is the floor, and costs one
     keyframe encode of the window. `steps` counts the pilot's training, with the encode at the
     best trained length so far as the work still to come.

@@ -164,7 +164,7 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
     assert again == data
 
 
-def test_on_a_clip_no_field_predicts_the_pilot_measures_one_round(clip_path) -> None:
+def test_on_a_clip_no_field_predicts_the_pilot_measures_one_round() -> None:
     frames = [moving_texture(32, 32, 1, seed=seed) for seed in range(16)]  # a new picture every frame
     video = dataclasses.replace(frames[0], **{p: np.concatenate([getattr(f, p) for f in frames]) for p in "yuv"})
     lines: list[str] = []

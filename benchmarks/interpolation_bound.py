@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,28 +56,91 @@ def quality(reference: Video, decoded: Video) -> dict[str, float]:
     return {"psnr_yuv": whole.psnr_yuv, "psnr_rgb": whole.psnr_rgb, "odd_psnr_yuv": odd_only.psnr_yuv}
 
 
-def run_clip(video: Video, crfs: list[int]) -> dict[str, list[dict]]:
+@dataclasses.dataclass(frozen=True)
+class EvenCoded:
+    """One CRF of SVT-AV1 preset 0 on a clip: every frame, and the even frames alone."""
+
+    every: dict  # the row of every frame coded: crf, bytes, quality
+    even_bytes: int
+    decoded: Video  # the even frames, decoded
+    mci: Video  # the odd frames, minterpolate'd from the decoded even ones
+
+
+def code_every_and_even(video: Video, crf: int) -> EvenCoded:
     svt = SvtAv1("0")
+    every = svt.code(video, crf)
     even_input = dataclasses.replace(pick(video, list(range(0, video.frame_count, 2))), fps=video.fps / 2)
+    coded = svt.code(even_input, crf)
+    decoded = coded.decoded
+    mci = pick(minterpolate(decoded), list(range(1, 2 * decoded.frame_count - 1, 2)))
+    row = {"crf": crf, "bytes": len(every.data)} | quality(video, every.decoded)
+    print(f"   CRF {crf}: all {row['bytes']:,} B, even {len(coded.data):,} B", file=sys.stderr)
+    return EvenCoded(row, len(coded.data), decoded, mci)
+
+
+def run_clip(video: Video, crfs: list[int]) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {"all": [], "average": [], "mci": []}
     for crf in crfs:
-        every = svt.code(video, crf)
-        rows["all"].append({"crf": crf, "bytes": len(every.data)} | quality(video, every.decoded))
-        coded = svt.code(even_input, crf)
-        decoded = coded.decoded
-        renders = {
-            "average": neighbour_average(decoded),
-            "mci": pick(minterpolate(decoded), list(range(1, 2 * decoded.frame_count - 1, 2))),
-        }
-        for name, odd in renders.items():
-            rows[name].append({"crf": crf, "bytes": len(coded.data)} | quality(video, interleaved(decoded, odd, video)))
-        print(f"   CRF {crf}: all {rows['all'][-1]['bytes']:,} B, even {len(coded.data):,} B", file=sys.stderr)
+        coded = code_every_and_even(video, crf)
+        rows["all"].append(coded.every)
+        for name, odd in {"average": neighbour_average(coded.decoded), "mci": coded.mci}.items():
+            rendered = interleaved(coded.decoded, odd, video)
+            rows[name].append({"crf": crf, "bytes": coded.even_bytes} | quality(video, rendered))
     return rows
 
 
-def bd(rows: dict[str, list[dict]], test: str, metric: str) -> float | None:
-    curve = {name: [(r["bytes"], r[metric]) for r in rows[name]] for name in ("all", test)}
-    return bd_rate(curve["all"], curve[test])
+Points = list[tuple[int, float]]
+
+
+def bd(rows: dict[str, list[dict]], test: str, metric: str, curve: Callable[[Points], Points] = list) -> float | None:
+    """BD-rate of `test`'s points (through `curve`, e.g. their Pareto front) against `all`'s."""
+    return bd_rate([(r["bytes"], r[metric]) for r in rows["all"]], curve([(r["bytes"], r[metric]) for r in rows[test]]))
+
+
+def bd_lines(
+    results: dict[str, dict[str, list[dict]]], tests: Sequence[str], curve: Callable[[Points], Points] = list
+) -> list[str]:
+    """The table of each test's BD-rate against `all`, a column per clip, in PSNR-YUV and PSNR-RGB."""
+    lines = ["", "| BD-rate against all | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    for test in tests:
+        for metric, label in (("psnr_yuv", "PSNR-YUV"), ("psnr_rgb", "PSNR-RGB")):
+            values = [bd(rows, test, metric, curve) for rows in results.values()]
+            cells = ["no overlap" if value is None else f"{value:+.1f}%" for value in values]
+            lines.append(f"| {test}, {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def measure_clips(
+    clips: Path,
+    only: str,
+    out: Path,
+    run: Callable[[Video], dict[str, list[dict]]],
+    table: Callable[[dict[str, dict[str, list[dict]]]], list[str]],
+    script: str,
+    argv: list[str] | None,
+) -> int:
+    """`run` on the first frames of each clip named in `only`; OUT/results.json and summary.md from
+    its rows and `table`. The exit status: 2, with one line, where a clip is missing."""
+    started = time.perf_counter()
+    results = {}
+    try:
+        for name, video in first_frames(clips, only, out / "clips"):
+            results[name] = run(video)
+    except NrffError as exc:
+        print(f"{script}: error: {exc}", file=sys.stderr)
+        return 2
+    write_outputs(out, results, table(results), script, argv, started)
+    return 0
+
+
+def first_frames(clips: Path, only: str, work: Path) -> Iterator[tuple[str, Video]]:
+    """(name, its first FRAMES frames prepared as rd.py does under `work`) of each clip named in `only`."""
+    sources = {s.stem.replace("_pristine", ""): s for s in clips_in(clips)}
+    for name in only.split(","):
+        if name not in sources:
+            raise NrffError(f"no clip {name!r} in {clips}")
+        print(f"== {name}", file=sys.stderr)
+        yield name, pick(prepare(sources[name], work).video, list(range(FRAMES)))
 
 
 def table(results: dict[str, dict[str, list[dict]]]) -> list[str]:
@@ -94,15 +158,7 @@ def table(results: dict[str, dict[str, list[dict]]]) -> list[str]:
                 f"| {spent:,} ({spent / odd_count:.0f}) | {a['odd_psnr_yuv']:.2f} / {m['odd_psnr_yuv']:.2f} / "
                 f"{v['odd_psnr_yuv']:.2f} | {m['psnr_yuv']:.2f} / {m['psnr_rgb']:.2f} |"
             )
-    lines += ["", "| BD-rate against all | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
-    for test in ("mci", "average"):
-        for metric, label in (("psnr_yuv", "PSNR-YUV"), ("psnr_rgb", "PSNR-RGB")):
-            cells = []
-            for rows in results.values():
-                value = bd(rows, test, metric)
-                cells.append("no overlap" if value is None else f"{value:+.1f}%")
-            lines.append(f"| {test}, {label} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + bd_lines(results, ("mci", "average"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,21 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crfs", default="63,60,56,52,48,44", help="SVT-AV1 CRFs (default %(default)s)")
     args = parser.parse_args(argv)
     crfs = [int(c) for c in args.crfs.split(",")]
-    started = time.perf_counter()
-    results = {}
-    try:
-        sources = {s.stem.replace("_pristine", ""): s for s in clips_in(args.clips)}
-        for name in args.only.split(","):
-            if name not in sources:
-                raise NrffError(f"no clip {name!r} in {args.clips}")
-            print(f"== {name}", file=sys.stderr)
-            video = prepare(sources[name], args.out / "clips").video
-            results[name] = run_clip(pick(video, list(range(FRAMES))), crfs)
-    except NrffError as exc:
-        print(f"interpolation_bound.py: error: {exc}", file=sys.stderr)
-        return 2
-    write_outputs(args.out, results, table(results), "interpolation_bound.py", argv, started)
-    return 0
+    return measure_clips(
+        args.clips, args.only, args.out, lambda video: run_clip(video, crfs), table, "interpolation_bound.py", argv
+    )
 
 
 if __name__ == "__main__":

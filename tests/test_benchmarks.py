@@ -22,6 +22,7 @@ common = pytest.importorskip("common")
 rd = pytest.importorskip("rd")
 repack = pytest.importorskip("repack")
 bound = pytest.importorskip("interpolation_bound")
+latent = pytest.importorskip("latent_residual")
 
 
 @pytest.mark.parametrize(
@@ -95,3 +96,17 @@ def test_interpolation_bound_interleaves_and_prices_the_odd_frames() -> None:
     text = "\n".join(bound.table({"clip": rows}))
     assert "| clip | 56 | 2,000, 33.00 / 30.00 | 2,200 | -200 (-13) | 33.00 / 31.00 / 31.00 |" in text
     assert "| mci, PSNR-RGB | +10.0% |" in text
+
+
+def test_latent_residual_rate_model_is_a_distribution_and_the_fit_corrects_the_prediction() -> None:
+    torch = pytest.importorskip("torch")
+    values = torch.arange(-60.0, 61.0)
+    bits = torch.stack([latent.laplace_bits(v, torch.tensor(0.3), torch.tensor(1.7)) for v in values])
+    assert float(torch.exp2(-bits).sum()) == pytest.approx(1.0, abs=1e-3)
+    assert latent.pareto([(100, 30.0), (120, 29.0), (150, 31.0), (150, 30.5)]) == [(100, 30.0), (150, 31.0)]
+    video = moving_texture(16, 16, 4, dx=1)
+    target = latent.planes_of(video, [1, 3])
+    prediction = tuple(p * 0.9 for p in target)  # too dark: the latents or the synthesis must brighten it
+    fitted = latent.fit(target, prediction, lam=1e-4, steps=80, hidden=4)
+    before, after = (float(((luma - target[0]) ** 2).mean()) for luma in (prediction[0], fitted.planes[0]))
+    assert after < before / 2 and fitted.latent_bytes >= 0 and fitted.decoder_bytes > 0

@@ -93,8 +93,15 @@ Points = list[tuple[int, float]]
 
 
 def bd(rows: dict[str, list[dict]], test: str, metric: str, curve: Callable[[Points], Points] = list) -> float | None:
-    """BD-rate of `test`'s points (through `curve`, e.g. their Pareto front) against `all`'s."""
-    return bd_rate([(r["bytes"], r[metric]) for r in rows["all"]], curve([(r["bytes"], r[metric]) for r in rows[test]]))
+    """BD-rate of `test`'s points (through `curve`, e.g. their Pareto front) against `all`'s; None
+    where the curves share no PSNR range or either has fewer than two PSNRs."""
+    anchor, points = (
+        [(r["bytes"], r[metric]) for r in rows["all"]],
+        curve([(r["bytes"], r[metric]) for r in rows[test]]),
+    )
+    if min(len({q for _, q in anchor}), len({q for _, q in points})) < 2:
+        return None
+    return bd_rate(anchor, points)
 
 
 def bd_lines(
@@ -105,7 +112,7 @@ def bd_lines(
     for test in tests:
         for metric, label in (("psnr_yuv", "PSNR-YUV"), ("psnr_rgb", "PSNR-RGB")):
             values = [bd(rows, test, metric, curve) for rows in results.values()]
-            cells = ["no overlap" if value is None else f"{value:+.1f}%" for value in values]
+            cells = ["none" if value is None else f"{value:+.1f}%" for value in values]
             lines.append(f"| {test}, {label} | " + " | ".join(cells) + " |")
     return lines
 

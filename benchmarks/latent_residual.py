@@ -16,7 +16,7 @@ lands within a few bytes of it), plus the synthesis and ARM weights quantized an
 benchmarks/postfilter.py does. Not a codec feature: the ARM's floating-point output would drive
 the entropy decoder, which nrff does not allow (a codec would need it in integer arithmetic).
 The whole clip is set against SVT-AV1 coding every frame: the bytes it needs for the same PSNR-YUV
-on its own curve, and BD-rate. A measurement for docs/decisions/0055 (about 25 minutes):
+on its own curve, and BD-rate. A measurement for docs/decisions/0055 (an hour on a 2-core CPU):
 
     python benchmarks/latent_residual.py --only carphone,bikes --crfs 63,56,48 --lambdas 0.003,0.001
 """

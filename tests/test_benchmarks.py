@@ -96,6 +96,9 @@ def test_interpolation_bound_interleaves_and_prices_the_odd_frames() -> None:
     text = "\n".join(bound.table({"clip": rows}))
     assert "| clip | 56 | 2,000, 33.00 / 30.00 | 2,200 | -200 (-13) | 33.00 / 31.00 / 31.00 |" in text
     assert "| mci, PSNR-RGB | +10.0% |" in text
+    one_point = rows | {"mci": costlier[:1]}  # a curve of one point has no BD-rate, and the table says so
+    assert bound.bd(one_point, "mci", "psnr_yuv") is None
+    assert "| mci, PSNR-YUV | none |" in bound.bd_lines({"clip": one_point}, ("mci",))
 
 
 def test_latent_residual_rate_model_is_a_distribution_and_the_fit_corrects_the_prediction() -> None:

@@ -65,6 +65,11 @@ class EvenCoded:
     decoded: Video  # the even frames, decoded
     mci: Video  # the odd frames, minterpolate'd from the decoded even ones
 
+    def row(self, video: Video, odd: Video, extra_bytes: int = 0) -> dict:
+        """The row of the decoded even frames with `odd` rendered between them, at `extra_bytes` more."""
+        rendered = interleaved(self.decoded, odd, video)
+        return {"crf": self.every["crf"], "bytes": self.even_bytes + extra_bytes} | quality(video, rendered)
+
 
 def code_every_and_even(video: Video, crf: int) -> EvenCoded:
     svt = SvtAv1("0")
@@ -83,9 +88,8 @@ def run_clip(video: Video, crfs: list[int]) -> dict[str, list[dict]]:
     for crf in crfs:
         coded = code_every_and_even(video, crf)
         rows["all"].append(coded.every)
-        for name, odd in {"average": neighbour_average(coded.decoded), "mci": coded.mci}.items():
-            rendered = interleaved(coded.decoded, odd, video)
-            rows[name].append({"crf": crf, "bytes": coded.even_bytes} | quality(video, rendered))
+        rows["average"].append(coded.row(video, neighbour_average(coded.decoded)))
+        rows["mci"].append(coded.row(video, coded.mci))
     return rows
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import DEFAULT_CLIPS, REPO
-from interpolation_bound import FRAMES, bd_lines, code_every_and_even, interleaved, measure_clips, quality
+from interpolation_bound import FRAMES, Points, bd_lines, code_every_and_even, measure_clips
 from postfilter import quantize, rate_for
 from torch import nn
 from torch.nn import functional as F
@@ -154,26 +154,25 @@ def run_clip(video: Video, crfs: list[int], lambdas: list[float], steps: int, hi
     rows: dict[str, list[dict]] = {"all": [], "mci": [], "latents": []}
     for crf in crfs:
         coded = code_every_and_even(video, crf)
-        decoded, mci = coded.decoded, coded.mci
+        mci = coded.mci
         rows["all"].append(coded.every)
-        rows["mci"].append({"crf": crf, "bytes": coded.even_bytes} | quality(video, interleaved(decoded, mci, video)))
+        rows["mci"].append(coded.row(video, mci))
         for lam in lambdas:
             started = time.perf_counter()
             fitted = fit(planes_of(video, odd), planes_of(mci, list(range(mci.frame_count))), lam, steps, hidden)
             extra = math.ceil(fitted.latent_bytes) + fitted.decoder_bytes
-            rendered = interleaved(decoded, as_video(fitted.planes, mci), video)
             rows["latents"].append(
-                {"crf": crf, "lambda": lam, "bytes": coded.even_bytes + extra, "latent_bytes": fitted.latent_bytes}
-                | {"decoder_bytes": fitted.decoder_bytes, "seconds": time.perf_counter() - started}
-                | quality(video, rendered)
+                coded.row(video, as_video(fitted.planes, mci), extra)
+                | {"lambda": lam, "latent_bytes": fitted.latent_bytes, "decoder_bytes": fitted.decoder_bytes}
+                | {"seconds": time.perf_counter() - started}
             )
             print(f"   CRF {crf}, lambda {lam:g}: {extra:,} B on the odd frames", file=sys.stderr)
     return rows
 
 
-def pareto(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def pareto(points: Points) -> Points:
     """The points no other beats in both bytes and PSNR, by rate."""
-    front: list[tuple[int, float]] = []
+    front: Points = []
     for size, psnr in sorted(points, key=lambda p: (p[0], -p[1])):
         if not front or psnr > front[-1][1]:
             front.append((size, psnr))

@@ -113,3 +113,11 @@ def test_latent_residual_rate_model_is_a_distribution_and_the_fit_corrects_the_p
     fitted = latent.fit(target, prediction, lam=1e-4, steps=80, hidden=4)
     before, after = (float(((luma - target[0]) ** 2).mean()) for luma in (prediction[0], fitted.planes[0]))
     assert after < before / 2 and fitted.latent_bytes >= 0 and fitted.decoder_bytes > 0
+
+
+def test_scheduling_bystander_counts_alone_and_beside_a_command() -> None:
+    scheduling = pytest.importorskip("scheduling")
+    alone, nothing = scheduling.bystander_rate(0.3)
+    beside, stdout = scheduling.bystander_rate(0.0, [sys.executable, "-c", "print('done')"])
+    assert alone > 0 and beside > 0 and nothing == ""
+    assert stdout.strip() == "done"

@@ -11,6 +11,7 @@ import numpy as np
 
 from bitstream import Matrix
 
+from .scheduling import scheduling_kept
 from .video import Planes
 
 # FFmpeg's AVColorSpace / AVColorRange values (libavutil/pixfmt.h)
@@ -77,17 +78,20 @@ def encode_pictures(
     """Every packet `encoder_name` writes for `pictures` (8-bit yuv420p, edge-padded to height x width)."""
     if encoder_name == "libsvtav1":
         os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
-    encoder = av.CodecContext.create(encoder_name, "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base = time_base
-    if framerate is not None:
-        encoder.framerate = framerate
-    encoder.color_range = color_range_of(full_range)
-    encoder.options = options
-    packets = []
-    for index, planes in enumerate(pictures):
-        frame = frame_from_planes(*planes, height, width)
-        frame.pts = index
-        packets += encoder.encode(frame)
-    packets += encoder.encode(None)
+    with scheduling_kept() as restore:  # SVT-AV1 would leave this thread real-time (core.scheduling)
+        encoder = av.CodecContext.create(encoder_name, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.time_base = time_base
+        if framerate is not None:
+            encoder.framerate = framerate
+        encoder.color_range = color_range_of(full_range)
+        encoder.options = options
+        encoder.open()
+        restore()  # the encoder's own threads too, before they code a picture
+        packets = []
+        for index, planes in enumerate(pictures):
+            frame = frame_from_planes(*planes, height, width)
+            frame.pts = index
+            packets += encoder.encode(frame)
+        packets += encoder.encode(None)
     return [bytes(p) for p in packets]

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -100,13 +101,15 @@ def main() -> None:
     sample = REPO / "samples" / "carphone.mp4"
     parser.add_argument("--clip", type=Path, default=sample, help="input (default: the shipped sample)")
     parser.add_argument("--frames", type=int, default=17, help="frames encoded (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("scheduling.nrf"), help="the encode's output")
+    parser.add_argument("--out", type=Path, help="keep the encode's output here (default: a temporary file)")
     args = parser.parse_args()
     jobs = os.cpu_count() or 1
     env = dict(os.environ, PYTHONPATH=str(args.repo.resolve()))
-    command = [sys.executable, "-c", ENCODER, str(args.clip), str(args.out), str(args.frames), str(jobs)]
     alone, _ = bystander_rate(5.0)
-    beside, stdout = bystander_rate(0.0, command, env)
+    with tempfile.TemporaryDirectory() as scratch:
+        target = args.out or Path(scratch) / "scheduling.nrf"
+        command = [sys.executable, "-c", ENCODER, str(args.clip), str(target), str(args.frames), str(jobs)]
+        beside, stdout = bystander_rate(0.0, command, env)
     report = json.loads(stdout.strip().splitlines()[-1])
     report["worker_scheduling"] = [f"{POLICIES.get(p, p)} {prio}" for p, prio in report["worker_scheduling"]]
     report.update(

@@ -24,8 +24,8 @@ import av
 import numpy as np
 from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 
+from nrffcodec.core.ffmpeg import open_encoder
 from nrffcodec.core.quality import measure
-from nrffcodec.core.scheduling import scheduling_kept
 from nrffcodec.core.video import Video
 from nrffcodec.evaluation.bdrate import bd_rate
 from nrffcodec.evaluation.svtav1 import SvtAv1, strip_temporal_delimiters
@@ -51,25 +51,20 @@ class Variant(SvtAv1):
         if not self.ten_bit:
             return super().encode_units(video, crf)
         height, width = self.coded_size(video)
-        with scheduling_kept() as restore:  # SVT-AV1 would leave this thread real-time (core.scheduling)
-            encoder = av.CodecContext.create("libsvtav1", "w")
-            encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p10le"
-            encoder.time_base, encoder.framerate = Fraction(1) / video.fps, video.fps
-            encoder.options = self.options(crf)
-            encoder.open()
-            restore()
-            packets = []
-            for t in range(video.frame_count):
-                frame = av.VideoFrame(width, height, "yuv420p10le")
-                for plane, data in zip(frame.planes, video.planes(t)):
-                    pad = ((0, plane.height - data.shape[0]), (0, plane.width - data.shape[1]))
-                    padded = np.pad(data, pad, mode="edge")
-                    line = np.zeros((plane.height, plane.line_size // 2), np.uint16)
-                    line[:, : plane.width] = padded.astype(np.uint16) << 2
-                    plane.update(line.tobytes())
-                frame.pts = t
-                packets += encoder.encode(frame)
-            packets += encoder.encode(None)
+        fps = video.fps
+        encoder = open_encoder("libsvtav1", height, width, "yuv420p10le", self.options(crf), Fraction(1) / fps, fps)
+        packets = []
+        for t in range(video.frame_count):
+            frame = av.VideoFrame(width, height, "yuv420p10le")
+            for plane, data in zip(frame.planes, video.planes(t)):
+                pad = ((0, plane.height - data.shape[0]), (0, plane.width - data.shape[1]))
+                padded = np.pad(data, pad, mode="edge")
+                line = np.zeros((plane.height, plane.line_size // 2), np.uint16)
+                line[:, : plane.width] = padded.astype(np.uint16) << 2
+                plane.update(line.tobytes())
+            frame.pts = t
+            packets += encoder.encode(frame)
+        packets += encoder.encode(None)
         return [strip_temporal_delimiters(bytes(p)) for p in packets]
 
     def decode_units(self, units: list[bytes], like: Video) -> Video:

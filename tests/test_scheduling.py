@@ -13,15 +13,11 @@ import pytest
 
 from nrffcodec.core import scheduling
 from nrffcodec.core.ffmpeg import encode_pictures
+from nrffcodec.core.scheduling import thread_scheduling
 from nrffcodec.core.video import Planes
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="no POSIX scheduling calls here")
 REAL_TIME = {os.SCHED_FIFO, os.SCHED_RR} if hasattr(os, "SCHED_FIFO") else set()
-
-
-def scheduling_of(tid: int) -> tuple[int, int]:
-    """(policy, static priority) of thread `tid` (0: the calling one)."""
-    return os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority
 
 
 def policies() -> dict[int, tuple[int, int]]:
@@ -29,13 +25,13 @@ def policies() -> dict[int, tuple[int, int]]:
     out = {}
     for tid in map(int, os.listdir("/proc/self/task")):
         with contextlib.suppress(OSError):  # ended meanwhile
-            out[tid] = scheduling_of(tid)
+            out[tid] = thread_scheduling(tid)
     return out
 
 
 def policy_of_a_new_thread() -> tuple[int, int]:
     seen: list[tuple[int, int]] = []
-    thread = threading.Thread(target=lambda: seen.append(scheduling_of(0)))
+    thread = threading.Thread(target=lambda: seen.append(thread_scheduling(0)))
     thread.start()
     thread.join()
     return seen[0]
@@ -44,7 +40,7 @@ def policy_of_a_new_thread() -> tuple[int, int]:
 def test_svt_av1_leaves_no_thread_real_time() -> None:
     """Run as root, SVT-AV1 makes the thread that opens it SCHED_FIFO 99; threads and worker processes
     started afterwards would inherit that."""
-    before = scheduling_of(0)
+    before = thread_scheduling(0)
     picture = (np.full((64, 64), 128, np.uint8), np.full((32, 32), 128, np.uint8), np.full((32, 32), 128, np.uint8))
     options = {"preset": "8", "crf": "50", "svtav1-params": "lp=2"}
     while_coding: list[dict[int, tuple[int, int]]] = []
@@ -57,7 +53,7 @@ def test_svt_av1_leaves_no_thread_real_time() -> None:
     packets = encode_pictures("libsvtav1", pictures(), 64, 64, options, Fraction(1, 25), False)
     assert packets and len(while_coding[0]) > len(policies()), "the encoder's threads were seen"
     assert all(value == before for value in while_coding[0].values()), "its threads code at the caller's priority"
-    assert scheduling_of(0) == before
+    assert thread_scheduling(0) == before
     assert policy_of_a_new_thread() == before
     assert not [tid for tid, (policy, _) in policies().items() if policy in REAL_TIME and before[0] not in REAL_TIME]
 
@@ -101,7 +97,7 @@ def test_restore_puts_back_the_caller_and_threads_started_since() -> None:
     raised = RaisedThread()
     try:
         scheduling.restore_scheduling(saved)
-        assert scheduling_of(0) == scheduling_of(raised.tid) == (saved.policy, saved.priority)
+        assert thread_scheduling(0) == thread_scheduling(raised.tid) == (saved.policy, saved.priority)
     finally:
         raised.end()
         os.sched_setscheduler(0, saved.policy, os.sched_param(saved.priority))
@@ -124,5 +120,5 @@ def test_threads_present_before_are_left_alone() -> None:
 def test_without_the_calls_nothing_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scheduling, "_supported", lambda: False)
     assert scheduling.current_scheduling() is None
-    with scheduling.scheduling_kept() as restore:
-        restore()
+    with scheduling.scheduling_kept():
+        pass

@@ -65,6 +65,33 @@ def frame_from_planes(
     return frame
 
 
+def open_encoder(
+    encoder_name: str,
+    height: int,
+    width: int,
+    pix_fmt: str,
+    options: dict[str, str],
+    time_base: Fraction,
+    framerate: Fraction | None = None,
+    full_range: bool | None = None,
+) -> av.CodecContext:
+    """FFmpeg's video encoder `encoder_name`, configured and opened. The calling thread and the encoder's
+    threads keep the caller's CPU scheduling: SVT-AV1 would make them real-time (core.scheduling)."""
+    if encoder_name == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
+    with scheduling_kept():
+        encoder = av.CodecContext.create(encoder_name, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, pix_fmt
+        encoder.time_base = time_base
+        if framerate is not None:
+            encoder.framerate = framerate
+        if full_range is not None:
+            encoder.color_range = color_range_of(full_range)
+        encoder.options = options
+        encoder.open()
+    return encoder
+
+
 def encode_pictures(
     encoder_name: str,
     pictures: Iterable[Planes],
@@ -76,22 +103,11 @@ def encode_pictures(
     framerate: Fraction | None = None,
 ) -> list[bytes]:
     """Every packet `encoder_name` writes for `pictures` (8-bit yuv420p, edge-padded to height x width)."""
-    if encoder_name == "libsvtav1":
-        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints a banner per encoder otherwise
-    with scheduling_kept() as restore:  # SVT-AV1 would leave this thread real-time (core.scheduling)
-        encoder = av.CodecContext.create(encoder_name, "w")
-        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-        encoder.time_base = time_base
-        if framerate is not None:
-            encoder.framerate = framerate
-        encoder.color_range = color_range_of(full_range)
-        encoder.options = options
-        encoder.open()
-        restore()  # the encoder's own threads too, before they code a picture
-        packets = []
-        for index, planes in enumerate(pictures):
-            frame = frame_from_planes(*planes, height, width)
-            frame.pts = index
-            packets += encoder.encode(frame)
-        packets += encoder.encode(None)
+    encoder = open_encoder(encoder_name, height, width, "yuv420p", options, time_base, framerate, full_range)
+    packets = []
+    for index, planes in enumerate(pictures):
+        frame = frame_from_planes(*planes, height, width)
+        frame.pts = index
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
     return [bytes(p) for p in packets]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 _TASKS = "/proc/self/task"  # one entry per thread of this process
 
@@ -34,11 +34,16 @@ def _threads() -> frozenset[int]:
     return frozenset(int(tid) for tid in os.listdir(_TASKS))
 
 
+def thread_scheduling(tid: int) -> tuple[int, int]:
+    """(policy, static priority) of thread `tid` of this process (0: the calling thread)."""
+    return os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority
+
+
 def current_scheduling() -> Scheduling | None:
     """The calling thread's scheduling now; None where the platform cannot restore it."""
     if not _supported():
         return None
-    return Scheduling(os.sched_getscheduler(0), os.sched_getparam(0).sched_priority, _threads())
+    return Scheduling(*thread_scheduling(0), _threads())
 
 
 def restore_scheduling(saved: Scheduling | None) -> None:
@@ -52,19 +57,19 @@ def restore_scheduling(saved: Scheduling | None) -> None:
     param = os.sched_param(saved.priority)
     for tid in [0, *(_threads() - saved.threads)]:  # 0: the calling thread
         with contextlib.suppress(OSError):
-            if (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority) != (saved.policy, saved.priority):
+            if thread_scheduling(tid) != (saved.policy, saved.priority):
                 os.sched_setscheduler(tid, saved.policy, param)
 
 
 @contextlib.contextmanager
-def scheduling_kept() -> Iterator[Callable[[], None]]:
-    """A block after which the calling thread, and threads the block started, schedule as before it.
+def scheduling_kept() -> Iterator[None]:
+    """A block after which the calling thread, and the threads the block started, schedule as before it.
 
-    Yields the restoring function, for a block that should restore early too: right after opening an
-    encoder, so that the encoder's own threads code at the caller's priority.
+    SVT-AV1 raises them while an encoder opens, so the block is the opening (core.ffmpeg.open_encoder):
+    the encoder's threads then code at the caller's priority.
     """
     saved = current_scheduling()
     try:
-        yield lambda: restore_scheduling(saved)
+        yield
     finally:
         restore_scheduling(saved)

@@ -53,5 +53,7 @@ def test_odd_and_tiny_sizes_are_padded_and_cropped(size: tuple[int, int]) -> Non
 
 
 def test_presets_outside_svt_av1s_range_are_refused() -> None:
-    with pytest.raises(ValueError):
-        SvtAv1("14")
+    for preset in ("14", "-2", "", "-", "1.5", "p0"):
+        with pytest.raises(ValueError):
+            SvtAv1(preset)
+    assert [SvtAv1(p).label for p in ("-1", "0", "13")] == ["svtav1 p-1", "svtav1 p0", "svtav1 p13"]

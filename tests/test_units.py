@@ -216,7 +216,7 @@ def test_svt_av1_threads_do_not_change_the_keyframe_bytes(monkeypatch) -> None:
     assert coded[1] == coded[4]
 
 
-@pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "0")])
+@pytest.mark.parametrize("preset, svt_preset", [("fast", "3"), ("medium", "0"), ("slow", "-1")])
 def test_keyframes_take_svt_av1_preset_from_nrffs_preset(preset: str, svt_preset: str) -> None:
     from bitstream import KeyframeCodec
     from nrffcodec.core.keyframes import CODECS

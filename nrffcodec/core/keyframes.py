@@ -75,9 +75,10 @@ TEMPORAL_DELIMITER_OBU = b"\x12\x00"  # a whole temporal-delimiter OBU (type 2, 
 # ---------------------------------------------------------------- codecs
 
 
-# SVT-AV1's preset (0 is the slowest) for each nrff --preset: a clip has few keyframes, so the
-# slowest preset costs seconds where training costs minutes (docs/decisions/).
-SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": 0}
+# SVT-AV1's preset for each nrff --preset: a clip has few keyframes, so a slow preset costs seconds
+# where training costs minutes. `slow` takes -1, SVT-AV1's research preset: about 2% fewer bytes
+# than 0 for 3-4 times its time, too slow for medium's long clips (docs/decisions/0057).
+SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": -1}
 # The keyframe chain: random access (keyframes also predicted from later ones through hidden
 # frames), closed intra keyframes, no temporal filtering, a flat QP cascade since every keyframe
 # is a whole GOP's reference (docs/decisions/).

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ..errors import InputError
 from .baselines import Codec, X26x
 from .points import PointRunner
-from .svtav1 import SvtAv1
+from .svtav1 import SvtAv1, is_preset
 
 BASELINES = ("x264", "x265", "svtav1")
 DEFAULT_PRESETS = {"x264": ("medium",), "x265": ("medium",), "svtav1": ("4",)}
@@ -46,8 +46,8 @@ def parse_presets(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for codec, preset in pairs:
         if codec not in BASELINES:
             raise InputError(f"--baseline-preset: unknown codec {codec!r} (one of {', '.join(BASELINES)})")
-        if codec == "svtav1" and not (preset.isdigit() and 0 <= int(preset) <= 13):
-            raise InputError(f"--baseline-preset: SVT-AV1 presets are 0..13, got {preset!r}")
+        if codec == "svtav1" and not is_preset(preset):
+            raise InputError(f"--baseline-preset: SVT-AV1 presets are -1..13, got {preset!r}")
         if codec != "svtav1" and preset not in X26X_PRESETS:
             raise InputError(f"--baseline-preset: {codec} presets are {', '.join(X26X_PRESETS)}; got {preset!r}")
     return tuple(pairs)

@@ -22,6 +22,15 @@ from ..core.video import Video
 from . import machine
 from .baselines import Codec, Coded, encode_packets
 
+# SVT-AV1's presets, slowest first: -1 is its research preset, which its help lists among the
+# debugging ones; -2 is one too, and codes far worse (docs/decisions/0057).
+PRESETS = range(-1, 14)
+
+
+def is_preset(text: str) -> bool:
+    """Whether `text` names one of PRESETS ("-1", "0" .. "13")."""
+    return text.removeprefix("-").isdigit() and int(text) in PRESETS
+
 
 def strip_temporal_delimiters(packet: bytes) -> bytes:
     """A temporal unit's OBUs without its temporal delimiter."""
@@ -29,7 +38,7 @@ def strip_temporal_delimiters(packet: bytes) -> bytes:
 
 
 class SvtAv1(Codec):
-    """libsvtav1 at one preset (0 slowest .. 13), CRF 0..63, decoded by libdav1d."""
+    """libsvtav1 at one preset (-1 slowest .. 13), CRF 0..63, decoded by libdav1d."""
 
     name, setting_name = "svtav1", "crf"
     crf_limits = (0, 63)
@@ -37,8 +46,8 @@ class SvtAv1(Codec):
     MIN_SIDE = 8
 
     def __init__(self, preset: str = "4") -> None:
-        if not preset.isdigit() or not 0 <= int(preset) <= 13:
-            raise ValueError(f"SVT-AV1 preset must be 0..13, got {preset!r}")
+        if not is_preset(preset):
+            raise ValueError(f"SVT-AV1 preset must be -1..13, got {preset!r}")
         self.preset = preset
 
     @property

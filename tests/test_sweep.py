@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bitstream import KeyframeCodec
 from nrffcodec.app.cli import cli
+from nrffcodec.core.keyframes import CODECS
 from nrffcodec.errors import InputError
 from nrffcodec.evaluation import sweep
 from nrffcodec.evaluation.anchors import MIN_POINTS, crf_sweep, make_baselines, parse_presets
@@ -61,14 +63,14 @@ def test_sweep_writes_every_file(swept) -> None:
     assert "x264" in points[2]["versions"] and "nrff" in points[0]["versions"]
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 8 and rows[0]["codec"] == "nrff" and float(rows[2]["psnr_yuv"]) > 10
-    assert rows[-1]["label"] == "svtav1 p4" and rows[-1]["preset"] == "4"
+    assert rows[-1]["label"] == "svtav1 p3" and rows[-1]["preset"] == "3"  # --preset fast's keyframes
     pairs = [(row["test"], row["anchor"]) for row in data["bd_rate"]]
     assert pairs == [
         ("nrff", "x264"),
         ("nrff", "x265"),
-        ("nrff", "svtav1 p4"),
+        ("nrff", "svtav1 p3"),
         ("x265", "x264"),
-        ("svtav1 p4", "x264"),
+        ("svtav1 p3", "x264"),
     ]
     assert all((out / p["stream"]).stat().st_size >= p["bytes"] for p in points)  # what compare.png decodes
     assert (out / "rd.svg").read_text().lstrip().startswith("<?xml")
@@ -218,12 +220,20 @@ def test_sweep_output_that_is_a_file(clip_path: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a folder" in result.stderr
 
 
+def test_svt_av1s_default_preset_is_that_of_nrffs_own_keyframes() -> None:
+    for preset, label in (("fast", "svtav1 p3"), ("medium", "svtav1 p0"), ("slow", "svtav1 p-1")):
+        assert SweepOptions(preset=preset).anchor_labels() == ["x264", "x265", label]
+        assert CODECS[KeyframeCodec.AV1].options(40, 16, preset)["preset"] == label.removeprefix("svtav1 p")
+    given = SweepOptions(preset="slow", baseline_presets=parse_presets(["svtav1=4"]))
+    assert given.anchor_labels() == ["x264", "x265", "svtav1 p4"]
+
+
 def test_baseline_presets_per_codec_and_bare_for_x26x() -> None:
     pairs = parse_presets(["slow", "svtav1=0", "svtav1=4"])
     assert pairs == (("x264", "slow"), ("x265", "slow"), ("svtav1", "0"), ("svtav1", "4"))
     codecs = make_baselines(("x264", "svtav1"), pairs)
     assert [(c.label, c.preset) for c in codecs] == [("x264", "slow"), ("svtav1 p0", "0"), ("svtav1 p4", "4")]
-    assert [c.label for c in make_baselines(("x265", "svtav1"), ())] == ["x265", "svtav1 p4"]  # the defaults
+    assert [c.label for c in make_baselines(("x265", "svtav1"), ())] == ["x265", "svtav1 p0"]  # the defaults
     assert make_baselines(("svtav1",), (), crfs=(55, 63))  # SVT-AV1's CRF scale reaches 63
     assert [c.label for c in make_baselines(("svtav1",), parse_presets(["svtav1=-1"]))] == ["svtav1 p-1"]
     with pytest.raises(InputError, match="-1..13"):

@@ -89,7 +89,7 @@ class SweepOptions:
         EncodeSettings(preset=self.preset, iterations=self.iterations, jobs=self.jobs)  # validates
 
     def baseline_codecs(self) -> list[Codec]:
-        return make_baselines(self.baselines, self.baseline_presets, self.crfs)
+        return make_baselines(self.baselines, self.baseline_presets, self.crfs, self.preset)
 
     def anchor_labels(self) -> list[str]:
         """The baselines' curve names ('x264', 'svtav1 p4', ...), in the order they run."""

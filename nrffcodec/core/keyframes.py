@@ -79,6 +79,13 @@ TEMPORAL_DELIMITER_OBU = b"\x12\x00"  # a whole temporal-delimiter OBU (type 2, 
 # where training costs minutes. `slow` takes -1, SVT-AV1's research preset: about 2% fewer bytes
 # than 0 for 3-4 times its time, too slow for medium's long clips (docs/decisions/0057).
 SVT_AV1_PRESET = {"fast": 3, "medium": 0, "slow": -1}
+
+
+def svt_av1_preset(preset: str) -> str:
+    """SVT-AV1's preset, as its option takes it, for nrff's --preset `preset`."""
+    return str(SVT_AV1_PRESET[preset])
+
+
 # The keyframe chain: random access (keyframes also predicted from later ones through hidden
 # frames), closed intra keyframes, no temporal filtering, a flat QP cascade since every keyframe
 # is a whole GOP's reference (docs/decisions/).
@@ -125,9 +132,9 @@ class KeyframeCoder:
             }
         common = f"tune=1:lp={KEYFRAME_THREADS}:keyint={period}:scd=0"
         if every_frame:  # CRF mode: constant QP would turn off SVT-AV1's TPL and adaptive quantisation
-            return {"preset": str(SVT_AV1_PRESET[preset]), "crf": str(qp), "svtav1-params": common}
+            return {"preset": svt_av1_preset(preset), "crf": str(qp), "svtav1-params": common}
         return {
-            "preset": str(SVT_AV1_PRESET[preset]),
+            "preset": svt_av1_preset(preset),
             "qp": str(qp),
             "svtav1-params": f"rc=0:{common}:{SVT_AV1_STRUCTURE}",
         }

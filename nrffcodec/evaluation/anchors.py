@@ -2,21 +2,21 @@
 
 `--baseline-preset` takes CODEC=PRESET (repeatable: `svtav1=0 --baseline-preset svtav1=4` gives two
 curves) or a bare PRESET for x264 and x265, as before SVT-AV1 joined. Without one, SVT-AV1 runs at
-the preset nrff codes its own keyframes at (svtav1_preset_for): the curve nrff falls back to.
+the preset nrff codes its own keyframes at (core.keyframes.svt_av1_preset): the curve nrff falls back to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..core.keyframes import SVT_AV1_PRESET
+from ..core.keyframes import svt_av1_preset
 from ..errors import InputError
 from .baselines import Codec, X26x
 from .points import PointRunner
 from .svtav1 import SvtAv1, is_preset
 
 BASELINES = ("x264", "x265", "svtav1")
-DEFAULT_PRESETS = {"x264": ("medium",), "x265": ("medium",)}  # SVT-AV1's follows nrff's: svtav1_preset_for
+DEFAULT_PRESETS = {"x264": ("medium",), "x265": ("medium",)}  # SVT-AV1's follows nrff's: svt_av1_preset
 X26X_PRESETS = (
     "ultrafast",
     "superfast",
@@ -55,11 +55,6 @@ def parse_presets(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def svtav1_preset_for(nrff_preset: str) -> str:
-    """The SVT-AV1 preset of nrff's keyframes at `nrff_preset` (fast 3, medium 0, slow -1)."""
-    return str(SVT_AV1_PRESET[nrff_preset])
-
-
 def make_baselines(
     names: Sequence[str],
     presets: Sequence[tuple[str, str]],
@@ -67,13 +62,13 @@ def make_baselines(
     nrff_preset: str = "medium",
 ) -> list[Codec]:
     """One codec per (name, preset): the presets given for a name, else its default (SVT-AV1's:
-    svtav1_preset_for(nrff_preset), the keyframe codec alone at nrff's own effort)."""
+    svt_av1_preset(nrff_preset), the keyframe codec alone at nrff's own effort)."""
     unknown = [b for b in names if b not in BASELINES]
     if unknown:
         raise InputError(f"--baselines must be among {', '.join(BASELINES)}, got {', '.join(unknown)}")
     codecs: list[Codec] = []
     for name in names:
-        default = (svtav1_preset_for(nrff_preset),) if name == "svtav1" else DEFAULT_PRESETS[name]
+        default = (svt_av1_preset(nrff_preset),) if name == "svtav1" else DEFAULT_PRESETS[name]
         chosen = tuple(dict.fromkeys(p for c, p in presets if c == name)) or default
         codecs += [SvtAv1(p) if name == "svtav1" else X26x(name, p) for p in chosen]
     for codec in codecs:

@@ -96,15 +96,21 @@ def prepare(
 
 
 def write_outputs(
-    out: Path, results: object, lines: list[str], script: str, argv: list[str] | None, started: float
+    out: Path,
+    results: object,
+    lines: list[str],
+    script: str,
+    argv: list[str] | None,
+    started: float,
+    device: str = "cpu",
 ) -> None:
     """OUT/results.json, and OUT/summary.md (`lines`, then the command as typed, its minutes, the machine,
     the versions and the date), also printed."""
-    m = machine.describe("cpu")
+    m = machine.describe(device)
     command = f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
     footer = (
         f"Command: `{command.strip()}` ({(time.perf_counter() - started) / 60:.0f} min). Machine: {m['cpu']}, "
-        f"{m['cores']} cores, device cpu. Versions: "
+        f"{m['cores']} cores, device {m.get('gpu', device)}. Versions: "
         + ", ".join(f"{k} {val}" for k, val in machine.versions().items())
         + f". Date: {datetime.date.today().isoformat()}."
     )

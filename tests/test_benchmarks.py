@@ -121,3 +121,17 @@ def test_scheduling_bystander_counts_alone_and_beside_a_command() -> None:
     beside, stdout = scheduling.bystander_rate(0.0, [sys.executable, "-c", "print('done')"])
     assert alone > 0 and beside > 0 and nothing == ""
     assert stdout.strip() == "done"
+
+
+def test_training_scale_reads_configs_and_reads_the_anchor_curve_in_log_rate() -> None:
+    scale = pytest.importorskip("training_scale")
+    assert scale.Config.parse("3:32/64@4") == scale.Config(3, (32, 64), 4.0)
+    assert scale.Config.parse("2") == scale.Config(2, None, 1.0)
+    with pytest.raises(ValueError):
+        scale.Config.parse("2:16")
+    settings = scale.settings_for(scale.Config.parse("3:32/64@4"), 32, "cpu", 6100)
+    assert (settings.iterations, settings.rung.flow_width, settings.rung.residual_width) == (24400, 32, 64)
+    assert scale.settings_for(scale.Config.parse("2@0.5"), 32, "cpu", 6100).rung.flow_width == 12  # quality 2's own
+    curve = [(1000, 30.0), (4000, 34.0)]
+    assert scale.psnr_at(2000, curve) == pytest.approx(32.0)  # halfway in log rate
+    assert scale.psnr_at(500, curve) is None and scale.psnr_at(5000, curve) is None

@@ -53,7 +53,8 @@ def test_odd_and_tiny_sizes_are_padded_and_cropped(size: tuple[int, int]) -> Non
 
 
 def test_presets_outside_svt_av1s_range_are_refused() -> None:
-    for preset in ("14", "-2", "", "-", "1.5", "p0"):
+    for preset in ("14", "-2", "", "-", "1.5", "p0", "+1", "\u0661"):  # the last: an Arabic-Indic one
         with pytest.raises(ValueError):
             SvtAv1(preset)
     assert [SvtAv1(p).label for p in ("-1", "0", "13")] == ["svtav1 p-1", "svtav1 p0", "svtav1 p13"]
+    assert [SvtAv1(p).label for p in ("01", "-0", "004")] == ["svtav1 p1", "svtav1 p0", "svtav1 p4"]  # one spelling

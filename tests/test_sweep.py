@@ -236,6 +236,8 @@ def test_baseline_presets_per_codec_and_bare_for_x26x() -> None:
     assert [c.label for c in make_baselines(("x265", "svtav1"), ())] == ["x265", "svtav1 p0"]  # the defaults
     assert make_baselines(("svtav1",), (), crfs=(55, 63))  # SVT-AV1's CRF scale reaches 63
     assert [c.label for c in make_baselines(("svtav1",), parse_presets(["svtav1=-1"]))] == ["svtav1 p-1"]
+    same = parse_presets(["svtav1=4", "svtav1=04"])  # one preset, one curve
+    assert same == (("svtav1", "4"), ("svtav1", "4")) and len(make_baselines(("svtav1",), same)) == 1
     with pytest.raises(InputError, match="-1..13"):
         parse_presets(["svtav1=-2"])
     with pytest.raises(InputError, match="x264"):

@@ -13,7 +13,7 @@ from ..core.keyframes import svt_av1_preset
 from ..errors import InputError
 from .baselines import Codec, X26x
 from .points import PointRunner
-from .svtav1 import SvtAv1, is_preset
+from .svtav1 import SvtAv1, canonical_preset, is_preset
 
 BASELINES = ("x264", "x265", "svtav1")
 DEFAULT_PRESETS = {"x264": ("medium",), "x265": ("medium",)}  # SVT-AV1's follows nrff's: svt_av1_preset
@@ -52,7 +52,7 @@ def parse_presets(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
             raise InputError(f"--baseline-preset: SVT-AV1 presets are -1..13, got {preset!r}")
         if codec != "svtav1" and preset not in X26X_PRESETS:
             raise InputError(f"--baseline-preset: {codec} presets are {', '.join(X26X_PRESETS)}; got {preset!r}")
-    return tuple(pairs)
+    return tuple((c, canonical_preset(p) if c == "svtav1" else p) for c, p in pairs)
 
 
 def make_baselines(

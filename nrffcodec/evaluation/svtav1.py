@@ -9,6 +9,7 @@ decoder finds the temporal units without them). Decoded by libdav1d, one thread.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 import av
@@ -28,8 +29,15 @@ PRESETS = range(-1, 14)
 
 
 def is_preset(text: str) -> bool:
-    """Whether `text` names one of PRESETS ("-1", "0" .. "13")."""
-    return text.removeprefix("-").isdigit() and int(text) in PRESETS
+    """Whether `text` names one of PRESETS ("-1", "0" .. "13"; "01" and "-0" name 1 and 0)."""
+    return re.fullmatch(r"-?[0-9]+", text) is not None and int(text) in PRESETS
+
+
+def canonical_preset(text: str) -> str:
+    """The preset's own spelling ("01" -> "1", "-0" -> "0"), so one preset draws one curve, labelled once."""
+    if not is_preset(text):
+        raise ValueError(f"SVT-AV1 preset must be -1..13, got {text!r}")
+    return str(int(text))
 
 
 def strip_temporal_delimiters(packet: bytes) -> bytes:
@@ -46,9 +54,7 @@ class SvtAv1(Codec):
     MIN_SIDE = 8
 
     def __init__(self, preset: str = "4") -> None:
-        if not is_preset(preset):
-            raise ValueError(f"SVT-AV1 preset must be -1..13, got {preset!r}")
-        self.preset = preset
+        self.preset = canonical_preset(preset)
 
     @property
     def label(self) -> str:

@@ -135,3 +135,15 @@ def test_training_scale_reads_configs_and_reads_the_anchor_curve_in_log_rate() -
     curve = [(1000, 30.0), (4000, 34.0)]
     assert scale.psnr_at(2000, curve) == pytest.approx(32.0)  # halfway in log rate
     assert scale.psnr_at(500, curve) is None and scale.psnr_at(5000, curve) is None
+
+
+def test_weight_entropy_bounds_lie_under_what_the_file_spends(capsys) -> None:
+    weights = pytest.importorskip("weight_entropy")
+    assert weights.entropy_bits(np.array([0, 0, 1, 1])) == pytest.approx(4.0)
+    alternating = np.array([3, 0] * 50)  # known exactly from the symbol before (0 before the first)
+    assert weights.context_bits(alternating) == pytest.approx(0.0) and weights.entropy_bits(alternating) == 100
+    fixture = Path(__file__).parent / "fixtures" / "carphone_fields-4.0.nrf"
+    assert weights.main([str(fixture)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| carphone_fields"))
+    now, payload, per_tensor, pooled, context = (float(c.replace(",", "")) for c in row.split("|")[4:9])
+    assert context <= per_tensor <= payload < now and per_tensor <= pooled

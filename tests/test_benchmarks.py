@@ -147,3 +147,27 @@ def test_weight_entropy_bounds_lie_under_what_the_file_spends(capsys) -> None:
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| carphone_fields"))
     now, payload, per_tensor, pooled, context = (float(c.replace(",", "")) for c in row.split("|")[4:9])
     assert context <= per_tensor <= payload < now and per_tensor <= pooled
+
+
+def test_motion_grid_bound_finds_a_known_shift_and_prices_a_still_grid_at_nothing() -> None:
+    torch = pytest.importorskip("torch")
+    grid = pytest.importorskip("motion_grid_bound")
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, (32, 48)).astype(np.uint8)
+    target = np.roll(reference, (2, -3), axis=(0, 1))  # target(y, x) = reference(y - 2, x + 3)
+    found = grid.block_match(reference, target, 16, 4)
+    assert (found[0][1:, 1:-1] == -2).all() and (found[1][1:, 1:-1] == 3).all()  # blocks clear of the wrap
+    still = torch.zeros(2, 2, 2, 3), torch.zeros(2, 3)
+    assert grid.entropy_bytes(grid.grid_bytes(*still)) == 0
+    refs = [[torch.full((4, 6), v), torch.full((2, 3), v), torch.full((2, 3), v)] for v in (10.0, 30.0)]
+    assert all(float(p.mean()) == pytest.approx(20.0) for p in grid.predict(refs, *still))  # an even blend
+
+
+def test_motion_grid_rate_proxy_grows_with_the_grids_detail() -> None:
+    torch = pytest.importorskip("torch")
+    grid = pytest.importorskip("motion_grid_bound")
+    still, blend = torch.zeros(2, 2, 3, 4), torch.zeros(3, 4)
+    assert float(grid.rate_proxy(still, blend)) == pytest.approx(0.0, abs=1e-5)
+    uniform = torch.full((2, 2, 3, 4), 0.5)  # one jump per row from no motion, then nothing to send
+    busy = torch.randn(2, 2, 3, 4)
+    assert 0 < float(grid.rate_proxy(uniform, blend)) < float(grid.rate_proxy(busy, blend))

@@ -115,7 +115,7 @@ def fit(
     steps: int,
     coarser: Grids | None,
     lam: float = 0.0,
-):
+) -> tuple[Grids, Grids]:
     """The oracle's grids for one frame, as fitted (float) and as sent (quantized): ((flows, blend), (flows, blend)).
 
     The first fit starts from whole-pixel block matching, a finer one from the coarser fit. `lam` weighs

@@ -58,6 +58,14 @@ def clips_in(folder: Path, only: str | None = None) -> list[Path]:
     return [p for p in clips if wanted is None or p.stem.replace("_pristine", "") in wanted or p.stem in wanted]
 
 
+def entropy_bits(symbols: np.ndarray) -> float:
+    """Empirical entropy of `symbols`, in bits for all of them: what a free model fitted to them needs."""
+    if symbols.size == 0:
+        return 0.0
+    _, counts = np.unique(symbols, return_counts=True)
+    return float(-(counts * np.log2(counts / counts.sum())).sum())
+
+
 def fitted_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
     """Divide both sides by the smallest whole factor that fits `limit` (640x272 -> 320x136)."""
     factor = max(1, math.ceil(max(width / limit[0], height / limit[1])))

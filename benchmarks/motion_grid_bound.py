@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DEFAULT_CLIPS, REPO
+from common import DEFAULT_CLIPS, REPO, entropy_bits
 from interpolate import pick
 from interpolation_bound import CLIPS, FRAMES, code_every_and_even, measure_clips
 
@@ -157,11 +157,7 @@ def grid_bytes(flows: torch.Tensor, blend: torch.Tensor) -> list[np.ndarray]:
 
 def entropy_bytes(symbols: list[np.ndarray]) -> float:
     """Empirical entropy of each grid's symbols, summed, in bytes (no model cost)."""
-    total = 0.0
-    for s in symbols:
-        _, counts = np.unique(s, return_counts=True)
-        total += float(-(counts * np.log2(counts / counts.sum())).sum())
-    return total / 8
+    return sum(entropy_bits(s) for s in symbols) / 8
 
 
 def oracle(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, entropy_bits, prepare
 from torch import nn
 from torch.nn import functional as F
 
@@ -72,10 +72,7 @@ def quantize(net: LumaFilter) -> int:
             q = torch.round(p / step)
             p.copy_(q * step)
             symbols.append(q.flatten())
-    values = torch.cat(symbols).numpy()
-    _, counts = np.unique(values, return_counts=True)
-    probabilities = counts / counts.sum()
-    return math.ceil(-(counts * np.log2(probabilities)).sum() / 8) + len(symbols)
+    return math.ceil(entropy_bits(torch.cat(symbols).numpy()) / 8) + len(symbols)
 
 
 def luma(video: Video) -> torch.Tensor:

@@ -15,25 +15,16 @@ these symbols (NVRC's learned one included) could save. A measurement for docs/d
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from common import entropy_bits
 
 from nrffcodec.decoder import file_parts
 
 CONTEXT_CLASSES = 4  # |previous symbol| = 0, 1, 2, 3 or more
-
-
-def entropy_bits(symbols: np.ndarray) -> float:
-    """Empirical entropy of `symbols`, in bits for all of them."""
-    if symbols.size == 0:
-        return 0.0
-    _, counts = np.unique(symbols, return_counts=True)
-    n = counts.sum()
-    return float(-sum(c * math.log2(c / n) for c in counts))
 
 
 def context_bits(symbols: np.ndarray) -> float:

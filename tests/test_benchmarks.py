@@ -139,9 +139,9 @@ def test_training_scale_reads_configs_and_reads_the_anchor_curve_in_log_rate() -
 
 def test_weight_entropy_bounds_lie_under_what_the_file_spends(capsys) -> None:
     weights = pytest.importorskip("weight_entropy")
-    assert weights.entropy_bits(np.array([0, 0, 1, 1])) == pytest.approx(4.0)
+    assert common.entropy_bits(np.array([0, 0, 1, 1])) == pytest.approx(4.0)
     alternating = np.array([3, 0] * 50)  # known exactly from the symbol before (0 before the first)
-    assert weights.context_bits(alternating) == pytest.approx(0.0) and weights.entropy_bits(alternating) == 100
+    assert weights.context_bits(alternating) == pytest.approx(0.0) and common.entropy_bits(alternating) == 100
     fixture = Path(__file__).parent / "fixtures" / "carphone_fields-4.0.nrf"
     assert weights.main([str(fixture)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| carphone_fields"))

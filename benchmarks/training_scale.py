@@ -24,6 +24,7 @@ from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare, wri
 
 from nrffcodec.core.device import resolve_device
 from nrffcodec.core.quality import measure
+from nrffcodec.core.video import Video
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import schedule_for
 from nrffcodec.evaluation.svtav1 import SvtAv1
@@ -70,7 +71,7 @@ def settings_for(config: Config, gop: int, device: str, base_steps: int) -> Enco
     )
 
 
-def anchor_curve(video, preset: str, crfs: list[int]) -> dict[str, list[tuple[int, float]]]:
+def anchor_curve(video: Video, preset: str, crfs: list[int]) -> dict[str, list[tuple[int, float]]]:
     """SVT-AV1's (bytes, PSNR-RGB) and (bytes, PSNR-YUV) points, fewest bytes first."""
     codec, points = SvtAv1(preset), []
     for crf in crfs:
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "| clip | quality | widths | steps | bytes | networks | PSNR-RGB / YUV | SVT-AV1 there | offset | training s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    results = []
+    results: dict[str, list] = {"encodes": [], "svtav1_curves": []}
     for source in clips_in(args.clips, args.only):
         clip = prepare(source, args.out, FRAMES, MAX_SIZE)
         video = clip.video
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 "svtav1_psnr_at_bytes": there,
             }
-            results.append(row)
+            results["encodes"].append(row)
             lines.append(
                 f"| {clip.name} | {config.quality} | {rung.flow_width}/{rung.residual_width} | {settings.iterations:,} "
                 f"| {report.bytes:,} | {report.network_bytes:,} | {rgb:.2f} / {yuv:.2f} "
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {shown(gap['rgb'], '+')} / {shown(gap['yuv'], '+')} | {report.train_seconds:.1f} |"
             )
             print(lines[-1], flush=True)
-        results.append({"clip": clip.name, "svtav1_curve": curve, "svtav1_preset": args.svtav1_preset})
+        results["svtav1_curves"].append({"clip": clip.name, "preset": args.svtav1_preset, "curve": curve})
     write_outputs(args.out, results, lines, "training_scale.py", argv, started, device)
     return 0
 

@@ -9,7 +9,7 @@ import pytest
 
 from bitstream import NrfFile
 from nrffcodec import EncodeSettings
-from nrffcodec.core.gop import plan_gops
+from nrffcodec.core.gop import gop_sizes, plan_gops
 from nrffcodec.encoder.gop_length import (
     GOP_FRAMING_BYTES,
     RUN_FRAMING_BYTES,
@@ -17,6 +17,7 @@ from nrffcodec.encoder.gop_length import (
     choose,
     descending_search,
     distinct_plans,
+    length_label,
     other_floor_qp,
     pilot_gop,
     pilot_rounds,
@@ -72,6 +73,22 @@ def test_candidates_by_quality_and_override() -> None:
 def test_lengths_with_the_same_plan_are_tried_once() -> None:
     plans = {g: plan_gops(12, g) for g in GOP_CANDIDATES}
     assert distinct_plans(GOP_CANDIDATES, plans) == [32, 8, 4, 2, 1]  # 12 frames: 32 and 16 both give one GOP
+
+
+def test_gop_sizes_say_what_the_plan_holds() -> None:
+    for frames in range(1, 70):
+        for length in GOP_CANDIDATES:
+            gops = plan_gops(frames, length)
+            low, *high = sorted({g.count for g in gops})
+            expected = f"{low}-{high[0]} frames" if high else f"{low} frame{'s' * (low != 1)}"
+            assert gop_sizes(frames, len(gops)) == expected
+
+
+def test_the_pilot_names_the_frames_a_short_window_holds() -> None:
+    assert length_label(measure(32, 12, 0, 0.0, 0, 0.0)) == "GOP 32 (12 frames)"
+    assert length_label(measure(8, 12, 0, 0.0, 0, 0.0)) == "GOP 8 (6 frames)"
+    assert length_label(measure(16, 64, 0, 0.0, 0, 0.0)) == "GOP 16"
+    assert length_label(measure(1, 12, 0, 0.0, 0, 0.0)) == "GOP 1"
 
 
 def test_rounds_go_longest_first_two_at_a_time() -> None:

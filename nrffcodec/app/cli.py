@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..core.gop import gop_sizes
 from ..errors import InputError, OutputError
 from ..media.files import is_stdio, refuse_existing
 from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
@@ -49,7 +50,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     return [
         f"wrote {path}: {size}, {report.frames} frames "
         f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
-        f"(length {report.gop_length})",
+        f"of {gop_sizes(report.frames, report.gops)}",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
         f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
         f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "

@@ -51,6 +51,17 @@ def plan_gops(frame_count: int, gop_length: int) -> list[Gop]:
     return gops
 
 
+def gop_sizes(frame_count: int, gop_count: int) -> str:
+    """How many frames plan_gops puts in each of `gop_count` GOPs: '33 frames', '1 frame', '10-11 frames'.
+
+    The log says this rather than the GOP length asked for, which a short clip does not fill
+    (GOP length 32 over 12 frames is one GOP of 12)."""
+    base, extra = divmod(frame_count, gop_count)
+    if not extra:
+        return f"{base} frame{'s' * (base != 1)}"
+    return f"{base}-{base + 1} frames"
+
+
 def reference_gops(count: int, index: int) -> tuple[int, int, int]:
     """(previous, own, next) GOP indices whose keyframes GOP `index` of `count` warps from, clamped at the ends."""
     return max(index - 1, 0), index, min(index + 1, count - 1)

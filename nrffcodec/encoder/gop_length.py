@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bitstream import KeyframeCodec, encoded_networks_size
 
-from ..core.gop import Gop, plan_gops
+from ..core.gop import Gop, gop_sizes, plan_gops
 from ..core.quality import mse_of, psnr
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
@@ -80,11 +80,18 @@ def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
     return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / frames)
 
 
+def length_label(measure: PilotMeasure) -> str:
+    """'GOP n', with the frames its GOPs hold where the window does not fill n ('GOP 32 (12 frames)')."""
+    frames = measure.gops[-1].end - measure.gops[0].first
+    sizes = gop_sizes(frames, len(measure.gops))
+    return f"GOP {measure.gop_length}" + ("" if sizes == gop_sizes(measure.gop_length, 1) else f" ({sizes})")
+
+
 def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
     """The log's 'GOP n: bytes a frame, PSNR-RGB' over the measure's window."""
     frames = measure.gops[-1].end - measure.gops[0].first
     rate, quality = measure.bits() / 8 / frames, pilot_psnr(measure, pixels_per_frame)
-    return f"GOP {measure.gop_length}: {rate:,.0f} B, {quality:.2f} dB"
+    return f"{length_label(measure)}: {rate:,.0f} B, {quality:.2f} dB"
 
 
 def above_floor_curve(

@@ -22,7 +22,7 @@ from bitstream import KeyframeCodec
 
 from ..core.device import resolve_device
 from ..core.fields import parameter_shapes
-from ..core.gop import Gop, reference_gops
+from ..core.gop import Gop, gop_sizes, reference_gops
 from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
@@ -189,7 +189,7 @@ def encode_video(
     fields = any(g.predicted for g in gops)  # at GOP length 1 every frame is a keyframe: nothing to train
     log(
         f"{video.frame_count} frames {video.width}x{video.height} @ {float(video.fps):.3f} fps: "
-        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_length} frame{'s' * (gop_length != 1)}, "
+        f"{len(gops)} GOP{'s' * (len(gops) != 1)} of {gop_sizes(video.frame_count, len(gops))}, "
         + (f"networks {plan.flow_arch.width}/{plan.residual_arch.width} wide, " if fields else "no networks, ")
         + f"{KeyframeCodec(settings.keyframe_codec).name} keyframes at QP {plan.keyframe_qp}"
         + (f", training on {device}" if fields else "")

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.core.video import Video
+from nrffcodec.errors import InputError
 from nrffcodec.evaluation import machine
 from nrffcodec.evaluation.scaling import scale_video
 from nrffcodec.media.reader import read_video
@@ -64,6 +65,17 @@ def entropy_bits(symbols: np.ndarray) -> float:
         return 0.0
     _, counts = np.unique(symbols, return_counts=True)
     return float(-(counts * np.log2(counts / counts.sum())).sum())
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """ "WxH" -> (W, H), both at least 16; InputError otherwise."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()):
+        raise InputError(f"--max-size must be WIDTHxHEIGHT, like 384x288, got {text!r}")
+    size = int(width), int(height)
+    if min(size) < 16:
+        raise InputError(f"--max-size must be at least 16x16, got {text!r}")
+    return size
 
 
 def fitted_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:

@@ -5,6 +5,7 @@ a 2-core CPU), not in CI:
     python benchmarks/rd.py                       # ../shared/clips, first 32 frames, --preset medium
     python benchmarks/rd.py --preset fast --qualities 2,5 --out /tmp/rd-quick
     python benchmarks/rd.py --only vtest --start 400 --out out/rd-later   # another excerpt of a clip
+    python benchmarks/rd.py --max-size 192x144 --out out/rd-small          # the clips at a smaller size
 
 Each clip's results (results.json/.csv, rd.png/.svg) go to OUT/<clip>/; finished points are reused
 on a re-run, so an interrupted benchmark resumes. The summary goes to OUT/summary.md and stdout.
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
+from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, parse_size, prepare
 
 from nrffcodec.core.device import resolve_device
 from nrffcodec.errors import NrffError
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated clip names to run (default: all)")
     parser.add_argument("--frames", type=int, default=FRAMES, help="frames per clip (default %(default)s)")
     parser.add_argument("--start", type=int, help="first frame of every clip (default: 0, bikes 32)")
+    parser.add_argument(
+        "--max-size",
+        default=f"{MAX_SIZE[0]}x{MAX_SIZE[1]}",
+        help="scale each clip down by a whole factor to fit WxH (default %(default)s)",
+    )
     parser.add_argument("--qualities", default="1,3,5,7")
     parser.add_argument("--baselines", default="x264,x265,svtav1")
     parser.add_argument("--preset", default="medium", help="nrff preset (default %(default)s)")
@@ -108,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             jobs=args.jobs,
             force=args.force,
         )
+        limit = parse_size(args.max_size)
         sources = clips_in(args.clips, args.only)
         if not sources:
             raise NrffError(f"no clips in {args.clips}")
         started = time.perf_counter()
         rows = []
         for source in sources:
-            clip = prepare(source, args.out / "clips", args.frames, MAX_SIZE, args.start)
+            clip = prepare(source, args.out / "clips", args.frames, limit, args.start)
             print(f"== {clip.name}: {clip.note} -> {clip.path}", file=sys.stderr)
             result = run_sweep(
                 Clip.of(clip.name, clip.video),

@@ -11,6 +11,7 @@ import pytest
 
 from bitstream import NrfFile, write_nrf
 from nrffcodec import EncodeSettings, encode_video
+from nrffcodec.errors import InputError
 from nrffcodec.evaluation.sweep import SweepOptions
 from nrffcodec.media.writer import write_video
 
@@ -37,6 +38,14 @@ latent = pytest.importorskip("latent_residual")
 )
 def test_fitted_size_divides_by_a_whole_factor(size, fitted) -> None:
     assert common.fitted_size(*size) == fitted
+
+
+def test_max_size_reads_width_by_height_and_refuses_the_rest() -> None:
+    assert common.parse_size("192x144") == (192, 144) and common.parse_size("384X288") == (384, 288)
+    assert common.fitted_size(768, 576, common.parse_size("192x144")) == (192, 144)
+    for bad in ("abc", "192", "192x", "x144", "12x300", "-1x144", "１９２x144"):
+        with pytest.raises(InputError):
+            common.parse_size(bad)
 
 
 def test_prepare_cuts_scales_and_keeps_frames_losslessly(tmp_path: Path) -> None:

@@ -58,11 +58,6 @@ def trained_measure(
     )
 
 
-def window_frames(measure: PilotMeasure) -> int:
-    """The frames a measure's GOPs span."""
-    return measure.gops[-1].end - measure.gops[0].first
-
-
 @dataclasses.dataclass(frozen=True)
 class FloorCheck:
     """The fields, as trained and decoded, against the keyframe codec alone on the pilot window."""
@@ -92,7 +87,7 @@ def check_against_floor(
     if measure is None:
         return None
     floor, other = choice.floor
-    scale = window_frames(floor) / window_frames(measure)  # 1 where the windows match
+    scale = floor.frames / measure.frames  # 1 where the windows match
     above = above_floor_curve(measure, floor, other, pixels, scale)
     # choose([measure, floor]) per frame: the fields on a tie (the longer GOP)
     cheaper = measure.cost(choice.lam, pixels) * scale <= floor.cost(choice.lam, pixels)

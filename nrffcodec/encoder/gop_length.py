@@ -60,6 +60,11 @@ class PilotMeasure:
     network_mse: float  # per-pixel squared error of the predicted frames
     keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
 
+    @property
+    def frames(self) -> int:
+        """The frames the measure's GOPs span."""
+        return self.gops[-1].end - self.gops[0].first
+
     def bits(self) -> float:
         trained = sum(1 for g in self.gops if g.predicted)
         run = RUN_FRAMING_BYTES[self.keyframe_codec]
@@ -76,21 +81,18 @@ class PilotMeasure:
 
 def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
     """The measure's PSNR-RGB estimate over the window."""
-    frames = measure.gops[-1].end - measure.gops[0].first
-    return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / frames)
+    return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / measure.frames)
 
 
 def length_label(measure: PilotMeasure) -> str:
     """'GOP n', with the frames its GOPs hold where the window does not fill n ('GOP 32 (12 frames)')."""
-    frames = measure.gops[-1].end - measure.gops[0].first
-    sizes = gop_sizes(frames, len(measure.gops))
+    sizes = gop_sizes(measure.frames, len(measure.gops))
     return f"GOP {measure.gop_length}" + ("" if sizes == gop_sizes(measure.gop_length, 1) else f" ({sizes})")
 
 
 def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
     """The log's 'GOP n: bytes a frame, PSNR-RGB' over the measure's window."""
-    frames = measure.gops[-1].end - measure.gops[0].first
-    rate, quality = measure.bits() / 8 / frames, pilot_psnr(measure, pixels_per_frame)
+    rate, quality = measure.bits() / 8 / measure.frames, pilot_psnr(measure, pixels_per_frame)
     return f"{length_label(measure)}: {rate:,.0f} B, {quality:.2f} dB"
 
 

@@ -67,14 +67,14 @@ def entropy_bits(symbols: np.ndarray) -> float:
     return float(-(counts * np.log2(counts / counts.sum())).sum())
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """ "WxH" -> (W, H), both at least 16; InputError otherwise."""
+def parse_size(text: str, option: str = "--max-size") -> tuple[int, int]:
+    """ "WxH" -> (W, H), both at least 16; InputError naming `option` otherwise."""
     width, _, height = text.lower().partition("x")
     if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()):
-        raise InputError(f"--max-size must be WIDTHxHEIGHT, like 384x288, got {text!r}")
+        raise InputError(f"{option} must be WIDTHxHEIGHT, like 384x288, got {text!r}")
     size = int(width), int(height)
     if min(size) < 16:
-        raise InputError(f"--max-size must be at least 16x16, got {text!r}")
+        raise InputError(f"{option} must be at least 16x16, got {text!r}")
     return size
 
 

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, frames_md5, training_iterations
+from common import DEFAULT_CLIPS, frames_md5, parse_size, training_iterations
 
 from nrffcodec.core.video import Video
 from nrffcodec.decoder import decode
@@ -37,6 +37,7 @@ from nrffcodec.encoder import runner, steps, train
 from nrffcodec.encoder.gop_length import pilot_schedule
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import schedule_for
+from nrffcodec.errors import InputError
 from nrffcodec.evaluation import machine
 from nrffcodec.evaluation.scaling import scale_video
 from nrffcodec.media.reader import read_video
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
-    width, height = map(int, args.size.split("x"))
+    try:
+        width, height = parse_size(args.size, "--size")
+    except InputError as error:
+        parser.error(str(error))
     check = Check(args.device, args.preset, args.quality, {})
     check.report("machine", machine.describe(args.device) | machine.versions())
     source = read_video(args.clip, (0, args.frames))

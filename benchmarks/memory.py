@@ -26,7 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from nrffcodec.core.video import Video  # after the path insert, like the other benchmarks
+from common import parse_size  # after the path insert, like the other benchmarks
+
+from nrffcodec.core.video import Video
+from nrffcodec.errors import InputError
 
 WIDTH, HEIGHT = 1280, 720
 BAR = 1.25  # the bar: 1,000 frames within 1.25x the memory of 100
@@ -100,10 +103,13 @@ def main() -> None:
         child(args)
         return
     counts = [int(n) for n in args.frames.split(",")]
+    try:
+        width, height = parse_size(args.size, "--size")
+    except InputError as error:
+        parser.error(str(error))
     with tempfile.TemporaryDirectory(prefix="nrff-memory-") as tmp:
         folder = Path(tmp)
         clip = folder / "panning.mkv"
-        width, height = (int(n) for n in args.size.split("x"))
         write_clip(clip, max(counts), width, height)
         rows = {}
         for count in counts:

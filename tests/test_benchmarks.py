@@ -46,6 +46,8 @@ def test_max_size_reads_width_by_height_and_refuses_the_rest() -> None:
     for bad in ("abc", "192", "192x", "x144", "12x300", "-1x144", "１９２x144"):
         with pytest.raises(InputError):
             common.parse_size(bad)
+    with pytest.raises(InputError, match="^--size must"):
+        common.parse_size("1920by1080", "--size")
 
 
 def test_prepare_cuts_scales_and_keeps_frames_losslessly(tmp_path: Path) -> None:

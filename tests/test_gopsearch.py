@@ -18,6 +18,7 @@ from nrffcodec.encoder.gop_length import (
     descending_search,
     distinct_plans,
     length_label,
+    lengths_phrase,
     other_floor_qp,
     pilot_gop,
     pilot_rounds,
@@ -89,6 +90,12 @@ def test_the_pilot_names_the_frames_a_short_window_holds() -> None:
     assert length_label(measure(8, 12, 0, 0.0, 0, 0.0)) == "GOP 8 (6 frames)"
     assert length_label(measure(16, 64, 0, 0.0, 0, 0.0)) == "GOP 16"
     assert length_label(measure(1, 12, 0, 0.0, 0, 0.0)) == "GOP 1"
+
+
+def test_the_lengths_turned_down_read_as_a_sentence() -> None:
+    assert lengths_phrase([32]) == "GOP length 32 lies"
+    assert lengths_phrase([32, 16]) == "GOP lengths 32 and 16 lie"
+    assert lengths_phrase([32, 16, 8]) == "GOP lengths 32, 16 and 8 lie"
 
 
 def test_rounds_go_longest_first_two_at_a_time() -> None:

@@ -84,6 +84,14 @@ def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
     return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / measure.frames)
 
 
+def lengths_phrase(lengths: Sequence[int]) -> str:
+    """[32] -> 'GOP length 32 lies'; [32, 16, 8] -> 'GOP lengths 32, 16 and 8 lie'."""
+    if len(lengths) == 1:
+        return f"GOP length {lengths[0]} lies"
+    *rest, last = map(str, lengths)
+    return f"GOP lengths {', '.join(rest)} and {last} lie"
+
+
 def length_label(measure: PilotMeasure) -> str:
     """'GOP n', with the frames its GOPs hold where the window does not fill n ('GOP 32 (12 frames)')."""
     sizes = gop_sizes(measure.frames, len(measure.gops))
@@ -323,7 +331,7 @@ def choose_gop_length(
     if floors:
         below = sorted({m.gop_length for m in measures} - {m.gop_length for m in eligible}, reverse=True)
         if below:
-            log(f"pilot: GOP {', '.join(map(str, below))} below the keyframe codec's own curve: not kept")
+            log(f"pilot: {lengths_phrase(below)} below the keyframe codec's own curve: not kept")
     measures += floor
     best = choose(eligible + floor, lam, pixels)
     steps.expect(encode_steps(best.gop_length))

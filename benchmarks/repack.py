@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         cells = []
         for anchor in ANCHORS:
+            if not any(p["label"] == anchor for p in points):  # a run drawn without this anchor
+                cells.append("-")
+                continue
             figures = []
             for metric in ("psnr_rgb", "psnr_yuv"):
                 base = curve(points, anchor, metric)

@@ -3,9 +3,13 @@
 A keyframe stream run (KSTR, format 3.4) stores its AV1 keyframes as one run of OBUs without the
 container's per-keyframe counts and lengths: the OBUs' own size fields give their boundaries, and
 a keyframe (one temporal unit, temporal delimiter dropped) ends with the OBU that shows its picture.
+A packed run (KPAK, format 4.1) also leaves out each OBU's header byte, which the first bit of its
+payload implies for the two kinds of OBU SVT-AV1 puts in a keyframe (pack_obus).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER, OBU_TILE_GROUP, OBU_FRAME = 1, 2, 3, 4, 6
 MAX_LEB128_BYTES = 8  # the AV1 specification's limit for leb128()
@@ -13,6 +17,32 @@ MAX_LEB128_BYTES = 8  # the AV1 specification's limit for leb128()
 
 def obu_type(unit: bytes) -> int:
     return (unit[0] >> 3) & 0x0F
+
+
+def _read_size(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
+    """(the leb128() size at `cursor`, the cursor after it) for the OBU at byte `pos`; ValueError where
+    the field is cut short, longer than AV1 allows, or the size runs past the end of `data`."""
+    size = 0
+    for count in range(MAX_LEB128_BYTES + 1):
+        if count == MAX_LEB128_BYTES or cursor >= len(data):
+            raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
+        byte = data[cursor]
+        cursor += 1
+        size |= (byte & 0x7F) << (7 * count)
+        if not byte & 0x80:
+            break
+    if cursor + size > len(data):
+        raise ValueError(f"AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
+    return size, cursor
+
+
+def _leb128(value: int) -> bytes:
+    """The shortest leb128() of `value`, as SVT-AV1 writes OBU sizes."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
 
 
 def split_obus(data: bytes) -> list[bytes]:
@@ -26,19 +56,48 @@ def split_obus(data: bytes) -> list[bytes]:
         header = data[pos]
         if not header & 0x02:
             raise ValueError(f"AV1 OBU at byte {pos} has no size field")
-        cursor = pos + 1 + ((header >> 2) & 1)
-        size = 0
-        for count in range(MAX_LEB128_BYTES + 1):
-            if count == MAX_LEB128_BYTES or cursor >= len(data):
-                raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
-            byte = data[cursor]
-            cursor += 1
-            size |= (byte & 0x7F) << (7 * count)
-            if not byte & 0x80:
-                break
-        if cursor + size > len(data):
-            raise ValueError(f"AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
+        size, cursor = _read_size(data, pos + 1 + ((header >> 2) & 1), pos)
         units.append(data[pos : cursor + size])
+        pos = cursor + size
+    return units
+
+
+def implied_header(payload: bytes) -> int:
+    """The header byte a packed OBU gets back: a frame header (type 3) where the payload's first bit,
+    show_existing_frame, is set (a frame OBU never shows an existing frame), else a frame OBU (type 6);
+    no extension, a size field."""
+    return (OBU_FRAME_HEADER if payload[0] & 0x80 else OBU_FRAME) << 3 | 0x02
+
+
+def pack_obus(units: Sequence[bytes]) -> bytes | None:
+    """The OBUs as a KPAK stores them: each its payload's size (leb128) and its payload, without its
+    header byte. None where one would not come back byte for byte: an empty payload, another header
+    than its payload implies, or a size field longer than the shortest."""
+    packed = []
+    for unit in units:
+        try:
+            size, cursor = _read_size(unit, 1, 0)
+        except (ValueError, IndexError):
+            return None
+        payload = unit[cursor:]
+        if not payload or len(payload) != size or unit[0] != implied_header(payload):
+            return None
+        if unit[1:cursor] != _leb128(size):
+            return None
+        packed.append(unit[1:])
+    return b"".join(packed)
+
+
+def unpack_obus(data: bytes) -> list[bytes]:
+    """A KPAK's OBUs, each with its header byte and size field again. Raises ValueError where a size
+    is cut short, runs past the end, or is zero (a packed OBU's payload implies its header)."""
+    units, pos = [], 0
+    while pos < len(data):
+        size, cursor = _read_size(data, pos, pos)
+        if not size:
+            raise ValueError(f"packed AV1 OBU at byte {pos} is empty")
+        payload = data[cursor : cursor + size]
+        units.append(bytes([implied_header(payload)]) + _leb128(size) + payload)
         pos = cursor + size
     return units
 
@@ -71,8 +130,13 @@ def split_temporal_units(data: bytes) -> list[list[bytes]]:
 
     Raises ValueError where the OBUs are malformed or the last ones show no picture.
     """
+    return group_temporal_units(split_obus(data))
+
+
+def group_temporal_units(obus: Sequence[bytes]) -> list[list[bytes]]:
+    """As split_temporal_units, for OBUs already split."""
     units: list[list[bytes]] = [[]]
-    for obu in split_obus(data):
+    for obu in obus:
         units[-1].append(obu)
         if shows_picture(obu):
             units.append([])

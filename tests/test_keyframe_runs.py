@@ -1,5 +1,6 @@
-"""Keyframe runs: one-frame GOPs without networks share one section (KSTR for AV1 keyframes, since format
-3.4; KRUN otherwise, since 3.3) and one index entry; the 3.x layouts are written here with major=3."""
+"""Keyframe runs: one-frame GOPs without networks share one section (KPAK for AV1 keyframes, since format
+4.1; KSTR for them in 3.4 and 4.0; KRUN otherwise, since 3.3) and one index entry; the 3.x layouts are
+written here with major=3."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from bitstream import (
     audio_streams,
     write_nrf,
 )
+from bitstream.av1 import pack_obus, split_obus, unpack_obus
 from bitstream.bytes_io import ByteReader
 from bitstream.framing import CRC, SECTION_HEAD, SECTION_OVERHEAD, frame_section
 from bitstream.front import FRONT_TAG, front_payload, read_parameter_sets
-from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG
+from bitstream.keyframe_run import PACKED_RUN_TAG, RUN_TAG, STREAM_RUN_TAG
 from nrffcodec import EncodeSettings, decode, encode_video
 from nrffcodec.app.info import inspect_file
 
@@ -63,10 +65,15 @@ def as_krun(data: bytes, major: int = 3) -> bytes:
     return write_nrf(*parts(data), stream_runs=False, major=major).data
 
 
+def as_kstr(data: bytes) -> bytes:
+    """The same encode with its AV1 runs stored as KSTR sections, as 4.0 wrote them."""
+    return write_nrf(*parts(data), packed_runs=False).data
+
+
 def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
     nrf = NrfFile(runs)
-    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (4, 0)
-    assert tags(runs) == [b"FRNT", STREAM_RUN_TAG]
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (4, 1)
+    assert tags(runs) == [b"FRNT", PACKED_RUN_TAG]
     assert tags(write_nrf(*parts(runs), major=3).data) == [b"HEAD", b"PSET", b"RIDX", STREAM_RUN_TAG]
     assert len(nrf.index) == nrf.header.gop_count == 10
     assert [(e.first_frame, e.frame_count, e.key_offset, e.run, e.position) for e in nrf.index] == [
@@ -88,14 +95,14 @@ def test_a_run_decodes_to_the_frames_of_the_same_encode_without_runs(runs) -> No
 
 def test_a_stream_run_drops_the_per_keyframe_layout_and_lengths_of_a_krun(runs) -> None:
     krun = as_krun(runs, FORMAT_MAJOR)
-    assert NrfFile(krun).version == (FORMAT_MAJOR, FORMAT_MINOR) and tags(krun)[-1] == RUN_TAG
+    assert NrfFile(krun).version == (FORMAT_MAJOR, 0) and tags(krun)[-1] == RUN_TAG
     assert NrfFile(as_krun(runs)).version == (3, 3)
     keyframes = [c.keyframe for c in parts(runs)[2]]
     assert keyframes == [c.keyframe for c in parts(krun)[2]]
     slices = sum(len(k.slices) for k in keyframes)
     references = sum(len(k.parameter_set_ids) for k in keyframes)
-    # a KRUN pays a layout byte per keyframe and a length per slice; a KSTR a count and its references
-    assert len(krun) - len(runs) >= len(keyframes) + slices - 1 - references
+    # a KRUN pays a layout byte per keyframe and a length per slice; a KPAK a count and its references
+    assert len(krun) - len(runs) >= len(keyframes) + 2 * slices - 1 - references
     assert as_krun(krun, FORMAT_MAJOR) == krun
     for data in (runs, krun):  # what the encoder reports as keyframe bytes is what `nrff info` adds up
         assert write_nrf(*parts(data), stream_runs=data is runs).keyframe_bytes == sum(
@@ -113,7 +120,7 @@ def test_keyframes_whose_obus_split_otherwise_are_kept_as_a_krun(runs) -> None:
     moved = chunks[k].keyframe.slices.pop(0)  # now after the OBU that shows keyframe k - 1's picture
     chunks[k - 1].keyframe.slices.append(moved)
     data = write_nrf(header, parameter_sets, chunks).data
-    assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, FORMAT_MINOR)
+    assert tags(data)[-1] == RUN_TAG and NrfFile(data).version == (FORMAT_MAJOR, 0)
     assert [c.keyframe for c in parts(data)[2]] == [c.keyframe for c in chunks]
     assert NrfFile(write_nrf(header, parameter_sets, chunks, major=3).data).version == (3, 3)
 
@@ -126,8 +133,10 @@ def test_both_run_writers_refuse_a_keyframe_their_reader_would(runs, stream_runs
         write_nrf(header, parameter_sets, chunks, stream_runs=stream_runs)
 
 
-def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs) -> None:
-    """A KSTR is split by AV1's syntax: a file that says its keyframes are HEVC cannot hold one."""
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs, packed: bool) -> None:
+    """A KSTR or KPAK is split by AV1's syntax: a file that says its keyframes are HEVC cannot hold one."""
+    runs = runs if packed else as_kstr(runs)
     header, parameter_sets, chunks = parts(runs)
     hevc = dataclasses.replace(header, keyframe_codec=KeyframeCodec.HEVC)
     _, offset, size = NrfFile(runs).sections[1]  # FRNT
@@ -139,16 +148,61 @@ def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs) -> None:
     assert len(crafted) == len(runs)  # the fronts differ only in the codec's one-byte field
     nrf = NrfFile(crafted)
     assert nrf.header.keyframe_codec == KeyframeCodec.HEVC
-    with pytest.raises(BitstreamError, match="KSTR section in a file whose keyframes are not AV1"):
+    tag = (PACKED_RUN_TAG if packed else STREAM_RUN_TAG).decode()
+    with pytest.raises(BitstreamError, match=f"{tag} section in a file whose keyframes are not AV1"):
         nrf.read_gop(0, [[], []])
 
 
 def test_a_3_3_reader_refuses_a_stream_run_when_it_reads_it(runs, monkeypatch) -> None:
     """A 3.3 reader is this one knowing only KRUN: it opens the file and refuses the run's GOPs by tag."""
+    legacy = write_nrf(*parts(runs), major=3).data
     monkeypatch.setattr(container, "RUN_TAGS", (RUN_TAG,))
-    nrf = NrfFile(runs)
+    nrf = NrfFile(legacy)
     with pytest.raises(BitstreamError, match="expected section KRUN, found b'KSTR'"):
         nrf.read_gop(0, [[], []])
+
+
+def test_a_4_0_reader_refuses_a_packed_run_when_it_reads_it(runs, monkeypatch) -> None:
+    """A 4.0 reader is this one knowing 4.0 and no KPAK: it opens a 4.1 file as a newer minor and
+    refuses the run's GOPs by tag, never misreading them."""
+    kstr = as_kstr(runs)
+    monkeypatch.setattr(container, "RUN_TAGS", (RUN_TAG, STREAM_RUN_TAG))
+    monkeypatch.setitem(container.NEWEST_MINOR, FORMAT_MAJOR, 0)
+    nrf = NrfFile(runs)
+    assert nrf.newer_minor and not NrfFile(kstr).newer_minor and len(parts(kstr)[2]) == len(nrf.index)
+    with pytest.raises(BitstreamError, match="expected section KRUN, found b'KPAK'"):
+        nrf.read_gop(0, [[], []])
+
+
+def test_a_packed_run_leaves_out_each_obu_header_byte_and_nothing_else(runs) -> None:
+    kstr = as_kstr(runs)
+    assert tags(kstr)[-1] == STREAM_RUN_TAG and NrfFile(kstr).version == (FORMAT_MAJOR, 0)
+    keyframes = [c.keyframe for c in parts(runs)[2]]
+    assert keyframes == [c.keyframe for c in parts(kstr)[2]]
+    assert len(kstr) - len(runs) == sum(len(k.slices) for k in keyframes)  # one byte an OBU
+    assert write_nrf(*parts(kstr)).data == runs and as_kstr(kstr) == kstr
+    for data, packed in ((runs, True), (kstr, False)):  # the keyframe bytes reported are those `nrff info` adds up
+        written = write_nrf(*parts(data), packed_runs=packed)
+        assert written.keyframe_bytes == sum(c.keyframe_size for c in parts(data)[2])
+    with one_thread():
+        assert same_frames(decode(runs, device="cpu"), decode(kstr, device="cpu"))
+
+
+def test_obus_pack_only_where_they_come_back_byte_for_byte(runs) -> None:
+    obus = [s for c in parts(runs)[2] for s in c.keyframe.slices]
+    packed = pack_obus(obus)
+    assert packed is not None and unpack_obus(packed) == obus and len(packed) == sum(map(len, obus)) - len(obus)
+    frame = next(o for o in obus if o[0] == 0x32)
+    size_and_payload = frame[1:]
+    assert pack_obus([bytes([0x1A]) + size_and_payload]) is None  # a header its payload does not imply
+    assert pack_obus([bytes([0x36, 0x00]) + size_and_payload]) is None  # an extension byte
+    padded = bytes([0x32, (len(frame) - 2) | 0x80, 0x00]) + frame[2:]  # a size field one byte longer than needed
+    assert split_obus(padded) == [padded] and pack_obus([padded]) is None
+    assert pack_obus([bytes([0x32, 0x00])]) is None  # an empty payload implies no header
+    with pytest.raises(ValueError, match="empty"):
+        unpack_obus(b"\x00")
+    with pytest.raises(ValueError, match="run past the end"):
+        unpack_obus(b"\x05\x01")
 
 
 def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> None:
@@ -158,13 +212,13 @@ def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> N
         original = container.NrfFile._read_chunk
         monkeypatch.setattr(container.NrfFile, "_read_chunk", lambda self, *a: reads.append(a[1]) or original(self, *a))
         middle = decode(runs, frames=(5, 8), device="cpu")
-    assert reads == [STREAM_RUN_TAG]
+    assert reads == [PACKED_RUN_TAG]
     assert all(np.array_equal(getattr(middle, p), getattr(whole, p)[5:8]) for p in "yuv")
 
 
-@pytest.mark.parametrize("form", ["KSTR", "KRUN"])
+@pytest.mark.parametrize("form", ["KPAK", "KSTR", "KRUN"])
 def test_truncation_or_damage_inside_the_run_is_refused(runs, form: str) -> None:
-    data = runs if form == "KSTR" else as_krun(runs)
+    data = {"KPAK": runs, "KSTR": as_kstr(runs), "KRUN": as_krun(runs)}[form]
     offset, _ = sections(data)[-1]
     for pos in range(offset, len(data)):
         for damaged in (data[:pos], data[:pos] + bytes([data[pos] ^ 0x10]) + data[pos + 1 :]):
@@ -186,12 +240,15 @@ def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
     assert NrfFile(two_gops).version == (3, 2)
     assert write_nrf(*parts(two_gops), major=3).data == two_gops  # no run: byte for byte as 3.2 wrote it
     keyframes_only = (FIXTURES / "keyframes_only-3.2.nrf").read_bytes()
-    as_3_4, rewritten = (write_nrf(*parts(keyframes_only), major=m).data for m in (3, FORMAT_MAJOR))
+    as_3_4, as_4_0 = write_nrf(*parts(keyframes_only), major=3).data, as_kstr(keyframes_only)
+    rewritten = write_nrf(*parts(keyframes_only)).data
     assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(as_3_4).version == (3, 4)
-    assert NrfFile(rewritten).version == (FORMAT_MAJOR, FORMAT_MINOR) and not NrfFile(rewritten).header.networks
-    assert len(rewritten) < len(as_3_4) < len(keyframes_only)
-    # what nrff 3.4 and 4.0 wrote for it, committed: the writers still write them, the reader reads them
-    assert (as_3_4, rewritten) == tuple((FIXTURES / f"keyframes_only-{v}.nrf").read_bytes() for v in ("3.4", "4.0"))
+    assert NrfFile(as_4_0).version == (4, 0) and NrfFile(rewritten).version == (4, 1)
+    assert not NrfFile(rewritten).header.networks
+    assert len(rewritten) < len(as_4_0) < len(as_3_4) < len(keyframes_only)
+    # what nrff 3.4, 4.0 and 4.1 wrote for it, committed: the writers still write them, the reader reads them
+    written = (as_3_4, as_4_0, rewritten)
+    assert written == tuple((FIXTURES / f"keyframes_only-{v}.nrf").read_bytes() for v in ("3.4", "4.0", "4.1"))
     assert frames_sha256(decode(as_3_4, device="cpu")) == KEYFRAMES_ONLY_SHA256
     with one_thread():
         assert frames_sha256(decode(keyframes_only, device="cpu")) == KEYFRAMES_ONLY_SHA256
@@ -210,7 +267,7 @@ def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     header = dataclasses.replace(header, video=video, gop_count=len(mixed))
     video_only = write_nrf(header, parameter_sets, mixed).data
     data = add_audio(video_only, [synthetic_stream(4)])
-    assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
+    assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", PACKED_RUN_TAG, b"GOPC", PACKED_RUN_TAG]
     assert audio_streams(NrfFile(data)) == [synthetic_stream(4)] and NrfFile(data).header.networks
     legacy = add_audio(write_nrf(header, parameter_sets, mixed, major=3).data, [synthetic_stream(4)])
     assert tags(legacy) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]

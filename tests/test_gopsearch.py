@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bitstream import NrfFile
+from bitstream import KeyframeCodec, NrfFile
 from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import gop_sizes, plan_gops
 from nrffcodec.encoder.gop_length import (
@@ -24,6 +24,7 @@ from nrffcodec.encoder.gop_length import (
     pilot_rounds,
     pilot_schedule,
 )
+from nrffcodec.encoder.keyframes import code_keyframes
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.plan import plan_encode
 from nrffcodec.media.reader import read_video
@@ -233,3 +234,22 @@ def test_fields_are_kept_only_above_the_floors_own_curve() -> None:
 
 def test_the_floors_second_point_is_the_cheaper_one_up_to_the_scales_top() -> None:
     assert [other_floor_qp(qp) for qp in (28, 52, 57, 58, 60, 61, 63)] == [34, 58, 63, 63, 63, 55, 57]
+
+
+@pytest.mark.parametrize("gop", [1, 3])
+def test_the_pilot_counts_keyframe_bytes_as_the_file_stores_them(gop: int) -> None:
+    """A run of AV1 keyframes is a KPAK, one byte less an OBU: the pilot counts the file's bytes but the
+    run's parameter-set references (a count, then two bytes each), which its framing estimate leaves out."""
+    video = moving_texture(16, 12, 6, dx=1)
+    settings = EncodeSettings(gop=gop, preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
+    plan = plan_encode(video.frame_count, video.height, video.width, settings, gop)
+    keyframes = code_keyframes(video, plan, settings.preset)
+    stored = keyframes.stored_bytes(plan.gops, KeyframeCodec.AV1)
+    assert keyframes.stored_bytes(plan.gops, KeyframeCodec.HEVC) == keyframes.bytes
+    if gop > 1:  # every GOP has frames to predict: no run
+        assert stored == keyframes.bytes
+        return
+    _, report = encode_video(video, settings)
+    references = sum(len(r.parameter_set_ids) for r in keyframes.records)
+    assert stored == keyframes.bytes - sum(len(r.slices) for r in keyframes.records)
+    assert report.keyframe_bytes == stored + 1 + 2 * references

@@ -38,7 +38,7 @@ PILOT_TOLERANCE = 0.15
 GOP_FRAMING_BYTES = 23
 # A GOP with nothing to predict has no networks and shares a keyframe run with its neighbours: in a
 # KRUN (HEVC keyframes) it adds its keyframe's layout byte and slice lengths (docs/decisions/0039),
-# in a KSTR (AV1, format 3.4) nothing but its OBUs (docs/decisions/0044).
+# in a KPAK (AV1) nothing but its OBUs less their header bytes, which stored_bytes takes off (0044, 0061).
 RUN_FRAMING_BYTES = {KeyframeCodec.HEVC: 3, KeyframeCodec.AV1: 0}
 
 
@@ -225,7 +225,8 @@ def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, mak
     plan, keyframes, key_sse, _ = measure_length(
         window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
     )
-    return PilotMeasure(1, plan.gops, keyframes.bytes, key_sse, 0, 0.0, plan.keyframe_codec)
+    stored = keyframes.stored_bytes(plan.gops, plan.keyframe_codec)
+    return PilotMeasure(1, plan.gops, stored, key_sse, 0, 0.0, plan.keyframe_codec)
 
 
 def network_measure(result: GopResult | None) -> tuple[int, float]:
@@ -306,8 +307,9 @@ def choose_gop_length(
         out = []
         for plan, keyframes, key_sse, task in pending:
             network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
+            stored = keyframes.stored_bytes(plan.gops, plan.keyframe_codec)
             measure = PilotMeasure(
-                plan.gop_length, plan.gops, keyframes.bytes, key_sse, network_bytes, network_mse, plan.keyframe_codec
+                plan.gop_length, plan.gops, stored, key_sse, network_bytes, network_mse, plan.keyframe_codec
             )
             out.append(measure)
             if plan.gop_length == 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from bitstream import Keyframe
+from bitstream import Keyframe, KeyframeCodec
 
 from ..core.gop import Gop
 from ..core.keychain import KeyframeGroups, decode_keyframes
@@ -28,6 +28,13 @@ class CodedKeyframes:
     @property
     def bytes(self) -> int:
         return sum(k.payload_bytes for k in self.records) + sum(len(p) for p in self.parameter_sets)
+
+    def stored_bytes(self, gops: Sequence[Gop], codec: KeyframeCodec) -> int:
+        """`bytes` as a file holds them, where `gops` are the plan's: a run of AV1 keyframes of GOPs with
+        nothing to predict is a KPAK, one byte less an OBU (format 4.1, docs/decisions/0061)."""
+        if codec != KeyframeCodec.AV1:
+            return self.bytes
+        return self.bytes - sum(len(self.records[g.index].slices) for g in gops if not g.predicted)
 
 
 def code_keyframes(video: FrameSource, plan: EncodePlan, preset: str) -> CodedKeyframes:

@@ -4,7 +4,8 @@ A keyframe stream run (KSTR, format 3.4) stores its AV1 keyframes as one run of 
 container's per-keyframe counts and lengths: the OBUs' own size fields give their boundaries, and
 a keyframe (one temporal unit, temporal delimiter dropped) ends with the OBU that shows its picture.
 A packed run (KPAK, format 4.1) also leaves out each OBU's header byte, which the first bit of its
-payload implies for the two kinds of OBU SVT-AV1 puts in a keyframe (pack_obus).
+payload implies for the two kinds of OBU SVT-AV1 puts in a keyframe, and codes a frame shown again
+as its index alone (pack_obus).
 """
 
 from __future__ import annotations
@@ -19,18 +20,24 @@ def obu_type(unit: bytes) -> int:
     return (unit[0] >> 3) & 0x0F
 
 
-def _read_size(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
-    """(the leb128() size at `cursor`, the cursor after it) for the OBU at byte `pos`; ValueError where
-    the field is cut short, longer than AV1 allows, or the size runs past the end of `data`."""
-    size = 0
-    for count in range(MAX_LEB128_BYTES + 1):
-        if count == MAX_LEB128_BYTES or cursor >= len(data):
-            raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
+def _read_leb128(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
+    """(the leb128() value at `cursor`, the cursor after it) for the OBU at byte `pos`; ValueError where
+    the field is cut short or longer than AV1 allows."""
+    value = 0
+    for count in range(MAX_LEB128_BYTES):
+        if cursor >= len(data):
+            break
         byte = data[cursor]
         cursor += 1
-        size |= (byte & 0x7F) << (7 * count)
+        value |= (byte & 0x7F) << (7 * count)
         if not byte & 0x80:
-            break
+            return value, cursor
+    raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
+
+
+def _read_size(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
+    """As _read_leb128, for a size: ValueError also where it runs past the end of `data`."""
+    size, cursor = _read_leb128(data, cursor, pos)
     if cursor + size > len(data):
         raise ValueError(f"AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
     return size, cursor
@@ -69,12 +76,21 @@ def implied_header(payload: bytes) -> int:
     return (OBU_FRAME_HEADER if payload[0] & 0x80 else OBU_FRAME) << 3 | 0x02
 
 
+# A frame shown again, as SVT-AV1 writes it: a frame header OBU of one byte, show_existing_frame = 1,
+# frame_to_show_map_idx (3 bits), then the trailing bits. A KPAK codes it as the index alone.
+SHOWN_AGAIN = tuple(bytes([OBU_FRAME_HEADER << 3 | 0x02, 1, 0x88 | index << 4]) for index in range(8))
+
+
 def pack_obus(units: Sequence[bytes]) -> bytes | None:
-    """The OBUs as a KPAK stores them: each its payload's size (leb128) and its payload, without its
-    header byte. None where one would not come back byte for byte: an empty payload, another header
-    than its payload implies, or a size field longer than the shortest."""
+    """The OBUs as a KPAK stores them, each as one leb128 code: below 8, a frame shown again
+    (SHOWN_AGAIN[code]); else the payload's size plus 7, then the payload, without its header byte.
+    None where one would not come back byte for byte: an empty payload, another header than its
+    payload implies, or a size field longer than the shortest."""
     packed = []
     for unit in units:
+        if unit in SHOWN_AGAIN:
+            packed.append(bytes([SHOWN_AGAIN.index(unit)]))
+            continue
         try:
             size, cursor = _read_size(unit, 1, 0)
         except (ValueError, IndexError):
@@ -84,18 +100,23 @@ def pack_obus(units: Sequence[bytes]) -> bytes | None:
             return None
         if unit[1:cursor] != _leb128(size):
             return None
-        packed.append(unit[1:])
+        packed.append(_leb128(size + len(SHOWN_AGAIN) - 1) + payload)
     return b"".join(packed)
 
 
 def unpack_obus(data: bytes) -> list[bytes]:
-    """A KPAK's OBUs, each with its header byte and size field again. Raises ValueError where a size
-    is cut short, runs past the end, or is zero (a packed OBU's payload implies its header)."""
+    """A KPAK's OBUs, each with its header byte and size field again. Raises ValueError where a code
+    is cut short or its payload runs past the end."""
     units, pos = [], 0
     while pos < len(data):
-        size, cursor = _read_size(data, pos, pos)
-        if not size:
-            raise ValueError(f"packed AV1 OBU at byte {pos} is empty")
+        code, cursor = _read_leb128(data, pos, pos)
+        if code < len(SHOWN_AGAIN):
+            units.append(SHOWN_AGAIN[code])
+            pos = cursor
+            continue
+        size = code - len(SHOWN_AGAIN) + 1
+        if cursor + size > len(data):
+            raise ValueError(f"packed AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
         payload = data[cursor : cursor + size]
         units.append(bytes([implied_header(payload)]) + _leb128(size) + payload)
         pos = cursor + size

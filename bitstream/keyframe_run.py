@@ -8,7 +8,7 @@
     kstr     := place  refs  obus                          (AV1 keyframes only)
     refs     := count:uvarint  (position:uvarint  parameter_set_id:uvarint) x count
     obus     := the run's OBUs, to the payload's end: keyframes end at the OBU showing their picture
-    packed   := (size:uvarint  payload[size]) per OBU, to the payload's end (bitstream/av1.py pack_obus)
+    packed   := (code:uvarint [payload[code - 7]]) per OBU, to the payload's end (bitstream/av1.py pack_obus)
 
 A GOP of one frame coded by the keyframe codec alone paid ~20 bytes of framing in its own GOPC
 section (tag, length, CRC, place, counts, index entry); in a KRUN it pays its layout byte and its
@@ -37,7 +37,7 @@ PACKED_RUN_TAG = b"KPAK"  # since 4.1
 RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG)
 MIN_RUN_GOPS = 2  # a lone weightless GOP stays a GOPC: the file keeps the 3.2 layout when it has no run
 MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it (a KSTR's OBU: header, size, a byte)
-MIN_PACKED_KEYFRAME_BYTES = 2  # a KPAK's OBU: its size and one byte
+MIN_PACKED_KEYFRAME_BYTES = 1  # a KPAK's frame shown again: its code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def is_weightless_frame(chunk: GopChunk) -> bool:
 
 def min_run_length(gops: int) -> int:
     """Fewest payload bytes a run of `gops` keyframes can have, of any kind (a KPAK's: the place's three
-    uvarints, the references' count, two bytes a keyframe): the index's lengths are checked against it."""
+    uvarints, the references' count, a byte a keyframe): the index's lengths are checked against it."""
     return 4 + MIN_PACKED_KEYFRAME_BYTES * gops
 
 
@@ -167,15 +167,18 @@ def read_stream_run(
         sizes[position] += reader.offset - start
         last = position
     start = reader.offset
+    stored = reader.raw(reader.remaining)
     try:
-        obus = unpack_obus(reader.raw(reader.remaining)) if packed else split_obus(reader.raw(reader.remaining))
-        units = group_temporal_units(obus)
+        units = group_temporal_units(unpack_obus(stored) if packed else split_obus(stored))
     except ValueError as exc:
         raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start}: {exc}") from None
     if len(units) != place.gops:
         raise reader.error(f"{len(units)} keyframes for a run of {place.gops} GOPs")
-    header_bytes = 1 if packed else 0  # a packed OBU's header is implied: not in the file
-    return [(Keyframe(i, u), n + sum(len(obu) - header_bytes for obu in u)) for i, u, n in zip(ids, units, sizes)]
+    # each keyframe as the file holds it; a KPAK is read only in the one form its writer gives
+    kept = [pack_obus(u) or b"" for u in units] if packed else [b"".join(u) for u in units]
+    if b"".join(kept) != stored:
+        raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start} are not packed as written")
+    return [(Keyframe(i, u), n + len(k)) for i, u, n, k in zip(ids, units, sizes, kept)]
 
 
 def _placed_reader(

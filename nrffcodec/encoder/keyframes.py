@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from bitstream import Keyframe, KeyframeCodec
+from bitstream.av1 import pack_obus
 
 from ..core.gop import Gop
 from ..core.keychain import KeyframeGroups, decode_keyframes
@@ -31,10 +32,11 @@ class CodedKeyframes:
 
     def stored_bytes(self, gops: Sequence[Gop], codec: KeyframeCodec) -> int:
         """`bytes` as a file holds them, where `gops` are the plan's: a run of AV1 keyframes of GOPs with
-        nothing to predict is a KPAK, one byte less an OBU (format 4.1, docs/decisions/0061)."""
+        nothing to predict is a KPAK, its OBUs without header bytes (format 4.1, docs/decisions/0061)."""
         if codec != KeyframeCodec.AV1:
             return self.bytes
-        return self.bytes - sum(len(self.records[g.index].slices) for g in gops if not g.predicted)
+        packed = (self.records[g.index] for g in gops if not g.predicted)
+        return self.bytes - sum(k.payload_bytes - len(pack_obus(k.slices) or b"".join(k.slices)) for k in packed)
 
 
 def code_keyframes(video: FrameSource, plan: EncodePlan, preset: str) -> CodedKeyframes:

@@ -93,7 +93,7 @@ def pack_obus(units: Sequence[bytes]) -> bytes | None:
             continue
         try:
             size, cursor = _read_size(unit, 1, 0)
-        except (ValueError, IndexError):
+        except ValueError:  # no size field after the header byte
             return None
         payload = unit[cursor:]
         if not payload or len(payload) != size or unit[0] != implied_header(payload):

@@ -205,6 +205,7 @@ def test_obus_pack_only_where_they_come_back_byte_for_byte(runs) -> None:
     padded = bytes([0x32, (len(frame) - 2) | 0x80, 0x00]) + frame[2:]  # a size field one byte longer than needed
     assert split_obus(padded) == [padded] and pack_obus([padded]) is None
     assert pack_obus([bytes([0x32, 0x00])]) is None  # an empty payload implies no header
+    assert pack_obus([bytes([0x32])]) is None  # no size field
     assert [pack_obus([again]) for again in SHOWN_AGAIN] == [bytes([i]) for i in range(8)]
     assert pack_obus([bytes([0x1A, 0x01, 0x8C])]) == bytes([8, 0x8C])  # other trailing bits: as a frame header
     with pytest.raises(ValueError, match="run past the end"):

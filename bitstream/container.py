@@ -113,7 +113,8 @@ def write_nrf(
         expected_first += chunk.frame_count
     if expected_first != header.video.frame_count:
         raise ValueError("GOPs do not cover the frames")
-    groups = split_runs(chunks) if runs else [[chunk] for chunk in chunks]
+    period = header.keyframe_period if major == FORMAT_MAJOR else 0  # 3.x as its writers grouped runs
+    groups = split_runs(chunks, period) if runs else [[chunk] for chunk in chunks]
     ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
     minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
     bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0

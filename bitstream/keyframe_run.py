@@ -36,6 +36,7 @@ STREAM_RUN_TAG = b"KSTR"  # since 3.4
 PACKED_RUN_TAG = b"KPAK"  # since 4.1
 RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG)
 MIN_RUN_GOPS = 2  # a lone weightless GOP stays a GOPC: the file keeps the 3.2 layout when it has no run
+SPLIT_RUN_GOPS = 256  # since 4.1 a run this long ends at the next intra keyframe (split_runs)
 MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it (a KSTR's OBU: header, size, a byte)
 MIN_PACKED_KEYFRAME_BYTES = 1  # a KPAK's frame shown again: its code
 
@@ -198,12 +199,15 @@ def _placed_reader(
     return reader, place
 
 
-def split_runs(chunks: Sequence[GopChunk]) -> list[list[GopChunk]]:
+def split_runs(chunks: Sequence[GopChunk], period: int = 0) -> list[list[GopChunk]]:
     """The chunks in order, grouped: each stretch of MIN_RUN_GOPS or more weightless one-frame GOPs
-    as one run, every other chunk alone."""
+    as one run, every other chunk alone. With a keyframe `period`, a run of SPLIT_RUN_GOPS or more
+    also ends before the next intra keyframe (a GOP index divisible by it): a reader then holds at
+    most about SPLIT_RUN_GOPS + period keyframes of a long clip at once, not the whole clip's."""
     groups: list[list[GopChunk]] = []
     for chunk in chunks:
-        if groups and is_weightless_frame(chunk) and is_weightless_frame(groups[-1][-1]):
+        full = period > 0 and chunk.gop_index % period == 0 and len(groups[-1] if groups else []) >= SPLIT_RUN_GOPS
+        if groups and not full and is_weightless_frame(chunk) and is_weightless_frame(groups[-1][-1]):
             groups[-1].append(chunk)
         else:
             groups.append([chunk])

@@ -22,11 +22,17 @@ from bitstream import (
     audio_streams,
     write_nrf,
 )
-from bitstream.av1 import SHOWN_AGAIN, pack_obus, split_obus, unpack_obus
 from bitstream.bytes_io import ByteReader
 from bitstream.framing import CRC, SECTION_HEAD, SECTION_OVERHEAD, frame_section
 from bitstream.front import FRONT_TAG, front_payload, read_parameter_sets
-from bitstream.keyframe_run import PACKED_RUN_TAG, RUN_TAG, STREAM_RUN_TAG, RunPlace, read_stream_run
+from bitstream.keyframe_run import (
+    PACKED_RUN_TAG,
+    RUN_TAG,
+    SPLIT_RUN_GOPS,
+    STREAM_RUN_TAG,
+    Keyframe,
+    split_runs,
+)
 from nrffcodec import EncodeSettings, decode, encode_video
 from nrffcodec.app.info import inspect_file
 
@@ -162,73 +168,6 @@ def test_a_3_3_reader_refuses_a_stream_run_when_it_reads_it(runs, monkeypatch) -
         nrf.read_gop(0, [[], []])
 
 
-def test_a_4_0_reader_refuses_a_packed_run_when_it_reads_it(runs, monkeypatch) -> None:
-    """A 4.0 reader is this one knowing 4.0 and no KPAK: it opens a 4.1 file as a newer minor and
-    refuses the run's GOPs by tag, never misreading them."""
-    kstr = as_kstr(runs)
-    monkeypatch.setattr(container, "RUN_TAGS", (RUN_TAG, STREAM_RUN_TAG))
-    monkeypatch.setitem(container.NEWEST_MINOR, FORMAT_MAJOR, 0)
-    nrf = NrfFile(runs)
-    assert nrf.newer_minor and not NrfFile(kstr).newer_minor and len(parts(kstr)[2]) == len(nrf.index)
-    with pytest.raises(BitstreamError, match="expected section KRUN, found b'KPAK'"):
-        nrf.read_gop(0, [[], []])
-
-
-def packed_saving(obus: list[bytes]) -> int:
-    """Bytes a KPAK saves on these OBUs against a KSTR: each header byte, and a frame shown again is one byte."""
-    return sum(2 if obu in SHOWN_AGAIN else 1 for obu in obus)
-
-
-def test_a_packed_run_leaves_out_each_obu_header_byte_and_nothing_else(runs) -> None:
-    kstr = as_kstr(runs)
-    assert tags(kstr)[-1] == STREAM_RUN_TAG and NrfFile(kstr).version == (FORMAT_MAJOR, 0)
-    keyframes = [c.keyframe for c in parts(runs)[2]]
-    assert keyframes == [c.keyframe for c in parts(kstr)[2]]
-    assert len(kstr) - len(runs) == packed_saving([s for k in keyframes for s in k.slices])
-    assert write_nrf(*parts(kstr)).data == runs and as_kstr(kstr) == kstr
-    for data, packed in ((runs, True), (kstr, False)):  # the keyframe bytes reported are those `nrff info` adds up
-        written = write_nrf(*parts(data), packed_runs=packed)
-        assert written.keyframe_bytes == sum(c.keyframe_size for c in parts(data)[2])
-    with one_thread():
-        assert same_frames(decode(runs, device="cpu"), decode(kstr, device="cpu"))
-
-
-def test_obus_pack_only_where_they_come_back_byte_for_byte(runs) -> None:
-    obus = [s for c in parts(runs)[2] for s in c.keyframe.slices]
-    packed = pack_obus(obus)
-    assert packed is not None and unpack_obus(packed) == obus
-    assert len(packed) == sum(map(len, obus)) - packed_saving(obus) and any(o in SHOWN_AGAIN for o in obus)
-    frame = next(o for o in obus if o[0] == 0x32)
-    size_and_payload = frame[1:]
-    assert pack_obus([bytes([0x1A]) + size_and_payload]) is None  # a header its payload does not imply
-    assert pack_obus([bytes([0x36, 0x00]) + size_and_payload]) is None  # an extension byte
-    padded = bytes([0x32, (len(frame) - 2) | 0x80, 0x00]) + frame[2:]  # a size field one byte longer than needed
-    assert split_obus(padded) == [padded] and pack_obus([padded]) is None
-    assert pack_obus([bytes([0x32, 0x00])]) is None  # an empty payload implies no header
-    assert pack_obus([bytes([0x32])]) is None  # no size field
-    assert [pack_obus([again]) for again in SHOWN_AGAIN] == [bytes([i]) for i in range(8)]
-    assert pack_obus([bytes([0x1A, 0x01, 0x8C])]) == bytes([8, 0x8C])  # other trailing bits: as a frame header
-    with pytest.raises(ValueError, match="run past the end"):
-        unpack_obus(b"\x0c\x01")
-    with pytest.raises(ValueError, match="cut short"):
-        unpack_obus(b"\x88")
-
-
-def test_a_packed_run_is_read_only_in_the_form_its_writer_gives() -> None:
-    """A frame shown again could also be spelt as a one-byte frame header (code 8, then 0x88): the
-    reader refuses that spelling, so every KPAK has one form and its bytes add up as written."""
-    place, shown = bytes([0, 0, 2, 0]), bytes([8, 0x10])  # two keyframes: a frame OBU showing a picture, then
-    for again, accepted in ((b"\x00", True), (b"\x08\x88", False)):  # frame 0 shown again, in either spelling
-        payload = place + shown + again
-        if accepted:
-            run = read_stream_run(payload, "run", RunPlace(0, 0, 2), 0, packed=True)
-            assert [k.slices for k, _ in run] == [[bytes([0x32, 1, 0x10])], [SHOWN_AGAIN[0]]]
-            assert sum(n for _, n in run) == len(payload) - 3
-        else:
-            with pytest.raises(BitstreamError, match="not packed as written"):
-                read_stream_run(payload, "run", RunPlace(0, 0, 2), 0, packed=True)
-
-
 def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> None:
     with one_thread():
         whole = decode(runs, device="cpu")
@@ -306,3 +245,40 @@ def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     assert info["bytes"]["total"] == len(data)
     assert info["bytes"]["networks"] == sum(g["network_bytes"] for g in info["gops"]) > 0
     assert len(without_runs(video_only)) > len(video_only) + 2 * SECTION_OVERHEAD
+
+
+@pytest.mark.parametrize(
+    ("period", "lengths"),
+    [
+        (0, [600]),  # no period given (the 3.x writers): one run
+        (512, [512, 88]),  # a run ends at an intra keyframe once it holds SPLIT_RUN_GOPS
+        (100, [300, 300]),
+        (1, [256, 256, 88]),  # every keyframe intra: runs of SPLIT_RUN_GOPS
+        (65535, [600]),  # no intra keyframe after the first
+    ],
+)
+def test_a_long_run_ends_at_an_intra_keyframe(period: int, lengths: list[int]) -> None:
+    chunks = [GopChunk(i, i, 1, 0, Keyframe([], [b"k"]), []) for i in range(600)]
+    runs = split_runs(chunks, period)
+    assert [len(run) for run in runs] == lengths and SPLIT_RUN_GOPS == 256
+    assert [c for run in runs for c in run] == chunks
+
+
+def test_a_reader_of_one_intra_group_reads_only_its_runs(runs, monkeypatch) -> None:
+    """Ten one-frame GOPs with keyframe period 4 and runs split once they hold 2 GOPs: a reader of
+    GOP 9 reads only the run that holds GOPs 8 and 9, and every GOP reads as in one run."""
+    header, parameter_sets, chunks = parts(runs)
+    header = dataclasses.replace(header, keyframe_period=4)
+    monkeypatch.setattr("bitstream.keyframe_run.SPLIT_RUN_GOPS", 2)
+    split = write_nrf(header, parameter_sets, chunks).data
+    assert tags(split) == [b"FRNT"] + [PACKED_RUN_TAG] * 3
+    assert [(e.run, e.position) for e in NrfFile(split).index][7:] == [(4, 3), (2, 0), (2, 1)]
+    assert [c.keyframe for c in parts(split)[2]] == [c.keyframe for c in chunks]
+    reads = []
+    original = container.NrfFile._read_chunk
+    monkeypatch.setattr(
+        container.NrfFile, "_read_chunk", lambda self, *a: reads.append(a[0].offset) or original(self, *a)
+    )
+    nrf = NrfFile(split)
+    nrf.read_gop(9, [[], []])
+    assert reads == [nrf.index[8].offset]

@@ -10,6 +10,7 @@ from bitstream import FORMAT_MAJOR, BitstreamError, NrfFile, write_nrf
 from bitstream.av1 import SHOWN_AGAIN, pack_obus, split_obus, unpack_obus
 from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG, RunPlace, read_stream_run
 from nrffcodec import EncodeSettings, decode, encode_video
+from nrffcodec.app.info import info_lines, inspect_file
 
 from .clips import moving_texture
 from .nrf_tools import TINY, one_thread, parts, sections
@@ -101,3 +102,12 @@ def test_a_packed_run_is_read_only_in_the_form_its_writer_gives() -> None:
         else:
             with pytest.raises(BitstreamError, match="not packed as written"):
                 read_stream_run(payload, "run", RunPlace(0, 0, 2), 0, packed=True)
+
+
+def test_info_counts_the_keyframes_that_show_a_picture_again(runs) -> None:
+    info = inspect_file(runs)
+    again = [g["gop"] for g in info["gops"] if g["keyframe_shows_again"]]
+    assert again == [c.gop_index for c in parts(runs)[2] if c.keyframe.slices[0] in SHOWN_AGAIN] and again
+    assert all(g["keyframe_bytes"] == 1 for g in info["gops"] if g["keyframe_shows_again"])
+    legend = next(line for line in info_lines(info) if line.startswith("key = "))
+    assert legend.endswith(f"; {len(again)} keyframes show again a picture an earlier one coded (1-3 bytes)")

@@ -6,6 +6,7 @@ import enum
 import os
 
 from bitstream import KeyframeCodec, Matrix, NrfFile, PixelFormat, audio_streams, describe
+from bitstream.av1 import SHOWN_AGAIN
 
 from ..core.fields import network_shapes, parameter_count
 
@@ -16,6 +17,12 @@ ENUM_FIELDS: dict[tuple[str, ...], type[enum.IntEnum]] = {
     ("keyframe_codec",): KeyframeCodec,
 }
 KEYFRAME_CODERS = {"av1": "AV1 (SVT-AV1; decoded by dav1d)", "hevc": "HEVC (x265; decoded by FFmpeg)"}
+
+
+def shows_again(slices: list[bytes]) -> bool:
+    """Whether a keyframe only shows again a picture that an earlier keyframe coded (AV1's frame shown
+    again, as SVT-AV1 writes it)."""
+    return len(slices) == 1 and slices[0] in SHOWN_AGAIN
 
 
 def named_enums(header: dict) -> dict:
@@ -64,6 +71,7 @@ def inspect_file(path: str | os.PathLike | bytes) -> dict:
                 "keyframe_intra": i % header.keyframe_period == 0,
                 "bytes": entry.length if entry.run == 1 else chunk.keyframe_size,  # in a keyframe run: its record
                 "keyframe_bytes": chunk.keyframe_size,
+                "keyframe_shows_again": shows_again(chunk.keyframe.slices),
                 "network_bytes": chunk.weights_size,
                 "flow": nets[0],
                 "residual": nets[1],
@@ -178,9 +186,11 @@ def info_lines(info: dict) -> list[str]:
             f"{g['bytes']:>6} {g['keyframe_bytes']:>9} {g['network_bytes']:>9} "
             f"{g['flow']['bits_per_weight']:>12} {g['residual']['bits_per_weight']:>16}"
         )
+    shown_again = sum(g["keyframe_shows_again"] for g in info["gops"])
     lines.append(
         "key = the GOP's keyframe (frame number; I intra, P predicted from earlier keyframes); "
         "keyframe, networks = their bytes in the GOP's chunk"
+        + (f"; {shown_again} keyframes show again a picture an earlier one coded (1-3 bytes)" if shown_again else "")
     )
     for i, a in enumerate(info["audio"]):
         lines.append(

@@ -146,16 +146,9 @@ def shows_picture(unit: bytes) -> bool:
     return bool(show_existing) if kind == OBU_FRAME_HEADER else bool(show_frame and not show_existing)
 
 
-def split_temporal_units(data: bytes) -> list[list[bytes]]:
-    """OBUs grouped into temporal units, each ending with the OBU that shows its picture.
-
-    Raises ValueError where the OBUs are malformed or the last ones show no picture.
-    """
-    return group_temporal_units(split_obus(data))
-
-
 def group_temporal_units(obus: Sequence[bytes]) -> list[list[bytes]]:
-    """As split_temporal_units, for OBUs already split."""
+    """OBUs (split_obus, unpack_obus) grouped into temporal units, each ending with the OBU that shows
+    its picture. Raises ValueError where the last ones show no picture."""
     units: list[list[bytes]] = [[]]
     for obu in obus:
         units[-1].append(obu)

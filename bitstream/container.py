@@ -117,7 +117,7 @@ def write_nrf(
     groups = split_runs(chunks, period) if runs else [[chunk] for chunk in chunks]
     ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
     minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
-    bodies, entries, keyframe_bytes, network_bytes = [], [], 0, 0
+    bodies, entries, keyframe_bytes, network_bytes, run_tags = [], [], 0, 0, set()
     for group in groups:
         if len(group) == 1:
             written = write_gop_chunk(group[0])
@@ -128,6 +128,7 @@ def write_nrf(
             av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
             tag, payload, keyframe_size = write_keyframe_run(group, av1, packed_runs and major == FORMAT_MAJOR)
             minor = max(minor, RUN_MINOR[tag])
+            run_tags.add(tag)
             bodies.append(frame_section(tag, payload))
             entries.append((len(group), 0, len(bodies[-1]), len(group)))
             keyframe_bytes += keyframe_size
@@ -135,7 +136,7 @@ def write_nrf(
     if major == FORMAT_MAJOR:
         networks = not all(is_weightless_frame(chunk) for chunk in chunks)
         front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
-        minor = RUN_MINOR[PACKED_RUN_TAG] if any(b.startswith(PACKED_RUN_TAG) for b in bodies) else 0
+        minor = RUN_MINOR[PACKED_RUN_TAG] if PACKED_RUN_TAG in run_tags else 0
     else:
         head_writer, pset_writer = ByteWriter(), ByteWriter()
         write_record(head_writer, header)

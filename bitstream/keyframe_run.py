@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .av1 import group_temporal_units, pack_obus, split_obus, split_temporal_units, unpack_obus
+from .av1 import group_temporal_units, pack_obus, split_obus, unpack_obus
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .gop_chunk import MAX_NALS, GopChunk, Keyframe, read_parameter_set_ids, read_slices
@@ -113,11 +113,12 @@ def write_stream_run(chunks: Sequence[GopChunk], packed: bool = False) -> tuple[
     start = len(writer)
     obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
     try:
-        if split_temporal_units(obus) != [chunk.keyframe.slices for chunk in chunks]:
+        units = split_obus(obus)
+        if group_temporal_units(units) != [chunk.keyframe.slices for chunk in chunks]:
             return None
-        stored = pack_obus(split_obus(obus)) if packed else obus
     except ValueError:
         return None
+    stored = pack_obus(units) if packed else obus
     if stored is None:
         return None
     refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
@@ -175,8 +176,10 @@ def read_stream_run(
         raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start}: {exc}") from None
     if len(units) != place.gops:
         raise reader.error(f"{len(units)} keyframes for a run of {place.gops} GOPs")
+    if not packed:  # the OBUs split the stored bytes exactly
+        return [(Keyframe(i, u), n + sum(map(len, u))) for i, u, n in zip(ids, units, sizes)]
     # each keyframe as the file holds it; a KPAK is read only in the one form its writer gives
-    kept = [pack_obus(u) or b"" for u in units] if packed else [b"".join(u) for u in units]
+    kept = [pack_obus(u) or b"" for u in units]
     if b"".join(kept) != stored:
         raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start} are not packed as written")
     return [(Keyframe(i, u), n + len(k)) for i, u, n, k in zip(ids, units, sizes, kept)]

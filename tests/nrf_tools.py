@@ -14,11 +14,13 @@ import signal
 import zlib
 from collections.abc import Iterator
 
+import numpy as np
+
 from bitstream import add_audio, write_nrf
 from bitstream.container import CRC, PREAMBLE, SECTION_HEAD
 from nrffcodec import EncodeSettings, encode_video
 from nrffcodec.decoder import file_parts as parts  # the tests import it from here too
-from nrffcodec.encoder.runner import single_thread as one_thread  # noqa: F401 - re-exported: tiny decodes run 7x faster on one thread
+from nrffcodec.encoder.runner import single_thread as one_thread
 
 from .audio_clips import synthetic_stream
 from .clips import moving_texture
@@ -64,6 +66,28 @@ def sections(data: bytes) -> list[tuple[int, int]]:
         out.append((pos, length))
         pos = end
     return out
+
+
+def tags(data: bytes) -> list[bytes]:
+    """Each whole section's tag, in order."""
+    return [data[o : o + 4] for o, _ in sections(data)]
+
+
+def same_frames(a, b) -> bool:
+    """Whether two decoded videos hold the same Y, U and V planes."""
+    return all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")
+
+
+def as_kstr(data: bytes) -> bytes:
+    """The same encode with its AV1 runs stored as KSTR sections, as 4.0 wrote them."""
+    return write_nrf(*parts(data), packed_runs=False).data
+
+
+def keyframe_run_encode() -> bytes:
+    """Ten one-frame GOPs (the keyframe codec alone), keyframe period 4: one run, intra keyframes inside it."""
+    with one_thread():
+        data, _ = encode_video(moving_texture(16, 12, 10, dx=1), EncodeSettings(gop=1, keyframe_period=4, **TINY))
+    return data
 
 
 def _crc_at(data: bytes, offset: int, length: int) -> tuple[int, int]:

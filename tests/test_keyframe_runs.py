@@ -33,20 +33,24 @@ from bitstream.keyframe_run import (
     Keyframe,
     split_runs,
 )
-from nrffcodec import EncodeSettings, decode, encode_video
+from nrffcodec import decode
 from nrffcodec.app.info import inspect_file
 
 from .audio_clips import synthetic_stream
-from .clips import moving_texture
-from .nrf_tools import TINY, frames_sha256, one_thread, parts, sections
+from .nrf_tools import (
+    as_kstr,
+    frames_sha256,
+    keyframe_run_encode,
+    one_thread,
+    parts,
+    same_frames,
+    sections,
+    tags,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # frames of the 3.2 fixture as nrff 3.2 decoded them (AV1 keyframes only: dav1d's output is exact everywhere)
 KEYFRAMES_ONLY_SHA256 = "2d52d194e0a99b4e2d463cd89644a42e24b994be16bad807b9ec97e9f826d17d"
-
-
-def same_frames(a, b) -> bool:
-    return all(np.array_equal(getattr(a, p), getattr(b, p)) for p in "yuv")
 
 
 def without_runs(data: bytes) -> bytes:
@@ -54,26 +58,14 @@ def without_runs(data: bytes) -> bytes:
     return write_nrf(*parts(data), runs=False, major=3).data
 
 
-def tags(data: bytes) -> list[bytes]:
-    return [data[o : o + 4] for o, _ in sections(data)]
-
-
 @pytest.fixture(scope="module")
 def runs() -> bytes:
-    """Ten one-frame GOPs (the keyframe codec alone), keyframe period 4: intra keyframes inside the run."""
-    with one_thread():
-        data, _ = encode_video(moving_texture(16, 12, 10, dx=1), EncodeSettings(gop=1, keyframe_period=4, **TINY))
-    return data
+    return keyframe_run_encode()
 
 
 def as_krun(data: bytes, major: int = 3) -> bytes:
     """The same encode with its runs stored as KRUN sections (as 3.3 wrote them, by default)."""
     return write_nrf(*parts(data), stream_runs=False, major=major).data
-
-
-def as_kstr(data: bytes) -> bytes:
-    """The same encode with its AV1 runs stored as KSTR sections, as 4.0 wrote them."""
-    return write_nrf(*parts(data), packed_runs=False).data
 
 
 def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:

@@ -9,32 +9,16 @@ import bitstream.container as container
 from bitstream import FORMAT_MAJOR, BitstreamError, NrfFile, write_nrf
 from bitstream.av1 import SHOWN_AGAIN, pack_obus, split_obus, unpack_obus
 from bitstream.keyframe_run import RUN_TAG, STREAM_RUN_TAG, RunPlace, read_stream_run
-from nrffcodec import EncodeSettings, decode, encode_video
+from nrffcodec import decode
 from nrffcodec.app.info import info_lines, inspect_file
 
-from .clips import moving_texture
-from .nrf_tools import TINY, one_thread, parts, sections
-
-
-def tags(data: bytes) -> list[bytes]:
-    return [data[o : o + 4] for o, _ in sections(data)]
-
-
-def same_frames(a, b) -> bool:
-    return all((getattr(a, p) == getattr(b, p)).all() for p in "yuv")
-
-
-def as_kstr(data: bytes) -> bytes:
-    """The same encode with its AV1 runs stored as KSTR sections, as 4.0 wrote them."""
-    return write_nrf(*parts(data), packed_runs=False).data
+from .nrf_tools import as_kstr, keyframe_run_encode, one_thread, parts, same_frames, tags
 
 
 @pytest.fixture(scope="module")
 def runs() -> bytes:
     """Ten one-frame GOPs coded by the keyframe codec alone: one KPAK."""
-    with one_thread():
-        data, _ = encode_video(moving_texture(16, 12, 10, dx=1), EncodeSettings(gop=1, keyframe_period=4, **TINY))
-    return data
+    return keyframe_run_encode()
 
 
 def test_a_4_0_reader_refuses_a_packed_run_when_it_reads_it(runs, monkeypatch) -> None:

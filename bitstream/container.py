@@ -40,6 +40,7 @@ from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
 from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
 from .header import FORMAT_MAJOR, MAGIC, NEWEST_MINOR, Header, KeyframeCodec
 from .keyframe_run import (
+    HEADER_RUN_TAG,
     PACKED_RUN_TAG,
     RUN_TAG,
     RUN_TAGS,
@@ -47,8 +48,8 @@ from .keyframe_run import (
     Keyframe,
     RunPlace,
     is_weightless_frame,
-    read_run,
-    read_stream_run,
+    read_keyframe_run,
+    run_tags,
     split_runs,
     write_keyframe_run,
 )
@@ -57,8 +58,9 @@ from .records import check_record, read_record, write_record
 LEGACY_MAJOR = 3  # still read, and written on request (write_nrf(..., major=3))
 MINOR_WITHOUT_RUNS = 2  # a 3.x file without runs is written exactly as 3.2 wrote it
 MINOR_WITHOUT_STREAM_RUNS = 3  # one whose runs are all KRUNs, as 3.3 wrote it
-# the first minor of its major that reads each kind of run (3.3, 3.4, 4.1)
-RUN_MINOR = {RUN_TAG: MINOR_WITHOUT_STREAM_RUNS, STREAM_RUN_TAG: NEWEST_MINOR[LEGACY_MAJOR], PACKED_RUN_TAG: 1}
+# the first minor of its major that reads each kind of run (3.3, 3.4, 4.1, 4.2)
+RUN_MINOR = {RUN_TAG: MINOR_WITHOUT_STREAM_RUNS, STREAM_RUN_TAG: NEWEST_MINOR[LEGACY_MAJOR]}
+RUN_MINOR |= {PACKED_RUN_TAG: 1, HEADER_RUN_TAG: 2}  # 4.0 reads neither
 MAX_PSET_BYTES = 1 << 20
 AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
 CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
@@ -92,12 +94,12 @@ def write_nrf(
     stream_runs: bool = True,
     major: int = FORMAT_MAJOR,
     packed_runs: bool = True,
+    header_runs: bool = True,
 ) -> WrittenFile:
     """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs unless `runs`
-    is False (every GOP in its own GOPC): where the keyframes are AV1 (and `stream_runs`) a KPAK if
-    their OBUs pack (4.x, and `packed_runs`), else a KSTR if they split back into them, else a KRUN.
-    The minor marked is the oldest that reads the file: 4.1 with a KPAK, else 4.0; 3.2 without runs,
-    3.3 with KRUNs only, else 3.4.
+    is False (every GOP in its own GOPC): see keyframe_run.run_tags for which kind. The minor marked is
+    the oldest that reads the file: 4.2 with a KHDR, 4.1 with a KPAK, else 4.0; 3.2 without runs, 3.3
+    with KRUNs only, else 3.4.
     Raises ValueError (a bug in the caller) on inconsistent input."""
     check_record(header)
     if major not in NEWEST_MINOR:
@@ -114,10 +116,13 @@ def write_nrf(
     if expected_first != header.video.frame_count:
         raise ValueError("GOPs do not cover the frames")
     period = header.keyframe_period if major == FORMAT_MAJOR else 0  # 3.x as its writers grouped runs
+    av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
+    tags = run_tags(av1, major == FORMAT_MAJOR and packed_runs, header_runs)
+    sequence_header = parameter_sets[0] if len(parameter_sets) == 1 else None
     groups = split_runs(chunks, period) if runs else [[chunk] for chunk in chunks]
     ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
     minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
-    bodies, entries, keyframe_bytes, network_bytes, run_tags = [], [], 0, 0, set()
+    bodies, entries, keyframe_bytes, network_bytes, used_tags = [], [], 0, 0, set()
     for group in groups:
         if len(group) == 1:
             written = write_gop_chunk(group[0])
@@ -125,10 +130,9 @@ def write_nrf(
             entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * ridx)
             keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
         else:
-            av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
-            tag, payload, keyframe_size = write_keyframe_run(group, av1, packed_runs and major == FORMAT_MAJOR)
+            tag, payload, keyframe_size = write_keyframe_run(group, tags, sequence_header)
             minor = max(minor, RUN_MINOR[tag])
-            run_tags.add(tag)
+            used_tags.add(tag)
             bodies.append(frame_section(tag, payload))
             entries.append((len(group), 0, len(bodies[-1]), len(group)))
             keyframe_bytes += keyframe_size
@@ -136,7 +140,7 @@ def write_nrf(
     if major == FORMAT_MAJOR:
         networks = not all(is_weightless_frame(chunk) for chunk in chunks)
         front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
-        minor = RUN_MINOR[PACKED_RUN_TAG] if PACKED_RUN_TAG in run_tags else 0
+        minor = max([RUN_MINOR[tag] for tag in used_tags if tag in (PACKED_RUN_TAG, HEADER_RUN_TAG)] + [0])
     else:
         head_writer, pset_writer = ByteWriter(), ByteWriter()
         write_record(head_writer, header)
@@ -334,12 +338,10 @@ class NrfFile:
             where = f"keyframe run of GOPs {first_gop}-{first_gop + entry.run - 1}"
             with self._open() as stream:
                 stream.seek(entry.offset)
-                tag = _peek_tag(stream, RUN_TAGS)  # KRUN, KSTR or KPAK
+                tag = _peek_tag(stream, RUN_TAGS)  # KRUN, KSTR, KPAK or KHDR
             if tag != RUN_TAG and self.header.keyframe_codec != KeyframeCodec.AV1:
                 raise BitstreamError(f"{where}: a {tag.decode()} section in a file whose keyframes are not AV1")
             payload, base = self._read_chunk(entry, tag, where)
             place = RunPlace(first_gop, entry.first_frame, entry.run)
-            args = (payload, where, place, len(self.parameter_sets), base)
-            run = read_run(*args) if tag == RUN_TAG else read_stream_run(*args, packed=tag == PACKED_RUN_TAG)
-            self._run_cache = (first_gop, run)
+            self._run_cache = (first_gop, read_keyframe_run(payload, where, place, self.parameter_sets, base, tag))
         return self._run_cache[1]

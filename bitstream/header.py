@@ -12,7 +12,7 @@ import enum
 from .records import VARINT, nested, wire
 
 FORMAT_MAJOR = 4  # 4.0: one front section (FRNT), the networks' architecture only in files that have networks
-FORMAT_MINOR = 1  # 4.1: a run of AV1 keyframes may be a KPAK (their OBUs without header bytes)
+FORMAT_MINOR = 2  # 4.1: a run of AV1 keyframes may be a KPAK (OBUs without header bytes); 4.2: a KHDR
 # 3.1: empty networks blocks; 3.2: AUDI sections (the input's audio); 3.3: keyframe runs (KRUN);
 # 3.4: runs of AV1 keyframes as their OBUs alone (KSTR). Read, and written on request (major=3).
 NEWEST_MINOR = {3: 4, FORMAT_MAJOR: FORMAT_MINOR}  # per major this code reads: the newest minor it knows

@@ -9,12 +9,14 @@
     refs     := count:uvarint  (position:uvarint  parameter_set_id:uvarint) x count
     obus     := the run's OBUs, to the payload's end: keyframes end at the OBU showing their picture
     packed   := (code:uvarint [payload[code - 7]]) per OBU, to the payload's end (bitstream/av1.py pack_obus)
+    headers  := the OBUs with their frame headers modelled, to the payload's end (bitstream/av1_headers.py)
 
 A GOP of one frame coded by the keyframe codec alone paid ~20 bytes of framing in its own GOPC
 section (tag, length, CRC, place, counts, index entry); in a KRUN it pays its layout byte and its
 slices' lengths, in a KSTR nothing: AV1's OBUs delimit themselves (bitstream/av1.py). A KPAK
-also drops each OBU's header byte, which its payload implies. The reader expands a run back into
-the GopChunks a GOPC would have given.
+also drops each OBU's header byte, which its payload implies; a KHDR (4.2, the sections are
+`place refs headers`) also codes the frames' headers against each other, given the file's one
+sequence header. The reader expands a run back into the GopChunks a GOPC would have given.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .av1 import group_temporal_units, pack_obus, split_obus, unpack_obus
+from .av1_headers import code_headers, decode_headers, sequence_header_of
 from .bytes_io import ByteReader, ByteWriter
 from .errors import BitstreamError
 from .gop_chunk import MAX_NALS, GopChunk, Keyframe, read_parameter_set_ids, read_slices
@@ -34,7 +37,9 @@ from .records import VARINT, read_record, wire, write_record
 RUN_TAG = b"KRUN"
 STREAM_RUN_TAG = b"KSTR"  # since 3.4
 PACKED_RUN_TAG = b"KPAK"  # since 4.1
-RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG)
+HEADER_RUN_TAG = b"KHDR"  # since 4.2
+RUN_TAGS = (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG, HEADER_RUN_TAG)
+AV1_RUN_TAGS = (HEADER_RUN_TAG, PACKED_RUN_TAG, STREAM_RUN_TAG)  # the writer's preference
 MIN_RUN_GOPS = 2  # a lone weightless GOP stays a GOPC: the file keeps the 3.2 layout when it has no run
 SPLIT_RUN_GOPS = 256  # since 4.1 a run this long ends at the next intra keyframe (split_runs)
 MIN_KEYFRAME_BYTES = 3  # layout, one slice's length, one byte of it (a KSTR's OBU: header, size, a byte)
@@ -105,10 +110,40 @@ def read_run(
     return keyframes
 
 
-def write_stream_run(chunks: Sequence[GopChunk], packed: bool = False) -> tuple[bytes, int] | None:
-    """(KSTR payload, or KPAK's where `packed`, and the bytes of its references and OBUs) for consecutive
-    weightless one-frame GOPs with AV1 keyframes; None where their OBUs would not come back as the
-    same keyframes."""
+def _stored_obus(tag: bytes, units: list[bytes], sequence_header: bytes | None, gops: int) -> bytes | None:
+    """The run's OBUs as a `tag` section stores them; None where they would not come back."""
+    if tag == STREAM_RUN_TAG:
+        return b"".join(units)
+    if tag == PACKED_RUN_TAG:
+        return pack_obus(units)
+    if sequence_header is None:
+        return None
+    try:
+        seq = sequence_header_of(sequence_header)
+        stored = code_headers(units, seq)
+        back = decode_headers(stored, seq, gops, "written headers")  # the writer reads what it wrote
+    except (ValueError, BitstreamError):
+        return None
+    return stored if back == units else None
+
+
+def stored_run_bytes(keyframes: Sequence[Sequence[bytes]], sequence_header: bytes | None) -> int:
+    """The bytes a run of these AV1 keyframes' OBUs takes in the newest section that holds them
+    (the place and references aside): what the encoder's pilot prices a run at."""
+    units = [obu for keyframe in keyframes for obu in keyframe]
+    for tag in AV1_RUN_TAGS:
+        stored = _stored_obus(tag, units, sequence_header, len(keyframes))
+        if stored is not None:
+            return len(stored)
+    return sum(map(len, units))
+
+
+def write_stream_run(
+    chunks: Sequence[GopChunk], tag: bytes = STREAM_RUN_TAG, sequence_header: bytes | None = None
+) -> tuple[bytes, int] | None:
+    """(payload of a `tag` section (KSTR, KPAK or KHDR), and the bytes of its references and OBUs) for
+    consecutive weightless one-frame GOPs with AV1 keyframes; None where their OBUs would not come
+    back as the same keyframes. A KHDR needs the file's `sequence_header`."""
     writer = _placed_writer(chunks)
     start = len(writer)
     obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
@@ -118,7 +153,7 @@ def write_stream_run(chunks: Sequence[GopChunk], packed: bool = False) -> tuple[
             return None
     except ValueError:
         return None
-    stored = pack_obus(units) if packed else obus
+    stored = _stored_obus(tag, units, sequence_header, len(chunks))
     if stored is None:
         return None
     refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
@@ -130,28 +165,38 @@ def write_stream_run(chunks: Sequence[GopChunk], packed: bool = False) -> tuple[
     return writer.getvalue(), len(writer) - start
 
 
-def write_keyframe_run(chunks: Sequence[GopChunk], av1: bool, packed: bool) -> tuple[bytes, bytes, int]:
-    """(tag, payload, keyframe bytes) of the run's section: a KPAK where `packed` and the keyframes are
-    AV1 that pack, else a KSTR where they are AV1 that split back, else a KRUN."""
-    for tag, wanted in ((PACKED_RUN_TAG, av1 and packed), (STREAM_RUN_TAG, av1)):
-        written = write_stream_run(chunks, tag == PACKED_RUN_TAG) if wanted else None
+def run_tags(av1: bool, packed: bool, headers: bool) -> tuple[bytes, ...]:
+    """The kinds of AV1 run a writer may use: where the keyframes are `av1`, a KHDR (where `packed` and
+    `headers`, format 4.2), a KPAK (where `packed`, 4.1) or a KSTR; else none (a KRUN)."""
+    return ((HEADER_RUN_TAG,) * (packed and headers) + (PACKED_RUN_TAG,) * packed + (STREAM_RUN_TAG,)) * av1
+
+
+def write_keyframe_run(
+    chunks: Sequence[GopChunk], tags: Sequence[bytes], sequence_header: bytes | None = None
+) -> tuple[bytes, bytes, int]:
+    """(tag, payload, keyframe bytes) of the run's section: the first of the AV1 `tags` (in AV1_RUN_TAGS'
+    order) whose section gives the keyframes back, else a KRUN."""
+    for tag in (t for t in AV1_RUN_TAGS if t in tags):
+        written = write_stream_run(chunks, tag, sequence_header)
         if written:
             return (tag, *written)
     return (RUN_TAG, *write_run(chunks))
 
 
-def read_stream_run(
+def read_keyframe_run(
     payload: bytes,
     where: str,
     expected: RunPlace,
-    parameter_set_count: int,
+    parameter_sets: Sequence[bytes],
     base_offset: int = 0,
-    packed: bool = False,
+    tag: bytes = STREAM_RUN_TAG,
 ) -> list[tuple[Keyframe, int]]:
-    """As read_run, for a KSTR (a KPAK where `packed`): each keyframe is its temporal unit's OBUs and
-    the bytes they and its references take (the first also the references' count, so that the sizes
-    add up to the writer's keyframe bytes)."""
-    least = MIN_PACKED_KEYFRAME_BYTES if packed else MIN_KEYFRAME_BYTES
+    """As read_run for a KRUN; for a KSTR, KPAK or KHDR (`tag`): each keyframe is its temporal unit's
+    OBUs and the bytes they and its references take (the first also the references' count, so that the
+    sizes add up to the writer's keyframe bytes; a KHDR's coded headers are shared out evenly)."""
+    if tag == RUN_TAG:
+        return read_run(payload, where, expected, len(parameter_sets), base_offset)
+    least = MIN_KEYFRAME_BYTES if tag == STREAM_RUN_TAG else MIN_PACKED_KEYFRAME_BYTES
     reader, place = _placed_reader(payload, where, expected, base_offset, least)
     ids: list[list[int]] = [[] for _ in range(place.gops)]
     start = reader.offset
@@ -165,23 +210,40 @@ def read_stream_run(
             raise reader.error(f"parameter-set reference for keyframe {position} after one for keyframe {last}")
         if len(ids[position]) == MAX_NALS:
             raise reader.error(f"keyframe {position} refers to more than {MAX_NALS} parameter sets")
-        ids[position] += read_parameter_set_ids(reader, 1, parameter_set_count)
+        ids[position] += read_parameter_set_ids(reader, 1, len(parameter_sets))
         sizes[position] += reader.offset - start
         last = position
     start = reader.offset
     stored = reader.raw(reader.remaining)
+    at = f"{where}: keyframe OBUs from byte {base_offset + start}"
     try:
-        units = group_temporal_units(unpack_obus(stored) if packed else split_obus(stored))
+        if tag == HEADER_RUN_TAG:
+            if len(parameter_sets) != 1:
+                raise ValueError(f"{len(parameter_sets)} parameter sets; a KHDR needs the one sequence header")
+            seq = sequence_header_of(parameter_sets[0])
+            obus = decode_headers(stored, seq, place.gops, where, base_offset + start)
+        else:
+            obus = unpack_obus(stored) if tag == PACKED_RUN_TAG else split_obus(stored)
+        units = group_temporal_units(obus)
     except ValueError as exc:
-        raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start}: {exc}") from None
+        raise BitstreamError(f"{at}: {exc}") from None
     if len(units) != place.gops:
         raise reader.error(f"{len(units)} keyframes for a run of {place.gops} GOPs")
-    if not packed:  # the OBUs split the stored bytes exactly
+    if tag == STREAM_RUN_TAG:  # the OBUs split the stored bytes exactly
         return [(Keyframe(i, u), n + sum(map(len, u))) for i, u, n in zip(ids, units, sizes)]
-    # each keyframe as the file holds it; a KPAK is read only in the one form its writer gives
+    # a KPAK or KHDR is read only in the one form its writer gives
+    if tag == HEADER_RUN_TAG:
+        try:
+            same = code_headers(obus, seq) == stored
+        except ValueError:
+            same = False
+        if not same:
+            raise BitstreamError(f"{at} are not coded as written")
+        share, extra = divmod(len(stored), place.gops)
+        return [(Keyframe(i, u), n + share + (k < extra)) for k, (i, u, n) in enumerate(zip(ids, units, sizes))]
     kept = [pack_obus(u) or b"" for u in units]
     if b"".join(kept) != stored:
-        raise BitstreamError(f"{where}: keyframe OBUs from byte {base_offset + start} are not packed as written")
+        raise BitstreamError(f"{at} are not packed as written")
     return [(Keyframe(i, u), n + len(k)) for i, u, n, k in zip(ids, units, sizes, kept)]
 
 

@@ -26,6 +26,7 @@ from bitstream.bytes_io import ByteReader
 from bitstream.framing import CRC, SECTION_HEAD, SECTION_OVERHEAD, frame_section
 from bitstream.front import FRONT_TAG, front_payload, read_parameter_sets
 from bitstream.keyframe_run import (
+    HEADER_RUN_TAG,
     PACKED_RUN_TAG,
     RUN_TAG,
     SPLIT_RUN_GOPS,
@@ -70,8 +71,8 @@ def as_krun(data: bytes, major: int = 3) -> bytes:
 
 def test_weightless_one_frame_gops_are_written_as_one_run(runs) -> None:
     nrf = NrfFile(runs)
-    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (4, 1)
-    assert tags(runs) == [b"FRNT", PACKED_RUN_TAG]
+    assert nrf.version == (FORMAT_MAJOR, FORMAT_MINOR) == (4, 2)
+    assert tags(runs) == [b"FRNT", HEADER_RUN_TAG]
     assert tags(write_nrf(*parts(runs), major=3).data) == [b"HEAD", b"PSET", b"RIDX", STREAM_RUN_TAG]
     assert len(nrf.index) == nrf.header.gop_count == 10
     assert [(e.first_frame, e.frame_count, e.key_offset, e.run, e.position) for e in nrf.index] == [
@@ -146,7 +147,7 @@ def test_a_stream_run_in_a_file_of_hevc_keyframes_is_refused(runs, packed: bool)
     assert len(crafted) == len(runs)  # the fronts differ only in the codec's one-byte field
     nrf = NrfFile(crafted)
     assert nrf.header.keyframe_codec == KeyframeCodec.HEVC
-    tag = (PACKED_RUN_TAG if packed else STREAM_RUN_TAG).decode()
+    tag = (HEADER_RUN_TAG if packed else STREAM_RUN_TAG).decode()
     with pytest.raises(BitstreamError, match=f"{tag} section in a file whose keyframes are not AV1"):
         nrf.read_gop(0, [[], []])
 
@@ -167,7 +168,7 @@ def test_random_access_into_a_run_reads_its_section_once(runs, monkeypatch) -> N
         original = container.NrfFile._read_chunk
         monkeypatch.setattr(container.NrfFile, "_read_chunk", lambda self, *a: reads.append(a[1]) or original(self, *a))
         middle = decode(runs, frames=(5, 8), device="cpu")
-    assert reads == [PACKED_RUN_TAG]
+    assert reads == [HEADER_RUN_TAG]
     assert all(np.array_equal(getattr(middle, p), getattr(whole, p)[5:8]) for p in "yuv")
 
 
@@ -197,17 +198,20 @@ def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
     keyframes_only = (FIXTURES / "keyframes_only-3.2.nrf").read_bytes()
     as_3_4, as_4_0 = write_nrf(*parts(keyframes_only), major=3).data, as_kstr(keyframes_only)
     rewritten = write_nrf(*parts(keyframes_only)).data
+    as_4_1 = write_nrf(*parts(keyframes_only), header_runs=False).data
     assert NrfFile(keyframes_only).version == (3, 2) and NrfFile(as_3_4).version == (3, 4)
-    assert NrfFile(as_4_0).version == (4, 0) and NrfFile(rewritten).version == (4, 1)
+    assert NrfFile(as_4_0).version == (4, 0) and NrfFile(rewritten).version == (4, 2)
     assert not NrfFile(rewritten).header.networks
-    assert len(rewritten) < len(as_4_0) < len(as_3_4) < len(keyframes_only)
-    # what nrff 3.4, 4.0 and 4.1 wrote for it, committed: the writers still write them, the reader reads them
-    written = (as_3_4, as_4_0, rewritten)
-    assert written == tuple((FIXTURES / f"keyframes_only-{v}.nrf").read_bytes() for v in ("3.4", "4.0", "4.1"))
+    assert len(rewritten) < len(as_4_1) < len(as_4_0) < len(as_3_4) < len(keyframes_only)
+    # what nrff 3.4 to 4.2 wrote for it, committed: the writers still write them, the reader reads them
+    written = (as_3_4, as_4_0, as_4_1, rewritten)
+    versions = ("3.4", "4.0", "4.1", "4.2")
+    assert written == tuple((FIXTURES / f"keyframes_only-{v}.nrf").read_bytes() for v in versions)
     assert frames_sha256(decode(as_3_4, device="cpu")) == KEYFRAMES_ONLY_SHA256
     with one_thread():
         assert frames_sha256(decode(keyframes_only, device="cpu")) == KEYFRAMES_ONLY_SHA256
         assert frames_sha256(decode(rewritten, device="cpu")) == KEYFRAMES_ONLY_SHA256
+        assert frames_sha256(decode(as_4_1, device="cpu")) == KEYFRAMES_ONLY_SHA256
 
 
 def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
@@ -222,7 +226,7 @@ def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
     header = dataclasses.replace(header, video=video, gop_count=len(mixed))
     video_only = write_nrf(header, parameter_sets, mixed).data
     data = add_audio(video_only, [synthetic_stream(4)])
-    assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", PACKED_RUN_TAG, b"GOPC", PACKED_RUN_TAG]
+    assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", HEADER_RUN_TAG, b"GOPC", HEADER_RUN_TAG]
     assert audio_streams(NrfFile(data)) == [synthetic_stream(4)] and NrfFile(data).header.networks
     legacy = add_audio(write_nrf(header, parameter_sets, mixed, major=3).data, [synthetic_stream(4)])
     assert tags(legacy) == [b"HEAD", b"PSET", b"RIDX", b"AUDI", b"GOPC", STREAM_RUN_TAG, b"GOPC", STREAM_RUN_TAG]
@@ -263,7 +267,9 @@ def test_a_reader_of_one_intra_group_reads_only_its_runs(runs, monkeypatch) -> N
     header = dataclasses.replace(header, keyframe_period=4)
     monkeypatch.setattr("bitstream.keyframe_run.SPLIT_RUN_GOPS", 2)
     split = write_nrf(header, parameter_sets, chunks).data
-    assert tags(split) == [b"FRNT"] + [PACKED_RUN_TAG] * 3
+    # the first run starts at a shown key frame; the others start mid-stream, where the header model
+    # lacks the reference slots' order hints, so they fall back to KPAKs
+    assert tags(split) == [b"FRNT", HEADER_RUN_TAG, PACKED_RUN_TAG, PACKED_RUN_TAG]
     assert [(e.run, e.position) for e in NrfFile(split).index][7:] == [(4, 3), (2, 0), (2, 1)]
     assert [c.keyframe for c in parts(split)[2]] == [c.keyframe for c in chunks]
     reads = []

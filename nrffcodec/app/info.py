@@ -190,7 +190,7 @@ def info_lines(info: dict) -> list[str]:
     lines.append(
         "key = the GOP's keyframe (frame number; I intra, P predicted from earlier keyframes); "
         "keyframe, networks = their bytes in the GOP's chunk"
-        + (f"; {shown_again} keyframes show again a picture an earlier one coded (1-3 bytes)" if shown_again else "")
+        + (f"; {shown_again} keyframes show again a picture an earlier one coded" if shown_again else "")
     )
     for i, a in enumerate(info["audio"]):
         lines.append(

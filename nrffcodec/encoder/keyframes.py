@@ -6,10 +6,12 @@ The encoder trains against the decoded keyframes, the very pictures the decoder 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 
 from bitstream import Keyframe, KeyframeCodec
 from bitstream.av1 import pack_obus
+from bitstream.keyframe_run import stored_run_bytes
 
 from ..core.gop import Gop
 from ..core.keychain import KeyframeGroups, decode_keyframes
@@ -31,12 +33,21 @@ class CodedKeyframes:
         return sum(k.payload_bytes for k in self.records) + sum(len(p) for p in self.parameter_sets)
 
     def stored_bytes(self, gops: Sequence[Gop], codec: KeyframeCodec) -> int:
-        """`bytes` as a file holds them, where `gops` are the plan's: a run of AV1 keyframes of GOPs with
-        nothing to predict is a KPAK, its OBUs without header bytes (format 4.1, docs/decisions/0061)."""
+        """`bytes` as a file holds them, where `gops` are the plan's: consecutive AV1 keyframes of GOPs
+        with nothing to predict are a run with modelled frame headers (a KHDR, format 4.2,
+        docs/decisions/0063), a lone one is packed (KPAK's spelling, 0061)."""
         if codec != KeyframeCodec.AV1:
             return self.bytes
-        packed = (self.records[g.index] for g in gops if not g.predicted)
-        return self.bytes - sum(k.payload_bytes - len(pack_obus(k.slices) or b"".join(k.slices)) for k in packed)
+        sequence_header = self.parameter_sets[0] if len(self.parameter_sets) == 1 else None
+        saved = 0
+        for _, stretch in itertools.groupby(gops, key=lambda g: g.predicted):
+            records = [self.records[g.index] for g in stretch if not g.predicted]
+            if len(records) > 1:
+                stored = stored_run_bytes([k.slices for k in records], sequence_header)
+                saved += sum(k.payload_bytes for k in records) - stored
+            elif records:
+                saved += records[0].payload_bytes - len(pack_obus(records[0].slices) or b"".join(records[0].slices))
+        return self.bytes - saved
 
 
 def code_keyframes(video: FrameSource, plan: EncodePlan, preset: str) -> CodedKeyframes:

@@ -1,0 +1,139 @@
+"""A run of AV1 keyframes with its frame headers coded by a model (KHDR, format 4.2).
+
+    obus    := header_words:uvarint  word x header_words  (tile_size - 1:uvarint  tile) per frame OBU
+    word    := 32 bits, little-endian: the range-coded headers of every OBU, in order
+
+A frame header OBU shows a frame again (SHOWN_AGAIN in bitstream/av1.py) and is only its header;
+a frame OBU is its header, zero bits to a byte boundary, then its one tile's data, stored as is.
+The headers are walked field by field (bitstream/av1_frame_header.py) and each field is coded
+against its predictions (bitstream/av1_header_model.py); at small sizes and low rates they are
+a quarter of SVT-AV1's bytes, and most of them repeat (docs/decisions/0063).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import constriction
+import numpy as np
+
+from .av1 import OBU_FRAME, SHOWN_AGAIN, _leb128, _read_size, implied_header, obu_type
+from .av1_frame_header import apply, frame_header
+from .av1_header_model import HeaderModel, probability_of_one
+from .av1_syntax import BitReader, BitWriter, ReferenceSlots, SequenceHeader, Unsupported, parse_sequence_header
+from .bytes_io import ByteReader, ByteWriter
+
+MAX_HEADER_WORDS = 1 << 28
+
+
+def sequence_header_of(unit: bytes) -> SequenceHeader:
+    """The parsed sequence header OBU (with its header byte and size field); Unsupported otherwise."""
+    if not unit or obu_type(unit) != 1 or unit[0] & 0x04:
+        raise Unsupported("not a sequence header OBU without extension")
+    size, cursor = _read_size(unit, 1, 0)
+    return parse_sequence_header(unit[cursor : cursor + size])
+
+
+class _Encoding:
+    """Field source for the writer: reads the OBU's bits, codes each field through the model."""
+
+    def __init__(self, seq: SequenceHeader) -> None:
+        self.encoder = constriction.stream.queue.RangeEncoder()
+        self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self._code)
+        self.reader = BitReader(b"")
+
+    def _code(self, counts: list[int], bit: int | None) -> int:
+        assert bit is not None
+        self.encoder.encode(bit, constriction.stream.model.Bernoulli(probability_of_one(counts), perfect=False))
+        return bit
+
+    def f(self, name: str, bits: int) -> int:
+        value = self.reader.f(name, bits)
+        self.model.field(name, bits, value)
+        return value
+
+
+class _Decoding:
+    """Field source for the reader: decodes each field through the model, writes its bits."""
+
+    def __init__(self, seq: SequenceHeader, words: np.ndarray) -> None:
+        self.decoder = constriction.stream.queue.RangeDecoder(words)
+        self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self._code)
+        self.writer = BitWriter()
+
+    def _code(self, counts: list[int], bit: int | None) -> int:
+        return int(self.decoder.decode(constriction.stream.model.Bernoulli(probability_of_one(counts), perfect=False)))
+
+    def f(self, name: str, bits: int) -> int:
+        value = self.model.field(name, bits, None)
+        self.writer.put(value, bits)
+        return value
+
+
+def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
+    """The `obus` of a KHDR for these OBUs (frames and frames shown again, as SVT-AV1 writes them).
+    Raises Unsupported where one would not come back byte for byte."""
+    source = _Encoding(seq)
+    tiles = ByteWriter()
+    for unit in units:
+        source.model.start_frame()
+        if unit in SHOWN_AGAIN:
+            source.reader = BitReader(unit[2:])
+        else:
+            size, cursor = _read_size(unit, 1, 0)
+            payload = unit[cursor:]
+            if obu_type(unit) != OBU_FRAME or unit[0] != implied_header(payload) or unit[1:cursor] != _leb128(size):
+                raise Unsupported("an OBU other than a frame or a frame shown again, as SVT-AV1 writes them")
+            source.reader = BitReader(payload)
+        summary = frame_header(source, seq, source.model.slots)
+        apply(summary, source.model.slots)
+        if summary.show_existing_frame != (unit in SHOWN_AGAIN):
+            raise Unsupported("a frame header OBU that does not show a frame again")
+        if unit in SHOWN_AGAIN:
+            continue
+        reader = source.reader
+        if reader.f("byte_alignment", -reader.position % 8):
+            raise Unsupported("AV1 frame header: byte alignment bits not zero")
+        tile = payload[reader.position // 8 :]
+        if not tile:
+            raise Unsupported("AV1 frame without tile data")
+        tiles.uvarint(len(tile) - 1)
+        tiles.raw(tile)
+    words = source.encoder.get_compressed()
+    out = ByteWriter()
+    out.uvarint(len(words))
+    out.raw(words.astype("<u4").tobytes())
+    return out.getvalue() + tiles.getvalue()
+
+
+def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, base_offset: int = 0) -> list[bytes]:
+    """The OBUs of a KHDR's `obus`, up to the one showing its `pictures`-th picture. Raises
+    BitstreamError on data that does not decode, or does not end there."""
+    reader = ByteReader(data, where, base_offset)
+    count = reader.uvarint(MAX_HEADER_WORDS)
+    if reader.remaining < 4 * count:
+        raise reader.error(f"{count} header words in {reader.remaining} bytes (truncated?)")
+    words = np.frombuffer(reader.raw(4 * count), dtype="<u4").astype(np.uint32)
+    source = _Decoding(seq, words)
+    units: list[bytes] = []
+    shown = 0
+    while shown < pictures:
+        source.model.start_frame()
+        source.writer = BitWriter()
+        try:
+            summary = frame_header(source, seq, source.model.slots)
+        except (ValueError, RuntimeError) as exc:  # Unsupported, or constriction out of data
+            raise reader.error(f"frame header of OBU {len(units)} does not decode ({exc})") from None
+        apply(summary, source.model.slots)
+        if summary.show_existing_frame:
+            units.append(SHOWN_AGAIN[summary.frame_to_show])
+            shown += 1
+            continue
+        size = reader.uvarint(len(data)) + 1
+        if size > reader.remaining:
+            raise reader.error(f"tile of {size} bytes runs past the end ({reader.remaining} left)")
+        payload = source.writer.aligned_bytes() + reader.raw(size)
+        units.append(bytes([OBU_FRAME << 3 | 0x02]) + _leb128(len(payload)) + payload)
+        shown += summary.show_frame
+    reader.expect_end()
+    return units

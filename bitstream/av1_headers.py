@@ -12,6 +12,8 @@ a quarter of SVT-AV1's bytes, and most of them repeat (docs/decisions/0063).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 
 import constriction
@@ -60,9 +62,13 @@ class _Decoding:
         self.decoder = constriction.stream.queue.RangeDecoder(words)
         self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self._code)
         self.writer = BitWriter()
+        self.bits = 0.0  # the model's cost of what it decoded, for the sizes reported
 
     def _code(self, counts: list[int], bit: int | None) -> int:
-        return int(self.decoder.decode(constriction.stream.model.Bernoulli(probability_of_one(counts), perfect=False)))
+        p = probability_of_one(counts)
+        bit = int(self.decoder.decode(constriction.stream.model.Bernoulli(p, perfect=False)))
+        self.bits -= math.log2(p if bit else 1 - p)
+        return bit
 
     def f(self, name: str, bits: int) -> int:
         value = self.model.field(name, bits, None)
@@ -82,7 +88,8 @@ def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
         else:
             size, cursor = _read_size(unit, 1, 0)
             payload = unit[cursor:]
-            if obu_type(unit) != OBU_FRAME or unit[0] != implied_header(payload) or unit[1:cursor] != _leb128(size):
+            canonical = unit[1:cursor] == _leb128(size) and obu_type(unit) == OBU_FRAME
+            if not payload or not canonical or unit[0] != implied_header(payload):
                 raise Unsupported("an OBU other than a frame or a frame shown again, as SVT-AV1 writes them")
             source.reader = BitReader(payload)
         summary = frame_header(source, seq, source.model.slots)
@@ -106,7 +113,26 @@ def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
     return out.getvalue() + tiles.getvalue()
 
 
-def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, base_offset: int = 0) -> list[bytes]:
+@dataclasses.dataclass(frozen=True)
+class DecodedObus:
+    """A KHDR's OBUs, and what each takes of the stored bytes: its tile record, and a share of the
+    coded headers in proportion to the model's cost of its header (sizes for `nrff info`)."""
+
+    units: list[bytes]
+    header_bits: list[float]
+    tile_bytes: list[int]
+    header_bytes: int  # the word count and the words
+
+    def stored_bytes(self) -> list[int]:
+        total, weights = self.header_bytes, self.header_bits
+        exact = [total * w / sum(weights) for w in weights]
+        shares = [int(x) for x in exact]
+        for i in sorted(range(len(exact)), key=lambda i: (shares[i] - exact[i], i))[: total - sum(shares)]:
+            shares[i] += 1
+        return [share + tile for share, tile in zip(shares, self.tile_bytes)]
+
+
+def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, base_offset: int = 0) -> DecodedObus:
     """The OBUs of a KHDR's `obus`, up to the one showing its `pictures`-th picture. Raises
     BitstreamError on data that does not decode, or does not end there."""
     reader = ByteReader(data, where, base_offset)
@@ -116,10 +142,12 @@ def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, 
     words = np.frombuffer(reader.raw(4 * count), dtype="<u4").astype(np.uint32)
     source = _Decoding(seq, words)
     units: list[bytes] = []
-    shown = 0
+    header_bits: list[float] = []
+    tile_bytes: list[int] = []
+    header_bytes, shown = reader.offset, 0
     while shown < pictures:
         source.model.start_frame()
-        source.writer = BitWriter()
+        source.writer, source.bits, start = BitWriter(), 0.0, reader.offset
         try:
             summary = frame_header(source, seq, source.model.slots)
         except (ValueError, RuntimeError) as exc:  # Unsupported, or constriction out of data
@@ -128,12 +156,14 @@ def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, 
         if summary.show_existing_frame:
             units.append(SHOWN_AGAIN[summary.frame_to_show])
             shown += 1
-            continue
-        size = reader.uvarint(len(data)) + 1
-        if size > reader.remaining:
-            raise reader.error(f"tile of {size} bytes runs past the end ({reader.remaining} left)")
-        payload = source.writer.aligned_bytes() + reader.raw(size)
-        units.append(bytes([OBU_FRAME << 3 | 0x02]) + _leb128(len(payload)) + payload)
-        shown += summary.show_frame
+        else:
+            size = reader.uvarint(len(data)) + 1
+            if size > reader.remaining:
+                raise reader.error(f"tile of {size} bytes runs past the end ({reader.remaining} left)")
+            payload = source.writer.aligned_bytes() + reader.raw(size)
+            units.append(bytes([OBU_FRAME << 3 | 0x02]) + _leb128(len(payload)) + payload)
+            shown += summary.show_frame
+        header_bits.append(source.bits)
+        tile_bytes.append(reader.offset - start)
     reader.expect_end()
-    return units
+    return DecodedObus(units, header_bits, tile_bytes, header_bytes)

@@ -121,7 +121,7 @@ def _stored_obus(tag: bytes, units: list[bytes], sequence_header: bytes | None, 
     try:
         seq = sequence_header_of(sequence_header)
         stored = code_headers(units, seq)
-        back = decode_headers(stored, seq, gops, "written headers")  # the writer reads what it wrote
+        back = decode_headers(stored, seq, gops, "written headers").units  # the writer reads what it wrote
     except (ValueError, BitstreamError):
         return None
     return stored if back == units else None
@@ -193,7 +193,8 @@ def read_keyframe_run(
 ) -> list[tuple[Keyframe, int]]:
     """As read_run for a KRUN; for a KSTR, KPAK or KHDR (`tag`): each keyframe is its temporal unit's
     OBUs and the bytes they and its references take (the first also the references' count, so that the
-    sizes add up to the writer's keyframe bytes; a KHDR's coded headers are shared out evenly)."""
+    sizes add up to the writer's keyframe bytes; a KHDR's coded headers are shared out as
+    DecodedObus.stored_bytes says)."""
     if tag == RUN_TAG:
         return read_run(payload, where, expected, len(parameter_sets), base_offset)
     least = MIN_KEYFRAME_BYTES if tag == STREAM_RUN_TAG else MIN_PACKED_KEYFRAME_BYTES
@@ -221,7 +222,8 @@ def read_keyframe_run(
             if len(parameter_sets) != 1:
                 raise ValueError(f"{len(parameter_sets)} parameter sets; a KHDR needs the one sequence header")
             seq = sequence_header_of(parameter_sets[0])
-            obus = decode_headers(stored, seq, place.gops, where, base_offset + start)
+            decoded = decode_headers(stored, seq, place.gops, where, base_offset + start)
+            obus = decoded.units
         else:
             obus = unpack_obus(stored) if tag == PACKED_RUN_TAG else split_obus(stored)
         units = group_temporal_units(obus)
@@ -239,8 +241,8 @@ def read_keyframe_run(
             same = False
         if not same:
             raise BitstreamError(f"{at} are not coded as written")
-        share, extra = divmod(len(stored), place.gops)
-        return [(Keyframe(i, u), n + share + (k < extra)) for k, (i, u, n) in enumerate(zip(ids, units, sizes))]
+        each = iter(decoded.stored_bytes())
+        return [(Keyframe(i, u), n + sum(next(each) for _ in u)) for i, u, n in zip(ids, units, sizes)]
     kept = [pack_obus(u) or b"" for u in units]
     if b"".join(kept) != stored:
         raise BitstreamError(f"{at} are not packed as written")

@@ -30,7 +30,7 @@ TINY = dict(preset="fast", iterations=5, quality=1, device="cpu", jobs=1)
 
 def tiny_encodes() -> dict[str, bytes]:
     """Small valid files: two GOPs at an odd size, the same with an audio section, a single frame, and
-    keyframes only (no networks blocks: one KPAK, and the same as a KSTR and as a KRUN); and two in the
+    keyframes only (no networks blocks: one KHDR, and the same as a KPAK, a KSTR and a KRUN); and two in the
     3.x layout this nrff still reads (3.2 with audio, 3.4 with a KSTR)."""
     two_gops, _ = encode_video(moving_texture(18, 10, 5, dx=1), EncodeSettings(gop=2, **TINY))
     one_frame, _ = encode_video(moving_texture(9, 7, 1), EncodeSettings(gop=1, **TINY))
@@ -38,6 +38,7 @@ def tiny_encodes() -> dict[str, bytes]:
     with_audio = add_audio(two_gops, [synthetic_stream(6)])
     keyframes_krun = write_nrf(*parts(keyframes_only), stream_runs=False).data
     keyframes_kstr = write_nrf(*parts(keyframes_only), packed_runs=False).data
+    keyframes_kpak = write_nrf(*parts(keyframes_only), header_runs=False).data
     return {
         "two_gops": two_gops,
         "with_audio": with_audio,
@@ -45,6 +46,7 @@ def tiny_encodes() -> dict[str, bytes]:
         "keyframes_only": keyframes_only,
         "keyframes_krun": keyframes_krun,
         "keyframes_kstr": keyframes_kstr,
+        "keyframes_kpak": keyframes_kpak,
         "legacy_with_audio": add_audio(write_nrf(*parts(two_gops), major=3).data, [synthetic_stream(6)]),
         "legacy_keyframes": write_nrf(*parts(keyframes_only), major=3).data,
     }

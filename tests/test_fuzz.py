@@ -30,7 +30,7 @@ from bitstream.bytes_io import ByteReader
 from bitstream.container import PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
 from bitstream.entropy import decode_tensors, encode_tensors
 from bitstream.header import MAGIC
-from bitstream.keyframe_run import PACKED_RUN_TAG, RUN_TAG, STREAM_RUN_TAG
+from bitstream.keyframe_run import RUN_TAGS
 from nrffcodec import decode
 from nrffcodec.app.info import inspect_file
 
@@ -148,9 +148,9 @@ def resealed(draw: Draw, data: bytes, tags: tuple[bytes, ...] = ()) -> bytes:
 
 
 def resealed_run(draw: Draw, data: bytes) -> bytes:
-    """`resealed` inside the index (FRNT's end in 4.x) or a keyframe run (3.3, 3.4, 4.1): the place,
-    layouts, lengths, references, OBU headers and sizes, and run entries."""
-    return resealed(draw, data, (RUN_TAG, STREAM_RUN_TAG, PACKED_RUN_TAG, b"RIDX", b"GIDX", b"FRNT"))
+    """`resealed` inside the index (FRNT's end in 4.x) or a keyframe run (3.3, 3.4, 4.1, 4.2): the place,
+    layouts, lengths, references, OBU headers and sizes, coded frame headers, and run entries."""
+    return resealed(draw, data, (*RUN_TAGS, b"RIDX", b"GIDX", b"FRNT"))
 
 
 MUTATIONS = {
@@ -250,5 +250,5 @@ def test_truncation_at_every_offset_is_refused(seeds) -> None:
 
 def test_the_seeds_themselves_decode(seeds) -> None:
     assert all(check(valid) for valid in seeds.values())
-    for tag in (RUN_TAG, STREAM_RUN_TAG):
+    for tag in RUN_TAGS:
         assert any(tag in valid for valid in seeds.values()), f"no seed holds a {tag.decode()} to damage"

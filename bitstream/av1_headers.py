@@ -66,7 +66,10 @@ class _Decoding:
 
     def _code(self, counts: list[int], bit: int | None) -> int:
         p = probability_of_one(counts)
-        bit = int(self.decoder.decode(constriction.stream.model.Bernoulli(p, perfect=False)))
+        try:
+            bit = int(self.decoder.decode(constriction.stream.model.Bernoulli(p, perfect=False)))
+        except Exception as exc:  # noqa: BLE001 - constriction raises AssertionError on data no encoder wrote
+            raise ValueError(f"range decoder: {exc}") from None
         self.bits -= math.log2(p if bit else 1 - p)
         return bit
 
@@ -150,7 +153,7 @@ def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, 
         source.writer, source.bits, start = BitWriter(), 0.0, reader.offset
         try:
             summary = frame_header(source, seq, source.model.slots)
-        except (ValueError, RuntimeError) as exc:  # Unsupported, or constriction out of data
+        except ValueError as exc:  # Unsupported, or the range decoder refusing its data
             raise reader.error(f"frame header of OBU {len(units)} does not decode ({exc})") from None
         apply(summary, source.model.slots)
         if summary.show_existing_frame:

@@ -141,3 +141,19 @@ def test_a_khdr_is_read_only_in_the_form_its_writer_gives(encoded) -> None:
     assert len(read_keyframe_run(payload, "run", place, parameter_sets, tag=tag)) == FRAMES
     with pytest.raises(BitstreamError, match="not coded as written"):
         read_keyframe_run(payload[: -len(coded)] + longer, "run", place, parameter_sets, tag=tag)
+
+
+def test_damaged_coded_headers_read_or_raise_the_bitstream_error(encoded) -> None:
+    """Each byte of the coded headers and the first tiles' records replaced: the run reads or is refused
+    in one BitstreamError (constriction's own assertion on data no encoder wrote included)."""
+    header, parameter_sets, chunks = parts(encoded)
+    _, payload, _ = write_keyframe_run(chunks, (HEADER_RUN_TAG,), parameter_sets[0])
+    place, refused = RunPlace(0, 0, FRAMES), 0
+    for pos in range(4, min(len(payload), 400), 3):
+        for value in (payload[pos] ^ 0xFF, 0):
+            damaged = payload[:pos] + bytes([value]) + payload[pos + 1 :]
+            try:
+                read_keyframe_run(damaged, "run", place, parameter_sets, tag=HEADER_RUN_TAG)
+            except BitstreamError:
+                refused += 1
+    assert refused > 0

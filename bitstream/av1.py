@@ -20,7 +20,7 @@ def obu_type(unit: bytes) -> int:
     return (unit[0] >> 3) & 0x0F
 
 
-def _read_leb128(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
+def read_leb128(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
     """(the leb128() value at `cursor`, the cursor after it) for the OBU at byte `pos`; ValueError where
     the field is cut short or longer than AV1 allows."""
     value = 0
@@ -35,15 +35,15 @@ def _read_leb128(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
     raise ValueError(f"AV1 OBU at byte {pos}: size field cut short or too long")
 
 
-def _read_size(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
-    """As _read_leb128, for a size: ValueError also where it runs past the end of `data`."""
-    size, cursor = _read_leb128(data, cursor, pos)
+def read_size(data: bytes, cursor: int, pos: int) -> tuple[int, int]:
+    """As read_leb128, for a size: ValueError also where it runs past the end of `data`."""
+    size, cursor = read_leb128(data, cursor, pos)
     if cursor + size > len(data):
         raise ValueError(f"AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
     return size, cursor
 
 
-def _leb128(value: int) -> bytes:
+def leb128(value: int) -> bytes:
     """The shortest leb128() of `value`, as SVT-AV1 writes OBU sizes."""
     out = bytearray()
     while value >= 0x80:
@@ -63,7 +63,7 @@ def split_obus(data: bytes) -> list[bytes]:
         header = data[pos]
         if not header & 0x02:
             raise ValueError(f"AV1 OBU at byte {pos} has no size field")
-        size, cursor = _read_size(data, pos + 1 + ((header >> 2) & 1), pos)
+        size, cursor = read_size(data, pos + 1 + ((header >> 2) & 1), pos)
         units.append(data[pos : cursor + size])
         pos = cursor + size
     return units
@@ -92,15 +92,15 @@ def pack_obus(units: Sequence[bytes]) -> bytes | None:
             packed.append(bytes([SHOWN_AGAIN.index(unit)]))
             continue
         try:
-            size, cursor = _read_size(unit, 1, 0)
+            size, cursor = read_size(unit, 1, 0)
         except ValueError:  # no size field after the header byte
             return None
         payload = unit[cursor:]
         if not payload or len(payload) != size or unit[0] != implied_header(payload):
             return None
-        if unit[1:cursor] != _leb128(size):
+        if unit[1:cursor] != leb128(size):
             return None
-        packed.append(_leb128(size + len(SHOWN_AGAIN) - 1) + payload)
+        packed.append(leb128(size + len(SHOWN_AGAIN) - 1) + payload)
     return b"".join(packed)
 
 
@@ -109,7 +109,7 @@ def unpack_obus(data: bytes) -> list[bytes]:
     is cut short or its payload runs past the end."""
     units, pos = [], 0
     while pos < len(data):
-        code, cursor = _read_leb128(data, pos, pos)
+        code, cursor = read_leb128(data, pos, pos)
         if code < len(SHOWN_AGAIN):
             units.append(SHOWN_AGAIN[code])
             pos = cursor
@@ -118,7 +118,7 @@ def unpack_obus(data: bytes) -> list[bytes]:
         if cursor + size > len(data):
             raise ValueError(f"packed AV1 OBU at byte {pos}: {size} bytes run past the end ({len(data) - cursor} left)")
         payload = data[cursor : cursor + size]
-        units.append(bytes([implied_header(payload)]) + _leb128(size) + payload)
+        units.append(bytes([implied_header(payload)]) + leb128(size) + payload)
         pos = cursor + size
     return units
 

@@ -18,8 +18,8 @@ from .av1_syntax import (
     ReferenceSlots,
     SequenceHeader,
     Unsupported,
-    _tile_log2,
     relative_distance,
+    tile_log2,
 )
 
 _GM_TRANSLATION, _GM_ROTZOOM, _GM_AFFINE = 1, 2, 3
@@ -141,9 +141,9 @@ def _tile_info(src: FieldSource, seq: SequenceHeader, mi: tuple[int, int]) -> No
     shift = 5 if seq.use_128x128_superblock else 4
     sb_cols, sb_rows = (mi[0] + (1 << shift) - 1) >> shift, (mi[1] + (1 << shift) - 1) >> shift
     sb_size = shift + 2
-    min_cols = _tile_log2(4096 >> sb_size, sb_cols)
-    max_cols, max_rows = _tile_log2(1, min(sb_cols, 64)), _tile_log2(1, min(sb_rows, 64))
-    min_tiles = max(min_cols, _tile_log2((4096 * 2304) >> (2 * sb_size), sb_rows * sb_cols))
+    min_cols = tile_log2(4096 >> sb_size, sb_cols)
+    max_cols, max_rows = tile_log2(1, min(sb_cols, 64)), tile_log2(1, min(sb_rows, 64))
+    min_tiles = max(min_cols, tile_log2((4096 * 2304) >> (2 * sb_size), sb_rows * sb_cols))
     if not src.f("uniform_tile_spacing_flag", 1):
         raise Unsupported("AV1 frame header: tiles not uniformly spaced")
     cols_log2 = min_cols

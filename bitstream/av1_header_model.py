@@ -6,9 +6,13 @@ hierarchies, so the trailing zeros of a frame's order hint say how deep it sits)
 coded as a hit on one of its predictions, tried in turn, else as its bits:
 
 * semantic: a reference index as the slot that holds the frame at the distance the layer's last
-  frame used for that reference; an order hint as the layer's last one plus its last step;
+  frame used for that reference; a frame shown again as the slot holding the next picture to show;
+* next: an order hint as the frame after the last one shown, or one of its ancestors in a dyadic
+  hierarchy not yet coded (the highest first);
 * layer: the field's value in the last frame of the same layer;
 * last: its value in the last frame.
+
+docs/bitstream.md (KHDR) states the model in full.
 
 Each flag and each escaped bit has an adaptive binary probability (integer counts, the
 probability one IEEE division), so writer and reader follow the same path exactly.
@@ -16,7 +20,6 @@ probability one IEEE division), so writer and reader follow the same path exactl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from .av1_syntax import ReferenceSlots, relative_distance
@@ -162,16 +165,3 @@ class HeaderModel:
     def _show(self, hint: int) -> None:
         self.shown = hint
         self.pending = {h for h in self.pending if relative_distance(h, hint, self.hint_bits) > 0}
-
-
-class CostCoder:
-    """A BitCoder that only adds up the ideal cost in bits (for choosing and for tests)."""
-
-    def __init__(self) -> None:
-        self.bits = 0.0
-
-    def __call__(self, counts: list[int], bit: int | None) -> int:
-        assert bit is not None
-        p = probability_of_one(counts)
-        self.bits -= math.log2(p if bit else 1 - p)
-        return bit

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import constriction
 import numpy as np
 
-from .av1 import OBU_FRAME, SHOWN_AGAIN, _leb128, _read_size, implied_header, obu_type
+from .av1 import OBU_FRAME, OBU_SEQUENCE_HEADER, SHOWN_AGAIN, implied_header, leb128, obu_type, read_size
 from .av1_frame_header import apply, frame_header
 from .av1_header_model import HeaderModel, probability_of_one
 from .av1_syntax import BitReader, BitWriter, ReferenceSlots, SequenceHeader, Unsupported, parse_sequence_header
@@ -30,9 +30,9 @@ MAX_HEADER_WORDS = 1 << 28
 
 def sequence_header_of(unit: bytes) -> SequenceHeader:
     """The parsed sequence header OBU (with its header byte and size field); Unsupported otherwise."""
-    if not unit or obu_type(unit) != 1 or unit[0] & 0x04:
+    if not unit or obu_type(unit) != OBU_SEQUENCE_HEADER or unit[0] & 0x04:
         raise Unsupported("not a sequence header OBU without extension")
-    size, cursor = _read_size(unit, 1, 0)
+    size, cursor = read_size(unit, 1, 0)
     return parse_sequence_header(unit[cursor : cursor + size])
 
 
@@ -89,9 +89,9 @@ def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
         if unit in SHOWN_AGAIN:
             source.reader = BitReader(unit[2:])
         else:
-            size, cursor = _read_size(unit, 1, 0)
+            size, cursor = read_size(unit, 1, 0)
             payload = unit[cursor:]
-            canonical = unit[1:cursor] == _leb128(size) and obu_type(unit) == OBU_FRAME
+            canonical = unit[1:cursor] == leb128(size) and obu_type(unit) == OBU_FRAME
             if not payload or not canonical or unit[0] != implied_header(payload):
                 raise Unsupported("an OBU other than a frame or a frame shown again, as SVT-AV1 writes them")
             source.reader = BitReader(payload)
@@ -164,7 +164,7 @@ def decode_headers(data: bytes, seq: SequenceHeader, pictures: int, where: str, 
             if size > reader.remaining:
                 raise reader.error(f"tile of {size} bytes runs past the end ({reader.remaining} left)")
             payload = source.writer.aligned_bytes() + reader.raw(size)
-            units.append(bytes([OBU_FRAME << 3 | 0x02]) + _leb128(len(payload)) + payload)
+            units.append(bytes([OBU_FRAME << 3 | 0x02]) + leb128(len(payload)) + payload)
             shown += summary.show_frame
         header_bits.append(source.bits)
         tile_bytes.append(reader.offset - start)

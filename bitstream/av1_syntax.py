@@ -162,7 +162,7 @@ def relative_distance(a: int, b: int, hint_bits: int) -> int:
     return (diff & (m - 1)) - (diff & m)
 
 
-def _tile_log2(block: int, target: int) -> int:
+def tile_log2(block: int, target: int) -> int:
     k = 0
     while block << k < target:
         k += 1

@@ -7,6 +7,7 @@ codec then reads those frames: `nrff sweep that.mkv` reproduces a benchmark row 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import hashlib
@@ -76,6 +77,14 @@ def parse_size(text: str, option: str = "--max-size") -> tuple[int, int]:
     if min(size) < 16:
         raise InputError(f"{option} must be at least 16x16, got {text!r}")
     return size
+
+
+def size_type(text: str) -> tuple[int, int]:
+    """parse_size as argparse's `type=`: a bad size is argparse's one-line error and exit 2."""
+    try:
+        return parse_size(text, "a size")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def fitted_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:

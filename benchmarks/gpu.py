@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DEFAULT_CLIPS, frames_md5, parse_size, training_iterations
+from common import DEFAULT_CLIPS, frames_md5, size_type, training_iterations
 
 from nrffcodec.core.video import Video
 from nrffcodec.decoder import decode
@@ -37,7 +37,6 @@ from nrffcodec.encoder import runner, steps, train
 from nrffcodec.encoder.gop_length import pilot_schedule
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import schedule_for
-from nrffcodec.errors import InputError
 from nrffcodec.evaluation import machine
 from nrffcodec.evaluation.scaling import scale_video
 from nrffcodec.media.reader import read_video
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("clip", type=Path)
     parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--size", default="1920x1080", type=size_type)
     parser.add_argument("--quality", type=int, default=4)
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--probe-iterations", type=int, default=400)
@@ -123,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
-    try:
-        width, height = parse_size(args.size, "--size")
-    except InputError as error:
-        parser.error(str(error))
+    width, height = args.size
     check = Check(args.device, args.preset, args.quality, {})
     check.report("machine", machine.describe(args.device) | machine.versions())
     source = read_video(args.clip, (0, args.frames))

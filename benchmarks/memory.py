@@ -26,10 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from common import parse_size  # after the path insert, like the other benchmarks
+from common import size_type  # after the path insert, like the other benchmarks
 
 from nrffcodec.core.video import Video
-from nrffcodec.errors import InputError
 
 WIDTH, HEIGHT = 1280, 720
 BAR = 1.25  # the bar: 1,000 frames within 1.25x the memory of 100
@@ -90,7 +89,9 @@ def measure(kind: str, clip: Path, out: Path, count: int, args: argparse.Namespa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", default="100,1000", help="two frame counts, comma-separated")
-    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="WIDTHxHEIGHT of the synthetic clip")
+    parser.add_argument(
+        "--size", default=f"{WIDTH}x{HEIGHT}", help="WIDTHxHEIGHT of the synthetic clip", type=size_type
+    )
     parser.add_argument("--gop", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
@@ -103,10 +104,7 @@ def main() -> None:
         child(args)
         return
     counts = [int(n) for n in args.frames.split(",")]
-    try:
-        width, height = parse_size(args.size, "--size")
-    except InputError as error:
-        parser.error(str(error))
+    width, height = args.size
     with tempfile.TemporaryDirectory(prefix="nrff-memory-") as tmp:
         folder = Path(tmp)
         clip = folder / "panning.mkv"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -49,6 +50,9 @@ def test_max_size_reads_width_by_height_and_refuses_the_rest() -> None:
             common.parse_size(bad)
     with pytest.raises(InputError, match="^--size must"):
         common.parse_size("1920by1080", "--size")
+    assert common.size_type("1920x1080") == (1920, 1080)
+    with pytest.raises(argparse.ArgumentTypeError, match="^a size must be at least 16x16"):
+        common.size_type("12x9")  # gpu.py's and memory.py's --size: argparse's one line, exit 2
 
 
 def test_prepare_cuts_scales_and_keeps_frames_losslessly(tmp_path: Path) -> None:

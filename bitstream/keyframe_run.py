@@ -127,23 +127,33 @@ def _stored_obus(tag: bytes, units: list[bytes], sequence_header: bytes | None, 
     return stored if back == units else None
 
 
+def _first_stored(
+    tags: Sequence[bytes], units: list[bytes], sequence_header: bytes | None, gops: int
+) -> tuple[bytes, bytes] | None:
+    """(tag, stored OBUs) for the first of the AV1 `tags`, in AV1_RUN_TAGS' order, that gives the
+    OBUs back; None where none does."""
+    for tag in (t for t in AV1_RUN_TAGS if t in tags):
+        stored = _stored_obus(tag, units, sequence_header, gops)
+        if stored is not None:
+            return tag, stored
+    return None
+
+
 def stored_run_bytes(keyframes: Sequence[Sequence[bytes]], sequence_header: bytes | None) -> int:
     """The bytes a run of these AV1 keyframes' OBUs takes in the newest section that holds them
     (the place and references aside): what the encoder's pilot prices a run at."""
     units = [obu for keyframe in keyframes for obu in keyframe]
-    for tag in AV1_RUN_TAGS:
-        stored = _stored_obus(tag, units, sequence_header, len(keyframes))
-        if stored is not None:
-            return len(stored)
-    return sum(map(len, units))
+    first = _first_stored(AV1_RUN_TAGS, units, sequence_header, len(keyframes))
+    return len(first[1]) if first else sum(map(len, units))
 
 
 def write_stream_run(
-    chunks: Sequence[GopChunk], tag: bytes = STREAM_RUN_TAG, sequence_header: bytes | None = None
-) -> tuple[bytes, int] | None:
-    """(payload of a `tag` section (KSTR, KPAK or KHDR), and the bytes of its references and OBUs) for
-    consecutive weightless one-frame GOPs with AV1 keyframes; None where their OBUs would not come
-    back as the same keyframes. A KHDR needs the file's `sequence_header`."""
+    chunks: Sequence[GopChunk], tags: Sequence[bytes] = (STREAM_RUN_TAG,), sequence_header: bytes | None = None
+) -> tuple[bytes, bytes, int] | None:
+    """(tag, payload, bytes of its references and OBUs) of the first of `tags` (KHDR, KPAK or KSTR, in
+    AV1_RUN_TAGS' order) that stores consecutive weightless one-frame GOPs with AV1 keyframes; None
+    where none gives their OBUs back as the same keyframes. A KHDR needs the file's `sequence_header`.
+    The OBUs are split once, whichever kinds are tried."""
     writer = _placed_writer(chunks)
     start = len(writer)
     obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
@@ -153,16 +163,17 @@ def write_stream_run(
             return None
     except ValueError:
         return None
-    stored = _stored_obus(tag, units, sequence_header, len(chunks))
-    if stored is None:
+    first = _first_stored(tags, units, sequence_header, len(chunks))
+    if first is None:
         return None
+    tag, stored = first
     refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
     writer.uvarint(len(refs))
     for position, pid in refs:
         writer.uvarint(position)
         writer.uvarint(pid)
     writer.raw(stored)
-    return writer.getvalue(), len(writer) - start
+    return tag, writer.getvalue(), len(writer) - start
 
 
 def run_tags(av1: bool, packed: bool, headers: bool) -> tuple[bytes, ...]:
@@ -176,11 +187,8 @@ def write_keyframe_run(
 ) -> tuple[bytes, bytes, int]:
     """(tag, payload, keyframe bytes) of the run's section: the first of the AV1 `tags` (in AV1_RUN_TAGS'
     order) whose section gives the keyframes back, else a KRUN."""
-    for tag in (t for t in AV1_RUN_TAGS if t in tags):
-        written = write_stream_run(chunks, tag, sequence_header)
-        if written:
-            return (tag, *written)
-    return (RUN_TAG, *write_run(chunks))
+    written = write_stream_run(chunks, tags, sequence_header) if tags else None
+    return written or (RUN_TAG, *write_run(chunks))
 
 
 def read_keyframe_run(

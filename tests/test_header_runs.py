@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bitstream import BitstreamError, NrfFile, write_nrf
-from bitstream.av1 import OBU_FRAME, SHOWN_AGAIN, obu_type, pack_obus
+from bitstream.av1 import OBU_FRAME, SHOWN_AGAIN, obu_type, pack_obus, read_size
 from bitstream.av1_frame_header import apply, frame_header
 from bitstream.av1_headers import code_headers, decode_headers, sequence_header_of
 from bitstream.av1_syntax import BitReader, ReferenceSlots, Unsupported
@@ -38,10 +38,9 @@ def run_obus(data: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def payload(unit: bytes) -> bytes:
-    cursor = 1
-    while unit[cursor] & 0x80:
-        cursor += 1
-    return unit[cursor + 1 :]
+    """The OBU's payload (no extension byte in SVT-AV1's keyframes)."""
+    size, cursor = read_size(unit, 1, 0)
+    return unit[cursor : cursor + size]
 
 
 def test_a_clip_of_keyframes_alone_is_one_khdr_that_decodes_to_the_same_frames(encoded) -> None:

@@ -20,7 +20,7 @@ from .core.device import explain_cuda_oom, resolve_device
 from .core.fields import CoordinateField, network_shapes
 from .core.gop import Gop, frame_span, gops_covering, gops_needed, reference_gops
 from .core.inbetween import DEFAULT_MODES, Inbetweener
-from .core.keychain import KeyframeGroups
+from .core.keychain import KEYFRAMES_HELD, KeyframeGroups
 from .core.keyframes import keyframe_coder
 from .core.quant import dequantize
 from .core.render import GopRenderer, planes_to_yuv444, pool_chroma, to_uint8
@@ -96,7 +96,7 @@ def file_parts(source: str | os.PathLike | bytes | NrfFile) -> tuple[Header, lis
 class GopWalk:
     """What rendering the GOPs of [start, end) in order needs, read and decoded as the walk goes.
 
-    Keyframes come from KeyframeGroups (two intra groups at a time); `release_before(i)` forgets
+    Keyframes come from KeyframeGroups (a few at a time); `release_before(i)` forgets
     the keyframes, 4:4:4 references and networks of the GOPs before i, so memory stays constant.
     """
 
@@ -109,7 +109,7 @@ class GopWalk:
         needed = gops_needed(self.gops, start, end)
         if held_frames is None:  # one GOP's frames: the largest part of one in [start, end)
             held_frames = max(min(end, g.end) - max(start, g.first) for g in gops_covering(self.gops, start, end))
-        check_decode_memory(info, start, start + held_frames, min(len(needed), 3 * max(1, header.keyframe_period)))
+        check_decode_memory(info, start, start + held_frames, min(len(needed), KEYFRAMES_HELD))
         self.keys = KeyframeGroups(
             keyframe_coder(header.keyframe_codec),
             nrf.parameter_sets,
@@ -212,7 +212,7 @@ def decode_segments(
 ) -> Iterator[Video]:
     """Frames [start, end) of a .nrf, one Video per GOP in order (first_frame: its first frame's index).
 
-    Holds one GOP's frames and the decoded keyframes of two intra groups: any length in constant memory.
+    Holds one GOP's frames and a few decoded keyframes (KEYFRAMES_HELD): any length in constant memory.
     A generator: wrap its consumer in explain_cuda_oom (decode and jobs.decode_file do).
     """
     device = resolve_device(device)

@@ -40,7 +40,7 @@ def test_a_tiny_file_claiming_terabytes_is_refused_before_allocating(valid, monk
     def too_late(*args, **kwargs):
         raise AssertionError("a keyframe was decoded before the claim was checked")
 
-    monkeypatch.setattr(KeyframeCoder, "decode_sequence", too_late)
+    monkeypatch.setattr(KeyframeCoder, "decode_stream", too_late)
     tracemalloc.start()
     started = time.perf_counter()
     try:

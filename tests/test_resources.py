@@ -36,7 +36,7 @@ def nothing_runs(monkeypatch):
         raise AssertionError("work started before the resource check")
 
     monkeypatch.setattr(nrffcodec.encoder.runner, "train_gop", refuse)
-    monkeypatch.setattr(KeyframeCoder, "decode_sequence", refuse)
+    monkeypatch.setattr(KeyframeCoder, "decode_stream", refuse)
 
 
 # ---------------------------------------------------------------- disk

@@ -199,6 +199,47 @@ def test_each_keyframe_decodes_from_its_intra_keyframe_on(codec: str, count: int
         assert np.abs(whole[i][0].astype(int) - pictures[i][0].astype(int)).mean() < 12, f"keyframe {i} is its picture"
 
 
+@pytest.mark.parametrize("codec", ["HEVC", "AV1"])
+def test_a_walk_through_a_long_intra_group_holds_a_few_keyframes(codec: str) -> None:
+    """At GOP length 1 an intra group is hundreds of keyframes: a walk in order decodes each once,
+    reads each keyframe's units only when the decoder needs them, and holds what it has not
+    released; going back re-decodes from the intra keyframe, to the same pictures."""
+    from bitstream import KeyframeCodec
+    from nrffcodec.core.keychain import KeyframeGroups
+    from nrffcodec.core.keyframes import CODECS
+    from nrffcodec.encoder.keyframes import code_keyframes
+    from nrffcodec.encoder.plan import plan_encode
+    from nrffcodec.settings import EncodeSettings
+    from tests.clips import moving_texture
+
+    count = 40
+    clip = moving_texture(width=40, height=24, frames=count, dx=2)
+    coder = CODECS[KeyframeCodec[codec]]
+    settings = EncodeSettings(keyframe_qp=30, keyframe_codec=KeyframeCodec[codec], keyframe_period=count)
+    plan = dataclasses.replace(plan_encode(count, 24, 40, settings, 1), keyframe_period=count)
+    coded = code_keyframes(clip, plan, "medium")
+    sets, records = coded.parameter_sets, coded.records
+    whole = coder.decode_sequence([([sets[p] for p in r.parameter_set_ids], r.slices) for r in records], 24, 40)
+    read: list[int] = []
+
+    def record(i: int):
+        read.append(i)
+        return records[i]
+
+    keys = KeyframeGroups(coder, sets, record, count, count, 24, 40)
+    held = []
+    for i in range(count):
+        keys.release_before(i - 1)
+        for j in range(max(0, i - 1), min(count, i + 2)):  # a GOP's previous, own and next keyframe
+            assert all(np.array_equal(a, b) for a, b in zip(keys[j], whole[j])), f"keyframe {j}"
+        held.append(keys.held)
+        if i == 2:
+            assert max(read) < 8, "units read long before the decoder needs them"
+    assert read == list(range(count)) and max(held) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(keys[5], whole[5]))  # back past what was kept
+    assert read[count:] == list(range(6)) and keys.held <= 4
+
+
 def test_svt_av1_threads_do_not_change_the_keyframe_bytes(monkeypatch) -> None:
     """The keyframe coder uses the machine's cores (KEYFRAME_THREADS), so the file must not depend on them."""
     from bitstream import KeyframeCodec

@@ -206,29 +206,46 @@ class KeyframeCoder:
         self, coded: list[tuple[list[bytes], list[bytes]]], height: int, width: int, where: str = "keyframe"
     ) -> list[Planes]:
         """Decode keyframes in order, the first of them intra: (parameter sets, slices) each."""
+        return list(self.decode_stream(coded, height, width, where))
+
+    def decode_stream(
+        self, coded: Iterable[tuple[list[bytes], list[bytes]]], height: int, width: int, where: str = "keyframe"
+    ) -> Iterator[Planes]:
+        """decode_sequence one picture at a time: each is yielded as the decoder gives it, and `coded`
+        is read as the decoder needs it, so a chain of any length holds one decoder's references."""
         name = self.codec.name
-        frames = []
         try:
             decoder = av.CodecContext.create(self.decoder, "r")
             decoder.thread_count = 1
             # a hostile sequence header may claim a huge picture: FFmpeg refuses one larger than the
             # header's before allocating
             decoder.options = {"max_pixels": str(self.pixel_allowance(height, width))}
-            for parameter_sets, slices in coded:
-                frames += decoder.decode(av.Packet(self.join(parameter_sets, slices)))
-            frames += decoder.decode(None)
         except (av.error.FFmpegError, ValueError) as exc:
-            raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None
-        if len(frames) != len(coded):
-            raise BitstreamError(f"{where}: {name} data holds {len(frames)} pictures, expected {len(coded)}")
+            raise BitstreamError(f"{where}: {name} decoder does not open ({exc})") from None
+        fed = given = 0
+        for unit in itertools.chain(coded, [None]):
+            if unit is not None:
+                fed += 1
+            try:
+                frames = decoder.decode(None if unit is None else av.Packet(self.join(*unit)))
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise BitstreamError(f"{where}: {name} data does not decode ({exc})") from None
+            for frame in frames:
+                given += 1
+                if given > fed:
+                    raise BitstreamError(f"{where}: {name} data holds more pictures than its {fed} keyframes")
+                yield self._checked(frame, height, width, where)
+        if given != fed:
+            raise BitstreamError(f"{where}: {name} data holds {given} pictures, expected {fed}")
+
+    def _checked(self, frame: av.VideoFrame, height: int, width: int, where: str) -> Planes:
         expected = self.coded_shape(height, width)[::-1]  # (width, height), as PyAV reports them
-        for frame in frames:
-            if frame.format.name not in YUV420_FORMATS or (frame.width, frame.height) != expected:
-                raise BitstreamError(
-                    f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
-                    f"expected {expected[0]}x{expected[1]} yuv420p"
-                )
-        return [planes_from_frame(frame, height, width) for frame in frames]
+        if frame.format.name not in YUV420_FORMATS or (frame.width, frame.height) != expected:
+            raise BitstreamError(
+                f"{where}: picture is {frame.width}x{frame.height} {frame.format.name}, "
+                f"expected {expected[0]}x{expected[1]} yuv420p"
+            )
+        return planes_from_frame(frame, height, width)
 
 
 CODECS: dict[KeyframeCodec, KeyframeCoder] = {

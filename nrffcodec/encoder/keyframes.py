@@ -88,7 +88,7 @@ def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: 
 
 
 def keyframe_groups(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> KeyframeGroups:
-    """Every GOP's keyframe as the decoder will see it, decoded one intra group at a time when asked for."""
+    """Every GOP's keyframe as the decoder will see it, decoded as a walk in GOP order asks for it (KeyframeGroups)."""
     return KeyframeGroups(
         keyframe_coder(plan.keyframe_codec),
         keyframes.parameter_sets,

@@ -59,6 +59,31 @@ def test_segments_are_the_decoded_frames_gop_by_gop(encoded) -> None:
     assert segments[0].first_frame == 3 and sum(s.frame_count for s in segments) == 8
 
 
+def test_a_gop_1_decode_holds_a_few_keyframes_of_its_long_intra_group(monkeypatch) -> None:
+    """At GOP length 1 the intra period is hundreds of frames (encoder.plan.keyframe_period_for): the
+    decode walks it holding a GOP's neighbouring keyframes, not the group (decision 0066)."""
+    from nrffcodec.core import keychain
+    from nrffcodec.encoder.pipeline import encode_video
+    from nrffcodec.settings import EncodeSettings
+
+    clip = moving_texture(48, 32, 40, dx=1)
+    data, report = encode_video(clip, EncodeSettings(preset="fast", gop=1, device="cpu", jobs=1))
+    assert report.gop_length == 1 and report.gops == 40
+    held: list[int] = []
+    real_getitem = keychain.KeyframeGroups.__getitem__
+
+    def getitem(self, index: int):
+        planes = real_getitem(self, index)
+        held.append(self.held)
+        return planes
+
+    monkeypatch.setattr(keychain.KeyframeGroups, "__getitem__", getitem)
+    segments = list(decode_segments(data, device="cpu"))
+    assert sum(s.frame_count for s in segments) == 40 and len(held) >= 40
+    assert max(held) <= 3
+    assert measure(clip, decode(data, device="cpu")).psnr_rgb > 25
+
+
 def test_streamed_writer_gives_the_file_write_video_gives(tmp_path: Path) -> None:
     from nrffcodec.media.writer import video_writer
 

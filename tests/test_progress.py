@@ -80,6 +80,25 @@ def test_a_pilot_that_chooses_gop_1_ends_the_count_at_its_total() -> None:
     assert seen[-1][:2] == (40, 40)
 
 
+def test_after_training_the_keyframe_chain_and_the_verifying_decode_count_too() -> None:
+    """At GOP length 1 (what the pilot chooses on most clips) nothing trains, and the chain and the
+    decode that measures the file are the whole encode: each has its own count to its end."""
+    video = moving_texture(16, 16, 12, dx=1)
+    counts: dict[str, list[tuple[int, int]]] = {}
+
+    def stage(name: str):
+        return lambda done, total, info: counts.setdefault(name, []).append((done, total))
+
+    steps: list[tuple[int, int, str]] = []
+    data, report = encode_video(video, dataclasses.replace(SETTINGS, gop=1), lambda *c: steps.append(c), stages=stage)
+    assert report.gop_length == 1 and steps == []  # no pilot (--gop), nothing to train
+    assert sorted(counts) == ["keyframes", "verifying"]
+    assert counts["keyframes"] == [(n, 12) for n in range(1, 13)]  # every frame is a keyframe
+    assert counts["verifying"][-1] == (12, 12) and [d for d, _ in counts["verifying"]] == list(range(1, 13))
+    # the same bytes with no one counting
+    assert encode_video(video, dataclasses.replace(SETTINGS, gop=1))[0] == data
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_every_runner_path_reports_the_steps_of_every_task(jobs: int, monkeypatch) -> None:
     monkeypatch.setattr("nrffcodec.encoder.progress.REPORT_SECONDS", 0.0)

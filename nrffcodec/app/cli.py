@@ -17,7 +17,7 @@ from ..media.files import is_stdio, refuse_existing
 from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
 from .exits import OneLineUsageGroup, friendly_errors, say, terminated
 from .options import parse_frame_range
-from .progress import Bar
+from .progress import Bar, stage_bars
 from .sweep_cmd import sweep_cmd
 from .versions import version_option
 
@@ -171,6 +171,7 @@ def encode_cmd(
             workdir=workdir,
             runner=runner,
             audio=not no_audio,
+            stages=stage_bars(quiet),
         )
     finally:
         bar.close()

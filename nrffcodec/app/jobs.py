@@ -16,6 +16,7 @@ from ..core.retime import parse_rate
 from ..core.video import FrameSource
 from ..decoder import Progress, decode_at_rate_segments, decode_segments, output_instants_of
 from ..encoder.pipeline import EncodeReport, Log, encode_video
+from ..encoder.progress import StageProgress
 from ..encoder.runner import Runner
 from ..errors import OutputError
 from ..media.audio import cut_audio, read_audio
@@ -64,6 +65,7 @@ def encode(
     workdir: str | os.PathLike | None = None,
     runner: Runner | None = None,
     audio: bool = True,
+    stages: StageProgress | None = None,
 ) -> FileReport:
     """Read a video file, encode it, write the .nrf atomically; never overwrites the input.
 
@@ -71,6 +73,7 @@ def encode(
     pipe ('-'), which cannot be read twice, is held in memory. `runner` says where GOPs train
     (app.cluster.RayRunner for a Ray cluster; default: this machine). The input's audio streams are
     kept as they are (AUDI sections), cut to the frames coded; `audio=False` drops them, with a note.
+    `progress` and `stages` count the encode's work (encode_video).
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
@@ -95,7 +98,7 @@ def encode(
             log,
             estimated_nrf_bytes(video, settings),
         )
-    data, report = encode_video(video, settings, progress, log, store, runner)
+    data, report = encode_video(video, settings, progress, log, store, runner, stages)
     data, file_report = with_audio(data, report, sound)
     with atomic_output(dst) as tmp:
         tmp.write_bytes(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -49,6 +50,14 @@ class Bar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+STAGE_UNITS = {"keyframes": "frame", "verifying": "GOP"}
+
+
+def stage_bars(quiet: bool) -> Callable[[str], Bar]:
+    """An encode's `stages`: a bar of its own for each long stage after training (encode_video)."""
+    return lambda stage: Bar(quiet, stage, STAGE_UNITS.get(stage, "step"))
 
 
 class PointBars:

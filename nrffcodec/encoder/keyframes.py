@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from bitstream import Keyframe, KeyframeCodec
 from bitstream.av1 import pack_obus
@@ -19,6 +19,7 @@ from ..core.keyframes import keyframe_coder
 from ..core.quality import rgb_mse
 from ..core.video import FrameSource, Planes, Video
 from .plan import EncodePlan
+from .progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,19 +51,28 @@ class CodedKeyframes:
         return self.bytes - saved
 
 
-def code_keyframes(video: FrameSource, plan: EncodePlan, preset: str) -> CodedKeyframes:
+def code_keyframes(
+    video: FrameSource, plan: EncodePlan, preset: str, progress: Progress | None = None
+) -> CodedKeyframes:
     """Code every GOP's keyframe (one stream, intra every keyframe period); share identical parameter sets.
 
-    The pictures are read from the source as the keyframe encoder takes them, one frame at a time.
+    The pictures are read from the source as the keyframe encoder takes them, one frame at a time;
+    `progress` counts them (at GOP length 1 the chain is most of an encode).
     """
     reader = video.reader()
-    pictures = (reader.frames(g.key, g.key + 1).planes(0) for g in plan.gops)
+
+    def pictures() -> Iterator[Planes]:
+        for n, gop in enumerate(plan.gops, 1):
+            yield reader.frames(gop.key, gop.key + 1).planes(0)
+            if progress:
+                progress(n, len(plan.gops), f"frame {gop.key}")
+
     codec = keyframe_coder(plan.keyframe_codec)
     parameter_sets: list[bytes] = []
     records = []
     every_frame = plan.gop_length == 1
     coded_all = codec.encode_sequence(
-        pictures, plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, every_frame
+        pictures(), plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, every_frame
     )
     for coded in coded_all:
         ids = []

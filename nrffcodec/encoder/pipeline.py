@@ -32,7 +32,7 @@ from .gop_length import choose_gop_length, per_frame
 from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
-from .progress import Progress, StepCount, gop_steps
+from .progress import Progress, StageProgress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import Verified, verify
@@ -164,6 +164,7 @@ def encode_video(
     log: Log | None = None,
     store: WorkStore | None = None,
     runner: Runner | None = None,
+    stages: StageProgress | None = None,
 ) -> tuple[bytes, EncodeReport]:
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
 
@@ -171,6 +172,9 @@ def encode_video(
     the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, keyframes
     and each trained GOP are kept there and reused by the same encode;
     `runner` says where GOPs train (default: processes of this machine, settings.jobs of them).
+    `progress` counts training steps, the pilot's included; `stages` gives a count for each of the
+    other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
+    file ("verifying", in GOPs).
     """
     started = time.perf_counter()
     log = log or (lambda text: None)
@@ -197,7 +201,8 @@ def encode_video(
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
         def code() -> CodedKeyframes:  # deferred: the store may hold them already
-            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset)
+            chain = stages("keyframes") if stages else None
+            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset, chain)
 
         return store.keyframes(plan.gops, code) if store else code()
 
@@ -223,7 +228,7 @@ def encode_video(
         packed = pack_file(header_for(video, layout, settings), layout, coded_keys, trained)
         if frames is None:
             log("decoding the written file to measure it")
-            return packed, verify(video, packed.data, device)
+            return packed, verify(video, packed.data, device, progress=stages("verifying") if stages else None)
         log(f"decoding frames 0-{frames - 1} to measure them")
         return packed, verify(video, packed.data, device, (0, frames))
 

@@ -17,6 +17,7 @@ from ..settings import Schedule
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is happening)
 OnSteps = Callable[[int, int], None]  # (position in the task list, steps newly done)
+StageProgress = Callable[[str], Progress]  # a stage's name ("keyframes", "verifying") -> the callback its count drives
 REPORT_SECONDS = 0.25  # a GOP reports its steps at most this often
 
 

@@ -26,10 +26,9 @@ from pathlib import Path
 from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 
 from bitstream import av1
-from bitstream.av1_frame_header import apply, frame_header
-from bitstream.av1_header_model import HeaderModel, probability_of_one
-from bitstream.av1_headers import sequence_header_of
-from bitstream.av1_syntax import BitReader, ReferenceSlots, SequenceHeader
+from bitstream.av1_header_model import probability_of_one
+from bitstream.av1_headers import HeaderEncoding, sequence_header_of, walk_headers
+from bitstream.av1_syntax import SequenceHeader
 from nrffcodec.evaluation.svtav1 import SvtAv1
 
 STRUCTURE = {
@@ -46,17 +45,16 @@ STRUCTURE = {
 Counts = dict[tuple, list[int]]
 
 
-class CostingSource:
-    """A FieldSource that reads an OBU's header and codes each field through the model, costing it."""
+class CostingSource(HeaderEncoding):
+    """The writer's field source, costing each field's bits under the model instead of range-coding them."""
 
     def __init__(self, seq: SequenceHeader, start: Counts) -> None:
-        self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self._cost)
+        super().__init__(seq)
         self.model.counts = {context: list(counts) for context, counts in start.items()}
         self.costs: collections.Counter[str] = collections.Counter()
         self.name = ""
-        self.reader = BitReader(b"")
 
-    def _cost(self, counts: list[int], bit: int | None) -> int:
+    def code_bit(self, counts: list[int], bit: int | None) -> int:
         assert bit is not None
         p = probability_of_one(counts)
         self.costs[self.name] -= math.log2(p if bit else 1 - p)
@@ -64,24 +62,16 @@ class CostingSource:
 
     def f(self, name: str, bits: int) -> int:
         self.name = name
-        value = self.reader.f(name, bits)
-        self.model.field(name, bits, value)
-        return value
+        return super().f(name, bits)
 
 
 def cost_headers(units: list[bytes], start: Counts) -> CostingSource:
-    """Code the frame headers of one SVT-AV1 stream's OBUs (sequence header first) from `start`."""
+    """Cost the frame headers of one SVT-AV1 stream's OBUs (sequence header first) from `start`, as
+    the KHDR writer walks them (bitstream.av1_headers.walk_headers)."""
     obus = [obu for unit in units for obu in av1.split_obus(unit)]
     seq = sequence_header_of(obus[0])
     source = CostingSource(seq, start)
-    for obu in obus[1:]:
-        source.model.start_frame()
-        if obu in av1.SHOWN_AGAIN:
-            source.reader = BitReader(obu[2:])
-        else:
-            cursor = av1.read_size(obu, 1, 0)[1]
-            source.reader = BitReader(obu[cursor:])
-        apply(frame_header(source, seq, source.model.slots), source.model.slots)
+    walk_headers(source, obus[1:], seq)
     return source
 
 

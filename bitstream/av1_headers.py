@@ -36,15 +36,16 @@ def sequence_header_of(unit: bytes) -> SequenceHeader:
     return parse_sequence_header(unit[cursor : cursor + size])
 
 
-class _Encoding:
-    """Field source for the writer: reads the OBU's bits, codes each field through the model."""
+class HeaderEncoding:
+    """Field source for the writer: reads the OBU's bits, codes each field through the model with the
+    range coder whose words a KHDR stores (code_bit; benchmarks/header_costs.py costs them instead)."""
 
     def __init__(self, seq: SequenceHeader) -> None:
         self.encoder = constriction.stream.queue.RangeEncoder()
-        self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self._code)
+        self.model = HeaderModel(ReferenceSlots(), seq.order_hint_bits, self.code_bit)
         self.reader = BitReader(b"")
 
-    def _code(self, counts: list[int], bit: int | None) -> int:
+    def code_bit(self, counts: list[int], bit: int | None) -> int:
         assert bit is not None
         self.encoder.encode(bit, constriction.stream.model.Bernoulli(probability_of_one(counts), perfect=False))
         return bit
@@ -82,8 +83,22 @@ class _Decoding:
 def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
     """The `obus` of a KHDR for these OBUs (frames and frames shown again, as SVT-AV1 writes them).
     Raises Unsupported where one would not come back byte for byte."""
-    source = _Encoding(seq)
+    source = HeaderEncoding(seq)
     tiles = ByteWriter()
+    for tile in walk_headers(source, units, seq):
+        tiles.uvarint(len(tile) - 1)
+        tiles.raw(tile)
+    words = source.encoder.get_compressed()
+    out = ByteWriter()
+    out.uvarint(len(words))
+    out.raw(words.astype("<u4").tobytes())
+    return out.getvalue() + tiles.getvalue()
+
+
+def walk_headers(source: HeaderEncoding, units: Sequence[bytes], seq: SequenceHeader) -> list[bytes]:
+    """Code the frame headers of `units` through `source`, in order; the tile data of each frame OBU.
+    Raises Unsupported where the OBUs are not as SVT-AV1 writes them."""
+    tiles = []
     for unit in units:
         source.model.start_frame()
         if unit in SHOWN_AGAIN:
@@ -107,13 +122,8 @@ def code_headers(units: Sequence[bytes], seq: SequenceHeader) -> bytes:
         tile = payload[reader.position // 8 :]
         if not tile:
             raise Unsupported("AV1 frame without tile data")
-        tiles.uvarint(len(tile) - 1)
-        tiles.raw(tile)
-    words = source.encoder.get_compressed()
-    out = ByteWriter()
-    out.uvarint(len(words))
-    out.raw(words.astype("<u4").tobytes())
-    return out.getvalue() + tiles.getvalue()
+        tiles.append(tile)
+    return tiles
 
 
 @dataclasses.dataclass(frozen=True)

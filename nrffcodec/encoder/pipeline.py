@@ -199,10 +199,13 @@ def encode_video(
         + (f", training on {device}" if fields else "")
     )
 
+    def stage(name: str) -> Progress | None:
+        """The count of a stage after training, asked of `stages` only when the stage runs."""
+        return stages(name) if stages else None
+
     def coded(plan: EncodePlan) -> CodedKeyframes:
         def code() -> CodedKeyframes:  # deferred: the store may hold them already
-            chain = stages("keyframes") if stages else None
-            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset, chain)
+            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset, stage("keyframes"))
 
         return store.keyframes(plan.gops, code) if store else code()
 
@@ -228,7 +231,7 @@ def encode_video(
         packed = pack_file(header_for(video, layout, settings), layout, coded_keys, trained)
         if frames is None:
             log("decoding the written file to measure it")
-            return packed, verify(video, packed.data, device, progress=stages("verifying") if stages else None)
+            return packed, verify(video, packed.data, device, progress=stage("verifying"))
         log(f"decoding frames 0-{frames - 1} to measure them")
         return packed, verify(video, packed.data, device, (0, frames))
 

@@ -25,6 +25,7 @@ from bitstream.workfile import (
 from nrffcodec import encode_video
 from nrffcodec.app.workdir import Workdir, job_key
 from nrffcodec.core.fields import network_shapes
+from nrffcodec.core.keyframes import KeyframeCoder
 from nrffcodec.version import encoder_digest, source_digest
 
 from .clips import moving_texture
@@ -66,7 +67,7 @@ def test_a_rerun_reuses_every_gop_and_writes_the_same_file(clip, reference, tmp_
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [
         "gop-000000.nrw",
         "gop-000001.nrw",
-        "keyframes.nrw",
+        "keyframes-00000000-00000006-2.nrw",
     ]
     _no_training(monkeypatch)
     again, lines = _encode(clip, tmp_path / "work")
@@ -89,7 +90,7 @@ def test_a_different_command_never_reuses_the_work(clip, tmp_path, monkeypatch) 
     other = dataclasses.replace(SETTINGS, seed=7)
     data, lines = _encode(clip, tmp_path, other)
     assert data == encode_video(clip, other)[0]
-    assert any("keyframes.nrw not reused" in line and "different encode" in line for line in lines)
+    assert any("keyframes-00000000-00000006-2.nrw not reused" in line and "different encode" in line for line in lines)
     assert not any("already trained" in line for line in lines)
     _no_training(monkeypatch)  # the folder now holds the new command's work, complete
     assert _encode(clip, tmp_path, other)[0] == data
@@ -108,8 +109,36 @@ def test_work_left_by_other_encoder_code_is_not_reused(clip, tmp_path, monkeypat
     _encode(clip, tmp_path)
     monkeypatch.setattr(nrffcodec.app.workdir, "encoder_digest", lambda: "0" * 64)
     _, lines = _encode(clip, tmp_path)
-    assert any("keyframes.nrw not reused" in line for line in lines)
+    assert any("keyframes-00000000-00000006-2.nrw not reused" in line for line in lines)
     assert not any("already trained" in line for line in lines)
+
+
+def test_an_interrupted_keyframe_chain_resumes_after_its_finished_stretches(tmp_path, monkeypatch) -> None:
+    """At GOP length 1 the chain is the whole encode: a kill keeps every stretch already coded."""
+    clip = moving_texture(16, 16, 20, dx=1)
+    settings = fast_settings(quality=8, gop=1, keyframe_period=1)  # intra every 8 frames: 8, 8 and 4
+    reference = encode_video(clip, settings)[0]
+    coded = []
+    original = KeyframeCoder.encode_sequence
+
+    def interrupted(self, pictures, *args, **kwargs):
+        pictures = list(pictures)
+        if len(coded) == 2:
+            raise KeyboardInterrupt
+        coded.append(len(pictures))
+        return original(self, pictures, *args, **kwargs)
+
+    monkeypatch.setattr(KeyframeCoder, "encode_sequence", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _encode(clip, tmp_path, settings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "keyframes-00000000-00000008-8.nrw",
+        "keyframes-00000008-00000016-8.nrw",
+    ]
+    coded.clear()
+    again, lines = _encode(clip, tmp_path, settings)
+    assert again == reference and coded == [4]
+    assert any("2 stretches of keyframes already coded" in line for line in lines)
 
 
 def test_the_encoder_digest_covers_every_module_of_the_codec(tmp_path) -> None:

@@ -1,7 +1,8 @@
 """`nrff encode --workdir DIR`: finished work kept on disk, so re-running the same command resumes.
 
-DIR holds `keyframes.nrw` (every GOP's coded keyframe, written once they are coded) and one
-`gop-NNNNNN.nrw` per trained GOP (its keyframe and quantized networks), in the versioned,
+DIR holds one `keyframes-FIRST-END-COUNT.nrw` per stretch of the keyframe chain (frames FIRST to
+END, COUNT GOPs: one intra keyframe and the keyframes up to the next, written as each is coded) and
+one `gop-NNNNNN.nrw` per trained GOP (its keyframe and quantized networks), in the versioned,
 CRC-checked format of `bitstream.workfile`. Every file carries a key that hashes all that decides
 the output (settings, source frames, software versions), so a different command never reuses them;
 its files, and damaged ones, are replaced. Writes are atomic, so a kill leaves whole files only.
@@ -32,7 +33,6 @@ from ..media.files import atomic_output, check_output
 from ..settings import EncodeSettings
 from ..version import __version__, encoder_digest
 
-KEYFRAMES_FILE = "keyframes.nrw"
 GOP_PATTERN = "gop-*.nrw"
 MAX_WORK_FILE = 1 << 30  # refuse to read anything larger: no work file of ours comes near it
 Log = Callable[[str], None]
@@ -64,6 +64,11 @@ def _gop_file(index: int) -> str:
     return f"gop-{index:06d}.nrw"
 
 
+def _keyframes_file(gops: Sequence[Gop]) -> str:
+    """A stretch's file, named for its frames and GOP count: plans of other GOP lengths keep theirs."""
+    return f"keyframes-{gops[0].first:08d}-{gops[-1].end:08d}-{len(gops)}.nrw"
+
+
 class Workdir:
     """One encode's finished keyframes and GOPs in a folder."""
 
@@ -75,9 +80,10 @@ class Workdir:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create the work folder {self.folder}: {exc.strerror or exc}") from None
-        check_output(self.folder / KEYFRAMES_FILE, needed_bytes)
+        check_output(self.folder / "keyframes-check.nrw", needed_bytes)
         self._gops: list[Gop] = []
         self._keyframes: list[Keyframe] = []
+        self._reused_stretches = 0
 
     # -- files
     def _read(self, name: str) -> bytes | None:
@@ -98,26 +104,32 @@ class Workdir:
         (self.folder / name).unlink(missing_ok=True)
 
     # -- keyframes
-    def keyframes(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes:
-        """The stored keyframes of this encode, or `code()`'s, stored before training starts."""
-        self._gops = list(gops)
-        data = self._read(KEYFRAMES_FILE)
+    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes:
+        """The stored stretch of the chain for `gops`, or `code()`'s, stored the moment it is coded."""
+        name = _keyframes_file(gops)
+        data = self._read(name)
         if data is not None:
             try:
-                parameter_sets, chunks = read_keyframes(data, self.key, KEYFRAMES_FILE)
+                parameter_sets, chunks = read_keyframes(data, self.key, name)
                 if [(c.gop_index, c.first_frame, c.frame_count, c.key_offset) for c in chunks] != [
                     (g.index, g.first, g.count, g.key_offset) for g in gops
                 ]:
-                    raise BitstreamError(f"{KEYFRAMES_FILE}: GOPs differ from this encode's")
-                self._keyframes = [c.keyframe for c in chunks]
-                return CodedKeyframes(tuple(parameter_sets), tuple(self._keyframes))
+                    raise BitstreamError(f"{name}: GOPs differ from this encode's")
+                self._reused_stretches += 1
+                return CodedKeyframes(tuple(parameter_sets), tuple(c.keyframe for c in chunks))
             except BitstreamError as exc:
-                self._discard(KEYFRAMES_FILE, exc)
+                self._discard(name, exc)
         coded = code()
-        self._keyframes = list(coded.records)
-        records = [GopChunk(g.index, g.first, g.count, g.key_offset, k, []) for g, k in zip(gops, self._keyframes)]
-        self._write(KEYFRAMES_FILE, write_keyframes(self.key, coded.parameter_sets, records))
+        records = [GopChunk(g.index, g.first, g.count, g.key_offset, k, []) for g, k in zip(gops, coded.records)]
+        self._write(name, write_keyframes(self.key, coded.parameter_sets, records))
         return coded
+
+    def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None:
+        """The whole chain of the plan whose GOPs train next (call before `finished`)."""
+        self._gops, self._keyframes = list(gops), list(keyframes.records)
+        if self._reused_stretches:
+            self._log(f"resuming from {self.folder}: {self._reused_stretches} stretches of keyframes already coded")
+            self._reused_stretches = 0
 
     # -- trained GOPs
     def finished(self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int) -> dict[int, GopResult]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol
 
 from bitstream import Keyframe, KeyframeCodec
 from bitstream.av1 import pack_obus
@@ -51,37 +52,77 @@ class CodedKeyframes:
         return self.bytes - saved
 
 
-def code_keyframes(
-    video: FrameSource, plan: EncodePlan, preset: str, progress: Progress | None = None
-) -> CodedKeyframes:
-    """Code every GOP's keyframe (one stream, intra every keyframe period); share identical parameter sets.
+class StretchStore(Protocol):
+    """Where coded stretches of the chain are kept between runs (app.workdir.Workdir is one)."""
 
-    The pictures are read from the source as the keyframe encoder takes them, one frame at a time;
+    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+
+
+def chain_stretches(plan: EncodePlan) -> list[tuple[Gop, ...]]:
+    """The stretches of the chain coded apart: each from an intra keyframe up to the next one."""
+    period = max(1, plan.keyframe_period)
+    return [plan.gops[first : first + period] for first in range(0, len(plan.gops), period)]
+
+
+def join_stretches(parts: Iterable[CodedKeyframes]) -> CodedKeyframes:
+    """The chain of `parts` in order, each parameter set stored once."""
+    parameter_sets: list[bytes] = []
+    records = []
+    for part in parts:
+        for keyframe in part.records:
+            ids = []
+            for unit in (part.parameter_sets[i] for i in keyframe.parameter_set_ids):
+                if unit not in parameter_sets:
+                    parameter_sets.append(unit)
+                ids.append(parameter_sets.index(unit))
+            records.append(Keyframe(ids, keyframe.slices))
+    return CodedKeyframes(tuple(parameter_sets), tuple(records))
+
+
+def code_keyframes(
+    video: FrameSource,
+    plan: EncodePlan,
+    preset: str,
+    progress: Progress | None = None,
+    store: StretchStore | None = None,
+) -> CodedKeyframes:
+    """Code every GOP's keyframe, intra every keyframe period; share identical parameter sets.
+
+    Each stretch from one intra keyframe to the next (chain_stretches) is its own encoder's stream,
+    so a finished stretch can be kept in `store` and an interrupted encode resumes after it. The
+    pictures are read from the source as the keyframe encoder takes them, one frame at a time;
     `progress` counts them (at GOP length 1 the chain is most of an encode).
     """
     reader = video.reader()
-
-    def pictures() -> Iterator[Planes]:
-        for n, gop in enumerate(plan.gops, 1):
-            yield reader.frames(gop.key, gop.key + 1).planes(0)
-            if progress:
-                progress(n, len(plan.gops), f"frame {gop.key}")
-
     codec = keyframe_coder(plan.keyframe_codec)
-    parameter_sets: list[bytes] = []
-    records = []
-    every_frame = plan.gop_length == 1
-    coded_all = codec.encode_sequence(
-        pictures(), plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, every_frame
-    )
-    for coded in coded_all:
-        ids = []
-        for unit in coded.parameter_sets:
-            if unit not in parameter_sets:
-                parameter_sets.append(unit)
-            ids.append(parameter_sets.index(unit))
-        records.append(Keyframe(ids, coded.slices))
-    return CodedKeyframes(tuple(parameter_sets), tuple(records))
+    counted = 0
+
+    def count(gop: Gop) -> None:
+        nonlocal counted
+        if progress and gop.index + 1 > counted:
+            counted = gop.index + 1
+            progress(counted, len(plan.gops), f"frame {gop.key}")
+
+    def code(stretch: Sequence[Gop]) -> CodedKeyframes:
+        def pictures() -> Iterator[Planes]:
+            for gop in stretch:
+                yield reader.frames(gop.key, gop.key + 1).planes(0)
+                count(gop)
+
+        coded = codec.encode_sequence(
+            pictures(), plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, plan.gop_length == 1
+        )
+        each = (
+            CodedKeyframes(tuple(c.parameter_sets), (Keyframe(list(range(len(c.parameter_sets))), c.slices),))
+            for c in coded
+        )
+        return join_stretches(each)  # each keyframe with its own parameter sets, each set stored once
+
+    parts = []
+    for stretch in chain_stretches(plan):
+        parts.append(store.keyframe_stretch(stretch, lambda s=stretch: code(s)) if store else code(stretch))
+        count(stretch[-1])  # a stretch the store held counts as coded
+    return join_stretches(parts)
 
 
 def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> dict[int, Planes]:

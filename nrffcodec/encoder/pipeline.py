@@ -43,7 +43,9 @@ Log = Callable[[str], None]
 class WorkStore(Protocol):
     """Finished work kept between runs of the same encode (app.workdir.Workdir is one)."""
 
-    def keyframes(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+
+    def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None: ...
 
     def finished(
         self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int
@@ -169,8 +171,8 @@ def encode_video(
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
 
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
-    the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, keyframes
-    and each trained GOP are kept there and reused by the same encode;
+    the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, each
+    stretch of the keyframe chain and each trained GOP are kept there and reused by the same encode;
     `runner` says where GOPs train (default: processes of this machine, settings.jobs of them).
     `progress` counts training steps, the pilot's included; `stages` gives a count for each of the
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
@@ -204,10 +206,12 @@ def encode_video(
         return stages(name) if stages else None
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
-        def code() -> CodedKeyframes:  # deferred: the store may hold them already
-            return choice.keyframes_for(plan) or code_keyframes(video, plan, settings.preset, stage("keyframes"))
-
-        return store.keyframes(plan.gops, code) if store else code()
+        keyframes = choice.keyframes_for(plan) or code_keyframes(
+            video, plan, settings.preset, stage("keyframes"), store
+        )
+        if store:
+            store.use_keyframes(plan.gops, keyframes)
+        return keyframes
 
     keyframes = coded(plan)
     decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)

@@ -81,7 +81,11 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
-@click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    help="GOPs trained, and stretches of keyframes coded, at once (default: CPU cores; GOPs: 1 on a GPU).",
+)
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(
     "--keyframe-codec",

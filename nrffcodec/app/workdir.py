@@ -104,31 +104,35 @@ class Workdir:
         (self.folder / name).unlink(missing_ok=True)
 
     # -- keyframes
-    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes:
-        """The stored stretch of the chain for `gops`, or `code()`'s, stored the moment it is coded."""
+    def held_stretch(self, gops: Sequence[Gop]) -> CodedKeyframes | None:
+        """The stretch of the chain for `gops`, when an earlier run of this encode coded it."""
         name = _keyframes_file(gops)
         data = self._read(name)
-        if data is not None:
-            try:
-                parameter_sets, chunks = read_keyframes(data, self.key, name)
-                if [(c.gop_index, c.first_frame, c.frame_count, c.key_offset) for c in chunks] != [
-                    (g.index, g.first, g.count, g.key_offset) for g in gops
-                ]:
-                    raise BitstreamError(f"{name}: GOPs differ from this encode's")
-                self._reused_stretches += 1
-                return CodedKeyframes(tuple(parameter_sets), tuple(c.keyframe for c in chunks))
-            except BitstreamError as exc:
-                self._discard(name, exc)
-        coded = code()
+        if data is None:
+            return None
+        try:
+            parameter_sets, chunks = read_keyframes(data, self.key, name)
+            if [(c.gop_index, c.first_frame, c.frame_count, c.key_offset) for c in chunks] != [
+                (g.index, g.first, g.count, g.key_offset) for g in gops
+            ]:
+                raise BitstreamError(f"{name}: GOPs differ from this encode's")
+        except BitstreamError as exc:
+            self._discard(name, exc)
+            return None
+        self._reused_stretches += 1
+        return CodedKeyframes(tuple(parameter_sets), tuple(c.keyframe for c in chunks))
+
+    def keep_stretch(self, gops: Sequence[Gop], coded: CodedKeyframes) -> None:
+        """Keep a stretch of the chain the moment it is coded."""
         records = [GopChunk(g.index, g.first, g.count, g.key_offset, k, []) for g, k in zip(gops, coded.records)]
-        self._write(name, write_keyframes(self.key, coded.parameter_sets, records))
-        return coded
+        self._write(_keyframes_file(gops), write_keyframes(self.key, coded.parameter_sets, records))
 
     def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None:
         """The whole chain of the plan whose GOPs train next (call before `finished`)."""
         self._gops, self._keyframes = list(gops), list(keyframes.records)
         if self._reused_stretches:
-            self._log(f"resuming from {self.folder}: {self._reused_stretches} stretches of keyframes already coded")
+            count = self._reused_stretches
+            self._log(f"resuming from {self.folder}: {count} stretch{'es' * (count != 1)} of keyframes already coded")
             self._reused_stretches = 0
 
     # -- trained GOPs

@@ -6,6 +6,7 @@ The encoder trains against the decoded keyframes, the very pictures the decoder 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
@@ -18,9 +19,10 @@ from ..core.gop import Gop
 from ..core.keychain import KeyframeGroups, decode_keyframes
 from ..core.keyframes import keyframe_coder
 from ..core.quality import rgb_mse
-from ..core.video import FrameSource, Planes, Video
+from ..core.video import FrameSource, Planes, SegmentReader, Video
 from .plan import EncodePlan
 from .progress import Progress
+from .stretch_workers import code_in_workers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +57,9 @@ class CodedKeyframes:
 class StretchStore(Protocol):
     """Where coded stretches of the chain are kept between runs (app.workdir.Workdir is one)."""
 
-    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+    def held_stretch(self, gops: Sequence[Gop]) -> CodedKeyframes | None: ...
+
+    def keep_stretch(self, gops: Sequence[Gop], coded: CodedKeyframes) -> None: ...
 
 
 def chain_stretches(plan: EncodePlan) -> list[tuple[Gop, ...]]:
@@ -79,50 +83,79 @@ def join_stretches(parts: Iterable[CodedKeyframes]) -> CodedKeyframes:
     return CodedKeyframes(tuple(parameter_sets), tuple(records))
 
 
+def code_stretch(
+    reader: SegmentReader,
+    plan: EncodePlan,
+    stretch: Sequence[Gop],
+    full_range: bool,
+    preset: str,
+    on_picture: Callable[[], None] | None = None,
+) -> CodedKeyframes:
+    """One stretch of the chain as its own stream; `reader` hands its pictures to the encoder one at a time."""
+
+    def pictures() -> Iterator[Planes]:
+        for gop in stretch:
+            yield reader.frames(gop.key, gop.key + 1).planes(0)
+            if on_picture:
+                on_picture()
+
+    codec = keyframe_coder(plan.keyframe_codec)
+    coded = codec.encode_sequence(
+        pictures(), plan.keyframe_qp, plan.keyframe_period, full_range, preset, plan.gop_length == 1
+    )
+    each = (
+        CodedKeyframes(tuple(c.parameter_sets), (Keyframe(list(range(len(c.parameter_sets))), c.slices),))
+        for c in coded
+    )
+    return join_stretches(each)  # each keyframe with its own parameter sets, each set stored once
+
+
 def code_keyframes(
     video: FrameSource,
     plan: EncodePlan,
     preset: str,
     progress: Progress | None = None,
     store: StretchStore | None = None,
+    jobs: int = 1,
 ) -> CodedKeyframes:
     """Code every GOP's keyframe, intra every keyframe period; share identical parameter sets.
 
-    Each stretch from one intra keyframe to the next (chain_stretches) is its own encoder's stream,
-    so a finished stretch can be kept in `store` and an interrupted encode resumes after it. The
-    pictures are read from the source as the keyframe encoder takes them, one frame at a time;
-    `progress` counts them (at GOP length 1 the chain is most of an encode).
+    Each stretch from one intra keyframe to the next (chain_stretches) is its own encoder's stream.
+    So `store` keeps each stretch as it is coded and an interrupted encode resumes after it, and
+    up to `jobs` processes code stretches side by side (stretch_workers), with the same bytes.
+    The pictures are read from the source as the encoder takes them; `progress` counts them.
     """
-    reader = video.reader()
-    codec = keyframe_coder(plan.keyframe_codec)
-    counted = 0
+    stretches = chain_stretches(plan)
+    coded: dict[int, CodedKeyframes] = {}
+    for index, stretch in enumerate(stretches):
+        held = store.held_stretch(stretch) if store else None
+        if held is not None:
+            coded[index] = held
+    todo = [index for index in range(len(stretches)) if index not in coded]
+    pictures = len(plan.gops) - sum(len(stretches[i]) for i in todo)
 
-    def count(gop: Gop) -> None:
-        nonlocal counted
-        if progress and gop.index + 1 > counted:
-            counted = gop.index + 1
-            progress(counted, len(plan.gops), f"frame {gop.key}")
+    def count() -> None:
+        nonlocal pictures
+        pictures += 1
+        if progress:
+            progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
 
-    def code(stretch: Sequence[Gop]) -> CodedKeyframes:
-        def pictures() -> Iterator[Planes]:
-            for gop in stretch:
-                yield reader.frames(gop.key, gop.key + 1).planes(0)
-                count(gop)
+    def keep(index: int, part: CodedKeyframes) -> None:
+        coded[index] = part
+        if store:
+            store.keep_stretch(stretches[index], part)
 
-        coded = codec.encode_sequence(
-            pictures(), plan.keyframe_qp, plan.keyframe_period, video.full_range, preset, plan.gop_length == 1
-        )
-        each = (
-            CodedKeyframes(tuple(c.parameter_sets), (Keyframe(list(range(len(c.parameter_sets))), c.slices),))
-            for c in coded
-        )
-        return join_stretches(each)  # each keyframe with its own parameter sets, each set stored once
-
-    parts = []
-    for stretch in chain_stretches(plan):
-        parts.append(store.keyframe_stretch(stretch, lambda s=stretch: code(s)) if store else code(stretch))
-        count(stretch[-1])  # a stretch the store held counts as coded
-    return join_stretches(parts)
+    if progress and pictures:  # the stretches a store held count as coded
+        progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
+    workers = min(jobs, len(todo))
+    if workers > 1:
+        code = functools.partial(code_stretch, plan=plan, full_range=video.full_range, preset=preset)
+        code_in_workers(video, [(i, stretches[i]) for i in todo], workers, code, keep, count)
+    else:
+        reader = video.reader()
+        for index in todo:
+            keep(index, code_stretch(reader, plan, stretches[index], video.full_range, preset, on_picture=count))
+    return join_stretches(coded[index] for index in range(len(stretches)))
 
 
 def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> dict[int, Planes]:

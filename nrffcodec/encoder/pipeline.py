@@ -43,7 +43,9 @@ Log = Callable[[str], None]
 class WorkStore(Protocol):
     """Finished work kept between runs of the same encode (app.workdir.Workdir is one)."""
 
-    def keyframe_stretch(self, gops: Sequence[Gop], code: Callable[[], CodedKeyframes]) -> CodedKeyframes: ...
+    def held_stretch(self, gops: Sequence[Gop]) -> CodedKeyframes | None: ...
+
+    def keep_stretch(self, gops: Sequence[Gop], coded: CodedKeyframes) -> None: ...
 
     def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None: ...
 
@@ -207,7 +209,7 @@ def encode_video(
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
         keyframes = choice.keyframes_for(plan) or code_keyframes(
-            video, plan, settings.preset, stage("keyframes"), store
+            video, plan, settings.preset, stage("keyframes"), store, default_jobs(settings.jobs, "cpu", len(plan.gops))
         )
         if store:
             store.use_keyframes(plan.gops, keyframes)

@@ -1,0 +1,106 @@
+"""Stretches of the keyframe chain coded side by side, one worker process each (decision 0070).
+
+Each worker reads the source with a reader of its own, forward only, and takes the next stretch
+in the chain's order as it comes free, so the source is decoded at most once per worker and no
+frame travels between processes. Coded stretches (compressed bytes) and a tick per picture come
+back on a queue; the parent keeps each stretch as it arrives. A stretch is its own stream and SVT-AV1's bytes do not depend on its
+thread count, so the chain is the same however many workers coded it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from ..core import keyframes as keyframe_codecs
+from ..core.gop import Gop
+from ..core.video import FrameSource, SegmentReader
+from ..errors import ResourceError
+
+WAIT_SECONDS = 0.5  # how often the parent looks for a worker that died without a word
+
+
+class CodesStretch(Protocol):
+    def __call__(self, reader: SegmentReader, *, stretch: Sequence[Gop], on_picture: Callable[[], None]) -> Any: ...
+
+
+def _work(video: FrameSource, stretches: Any, code: CodesStretch, threads: int, messages: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    keyframe_codecs.KEYFRAME_THREADS = threads  # this process's share of the machine
+    try:
+        reader = video.reader()
+        # stretches are dealt in the chain's order, so each worker's next one lies ahead of its reader
+        for index, stretch in iter(stretches.get, None):
+            part = code(reader, stretch=stretch, on_picture=lambda: messages.put(("picture", None)))
+            messages.put(("stretch", (index, part)))
+    except Exception as exc:  # noqa: BLE001 - the parent raises it, as one process would have
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an error that cannot travel is sent as its text
+            exc = RuntimeError(f"keyframe worker: {type(exc).__name__}: {exc}")
+        messages.put(("error", exc))
+    messages.put(("done", None))
+
+
+def code_in_workers(
+    video: FrameSource,
+    todo: Sequence[tuple[int, tuple[Gop, ...]]],
+    workers: int,
+    code: CodesStretch,
+    keep: Callable[[int, Any], None],
+    on_picture: Callable[[], None],
+) -> None:
+    """Code the stretches `todo` ((index, GOPs) each) in `workers` processes; `keep(index, coded)` as each ends."""
+    forkable = not torch.cuda.is_initialized() and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if forkable else "spawn")
+    messages, stretches = context.Queue(), context.Queue()
+    for item in [*todo, *[None] * workers]:  # each worker stops at a None
+        stretches.put(item)
+    # the machine's cores shared out, never more per encoder than one encoder alone would take
+    threads = max(1, min(keyframe_codecs.KEYFRAME_THREADS, (os.cpu_count() or 1) // workers))
+    processes = [
+        context.Process(target=_work, args=(video, stretches, code, threads, messages), daemon=True)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    kept = set()
+    try:
+        running = len(processes)
+        while running:
+            died = next((p.exitcode for p in processes if p.exitcode not in (None, 0)), None)
+            if died is not None:
+                raise ResourceError(
+                    f"a process coding keyframes died (exit code {died}): if the machine ran out of memory, "
+                    "give a smaller --jobs"
+                )
+            try:
+                kind, item = messages.get(timeout=WAIT_SECONDS)
+            except queue.Empty:
+                continue
+            if kind == "picture":
+                on_picture()
+            elif kind == "stretch":
+                keep(*item)
+                kept.add(item[0])
+            elif kind == "error":
+                raise item
+            else:
+                running -= 1
+        if kept != {index for index, _ in todo}:
+            raise RuntimeError("a process coding keyframes ended without coding its stretches")
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        messages.close()
+        stretches.close()

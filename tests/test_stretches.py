@@ -1,0 +1,128 @@
+"""The keyframe chain in stretches (decision 0069), coded side by side in processes (0070)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+from nrffcodec import encode_video
+from nrffcodec.app.workdir import Workdir, job_key
+from nrffcodec.core.keyframes import KeyframeCoder
+from nrffcodec.encoder.keyframes import chain_stretches, code_keyframes
+from nrffcodec.encoder.plan import plan_encode
+from nrffcodec.errors import ResourceError
+from nrffcodec.media.stream import StreamedVideo
+from nrffcodec.media.writer import write_video
+
+from .clips import moving_texture
+from .conftest import fast_settings
+
+# quality 8's longest GOP is 8 frames: at GOP length 1 with --keyframe-period 1, intra every 8 frames
+SETTINGS = fast_settings(quality=8, gop=1, keyframe_period=1)
+CLIP = moving_texture(16, 16, 20, dx=1)  # stretches of 8, 8 and 4 frames
+
+
+def test_the_chain_is_cut_at_each_intra_keyframe() -> None:
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    assert plan.keyframe_period == 8
+    stretches = [[g.index for g in stretch] for stretch in chain_stretches(plan)]
+    assert stretches == [list(range(8)), list(range(8, 16)), list(range(16, 20))]
+
+
+def test_stretches_coded_in_processes_make_the_same_file() -> None:
+    counts: list[tuple[int, int]] = []
+
+    def stage(name: str):
+        return (lambda done, total, info: counts.append((done, total))) if name == "keyframes" else None
+
+    alone = encode_video(CLIP, SETTINGS)[0]
+    assert encode_video(CLIP, fast_settings(quality=8, gop=1, keyframe_period=1, jobs=3), stages=stage)[0] == alone
+    assert sorted(counts) == [(n, 20) for n in range(1, 21)]  # every picture counted once, whoever coded it
+
+
+def test_workers_read_a_file_themselves(tmp_path) -> None:
+    path = tmp_path / "clip.mkv"
+    write_video(path, CLIP)
+    video = StreamedVideo(path)
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    assert code_keyframes(video, plan, "fast", jobs=2) == code_keyframes(video, plan, "fast", jobs=1)
+
+
+def test_a_workers_error_ends_the_encode_with_that_error(monkeypatch) -> None:
+    original = KeyframeCoder.encode_sequence
+
+    def failing(self, pictures, *args, **kwargs):
+        pictures = list(pictures)
+        if np.array_equal(pictures[0][0], CLIP.y[8]):  # the second stretch
+            raise ValueError("the encoder refused a picture")
+        return original(self, pictures, *args, **kwargs)
+
+    monkeypatch.setattr(KeyframeCoder, "encode_sequence", failing)
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    with pytest.raises(ValueError, match="the encoder refused a picture"):
+        code_keyframes(CLIP, plan, "fast", jobs=2)
+    assert not multiprocessing.active_children()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(monkeypatch) -> None:
+    def dying(self, pictures, *args, **kwargs):
+        os._exit(3)
+
+    monkeypatch.setattr(KeyframeCoder, "encode_sequence", dying)
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    with pytest.raises(ResourceError, match=r"process coding keyframes died \(exit code 3\).*smaller --jobs"):
+        code_keyframes(CLIP, plan, "fast", jobs=2)
+    assert not multiprocessing.active_children()
+
+
+def test_processes_code_only_the_stretches_a_work_folder_lacks(tmp_path, monkeypatch) -> None:
+    settings = fast_settings(quality=8, gop=1, keyframe_period=1, jobs=2)
+    work, lines = tmp_path / "work", []
+
+    def encode() -> bytes:
+        store = Workdir(work, job_key(CLIP, settings, "cpu"), lines.append)
+        return encode_video(CLIP, settings, log=lines.append, store=store)[0]
+
+    reference = encode()
+    for name in ("keyframes-00000008-00000016-8.nrw", "keyframes-00000016-00000020-4.nrw"):
+        (work / name).unlink()
+    coded = tmp_path / "coded.txt"  # the workers are other processes: they say what they coded in a file
+    original = KeyframeCoder.encode_sequence
+
+    def recording(self, pictures, *args, **kwargs):
+        pictures = list(pictures)
+        with coded.open("a") as out:
+            out.write(f"{len(pictures)}\n")
+        return original(self, pictures, *args, **kwargs)
+
+    monkeypatch.setattr(KeyframeCoder, "encode_sequence", recording)
+    assert encode() == reference
+    assert sorted(coded.read_text().split()) == ["4", "8"]
+    assert any("1 stretch of keyframes already coded" in line for line in lines)
+
+
+def test_spawned_workers_code_the_same_stretches(tmp_path, monkeypatch) -> None:
+    """Where this process has used CUDA, workers are spawned, not forked: they get the source by pickle."""
+    import torch
+
+    path = tmp_path / "clip.mkv"
+    write_video(path, CLIP)
+    video = StreamedVideo(path)
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    forked = code_keyframes(video, plan, "fast", jobs=2)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert code_keyframes(video, plan, "fast", jobs=2) == forked
+
+
+def test_an_interrupt_ends_the_workers() -> None:
+    def interrupt(done: int, total: int, info: str) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    plan = plan_encode(20, 16, 16, SETTINGS, 1)
+    with pytest.raises(KeyboardInterrupt):
+        code_keyframes(CLIP, plan, "fast", progress=interrupt, jobs=2)
+    assert not multiprocessing.active_children()

@@ -126,3 +126,21 @@ def test_an_interrupt_ends_the_workers() -> None:
     with pytest.raises(KeyboardInterrupt):
         code_keyframes(CLIP, plan, "fast", progress=interrupt, jobs=2)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(
+    "explicit, cores, expected",
+    [
+        (None, 2, 1),  # one encoder's threads fill the machine: the chain stays in this process
+        (None, 8, 1),
+        (None, 32, 4),  # one process per 8 cores, SVT-AV1's threads for one encoder
+        (3, 2, 3),  # --jobs wins
+    ],
+)
+def test_default_chain_jobs(monkeypatch, explicit: int | None, cores: int, expected: int) -> None:
+    from nrffcodec.core import keyframes
+    from nrffcodec.encoder import stretch_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(keyframes, "KEYFRAME_THREADS", min(8, cores))
+    assert stretch_workers.default_chain_jobs(explicit) == expected

@@ -84,7 +84,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 @click.option(
     "--jobs",
     type=click.IntRange(1, 256),
-    help="GOPs trained, and stretches of keyframes coded, at once (default: CPU cores; GOPs: 1 on a GPU).",
+    help="GOPs trained at once (default: CPU cores; 1 on a GPU), and stretches of keyframes coded at once "
+    "(default: one per 8 cores).",
 )
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(

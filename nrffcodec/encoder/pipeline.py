@@ -34,6 +34,7 @@ from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs
+from .stretch_workers import default_chain_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import Verified, verify
 
@@ -209,7 +210,7 @@ def encode_video(
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
         keyframes = choice.keyframes_for(plan) or code_keyframes(
-            video, plan, settings.preset, stage("keyframes"), store, default_jobs(settings.jobs, "cpu", len(plan.gops))
+            video, plan, settings.preset, stage("keyframes"), store, default_chain_jobs(settings.jobs)
         )
         if store:
             store.use_keyframes(plan.gops, keyframes)

@@ -3,8 +3,9 @@
 Each worker reads the source with a reader of its own, forward only, and takes the next stretch
 in the chain's order as it comes free, so the source is decoded at most once per worker and no
 frame travels between processes. Coded stretches (compressed bytes) and a tick per picture come
-back on a queue; the parent keeps each stretch as it arrives. A stretch is its own stream and SVT-AV1's bytes do not depend on its
-thread count, so the chain is the same however many workers coded it.
+back on a queue; the parent keeps each stretch as it arrives. A stretch is its own stream and
+SVT-AV1's bytes do not depend on its thread count, so the chain is the same however many workers
+coded it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def _work(video: FrameSource, stretches: Any, code: CodesStretch, threads: int, 
             exc = RuntimeError(f"keyframe worker: {type(exc).__name__}: {exc}")
         messages.put(("error", exc))
     messages.put(("done", None))
+
+
+def default_chain_jobs(jobs: int | None) -> int:
+    """--jobs, else one process per KEYFRAME_THREADS cores: on a machine one encoder's threads fill,
+    processes side by side measured no faster (decision 0070), and each holds an encoder's memory."""
+    return jobs or max(1, (os.cpu_count() or 1) // keyframe_codecs.KEYFRAME_THREADS)
 
 
 def code_in_workers(

@@ -144,3 +144,18 @@ def test_default_chain_jobs(monkeypatch, explicit: int | None, cores: int, expec
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.setattr(keyframes, "KEYFRAME_THREADS", min(8, cores))
     assert stretch_workers.default_chain_jobs(explicit) == expected
+
+
+@pytest.mark.parametrize(
+    "workers, available, expected",
+    [
+        (4, None, 4),  # where the system cannot say, as asked
+        (4, 100 << 30, 4),
+        (4, 2_500_000_000, 3),  # about 0.73 GB an encoder at 1080p
+        (4, 100 << 20, 1),  # never fewer than one: the chain is then coded in this process
+    ],
+)
+def test_no_more_chain_processes_than_memory_holds(workers: int, available: int | None, expected: int) -> None:
+    from nrffcodec.encoder.stretch_workers import workers_that_fit
+
+    assert workers_that_fit(workers, 1080, 1920, available) == expected

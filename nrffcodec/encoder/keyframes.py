@@ -20,9 +20,10 @@ from ..core.keychain import KeyframeGroups, decode_keyframes
 from ..core.keyframes import keyframe_coder
 from ..core.quality import rgb_mse
 from ..core.video import FrameSource, Planes, SegmentReader, Video
+from ..decoder import available_memory
 from .plan import EncodePlan
 from .progress import Progress
-from .stretch_workers import code_in_workers
+from .stretch_workers import code_in_workers, workers_that_fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +148,7 @@ def code_keyframes(
 
     if progress and pictures:  # the stretches a store held count as coded
         progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
-    workers = min(jobs, len(todo))
+    workers = workers_that_fit(min(jobs, len(todo)), video.height, video.width, available_memory())
     if workers > 1:
         code = functools.partial(code_stretch, plan=plan, full_range=video.full_range, preset=preset)
         code_in_workers(video, [(i, stretches[i]) for i in todo], workers, code, keep, count)

@@ -135,19 +135,22 @@ def code_keyframes(
     todo = [index for index in range(len(stretches)) if index not in coded]
     pictures = len(plan.gops) - sum(len(stretches[i]) for i in todo)
 
+    def report() -> None:
+        if progress:
+            progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
+
     def count() -> None:
         nonlocal pictures
         pictures += 1
-        if progress:
-            progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
+        report()
 
     def keep(index: int, part: CodedKeyframes) -> None:
         coded[index] = part
         if store:
             store.keep_stretch(stretches[index], part)
 
-    if progress and pictures:  # the stretches a store held count as coded
-        progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
+    if pictures:  # the stretches a store held count as coded
+        report()
     workers = workers_that_fit(min(jobs, len(todo)), video.height, video.width, available_memory())
     if workers > 1:
         code = functools.partial(code_stretch, plan=plan, full_range=video.full_range, preset=preset)

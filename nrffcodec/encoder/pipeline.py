@@ -29,7 +29,7 @@ from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .floor_check import check_against_floor, window_gops
 from .gop_length import choose_gop_length, per_frame
-from .keyframes import CodedKeyframes, code_keyframes, keyframe_groups
+from .keyframes import CodedKeyframes, StretchStore, code_keyframes, keyframe_groups
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
@@ -41,12 +41,9 @@ from .verify import Verified, verify
 Log = Callable[[str], None]
 
 
-class WorkStore(Protocol):
-    """Finished work kept between runs of the same encode (app.workdir.Workdir is one)."""
-
-    def held_stretch(self, gops: Sequence[Gop]) -> CodedKeyframes | None: ...
-
-    def keep_stretch(self, gops: Sequence[Gop], coded: CodedKeyframes) -> None: ...
+class WorkStore(StretchStore, Protocol):
+    """Finished work kept between runs of the same encode (app.workdir.Workdir is one): the keyframe
+    chain's stretches (StretchStore), then the trained GOPs."""
 
     def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None: ...
 

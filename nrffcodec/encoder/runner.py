@@ -70,12 +70,27 @@ Reports = multiprocessing.queues.SimpleQueue  # (position, steps done) or (posit
 _reports: Reports | None = None  # in a worker process: where its step counts and log lines go
 
 
+def process_context(device: str) -> multiprocessing.context.BaseContext:
+    """How worker processes start: fork like torch's DataLoader workers; spawn where fork is absent,
+    for CUDA, and whenever this process has used CUDA: a child forked from it cannot touch torch's
+    CUDA state, even to train on CPU."""
+    forkable = device == "cpu" and not torch.cuda.is_initialized()
+    return multiprocessing.get_context(
+        "fork" if forkable and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+
+
+def leave_interrupts_to_the_parent() -> None:
+    """In a worker: Ctrl-C reaches the parent, which stops its workers; terminate() ends this one mid-task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _worker_init(reports: Reports | None = None) -> None:
     global _reports
     _reports = reports
     torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so that terminate() ends a worker mid-GOP
+    leave_interrupts_to_the_parent()
 
 
 def _train_in_worker(position: int, task: GopTask) -> GopResult:
@@ -133,11 +148,7 @@ class LocalRunner:
         log: Log,
         on_steps: OnSteps | None,
     ) -> None:
-        # fork like torch's DataLoader workers; spawn where fork is absent, for CUDA, and whenever this
-        # process has used CUDA: a child forked from it cannot touch torch's CUDA state, even to train on CPU
-        forkable = device == "cpu" and not torch.cuda.is_initialized()
-        method = "fork" if forkable and "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
+        context = process_context(device)
         earlier = set(multiprocessing.active_children())
         numbered = enumerate(tasks)
         # a first batch decides how many workers to start: never more than there are tasks

@@ -10,20 +10,17 @@ coded it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 import queue
-import signal
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-
-import torch
 
 from ..core import keyframes as keyframe_codecs
 from ..core.gop import Gop
 from ..core.video import FrameSource, SegmentReader
 from ..errors import ResourceError
+from .runner import leave_interrupts_to_the_parent, process_context
 
 WAIT_SECONDS = 0.5  # how often the parent looks for a worker that died without a word
 
@@ -33,8 +30,7 @@ class CodesStretch(Protocol):
 
 
 def _work(video: FrameSource, stretches: Any, code: CodesStretch, threads: int, messages: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    leave_interrupts_to_the_parent()
     keyframe_codecs.KEYFRAME_THREADS = threads  # this process's share of the machine
     try:
         reader = video.reader()
@@ -80,8 +76,7 @@ def code_in_workers(
     on_picture: Callable[[], None],
 ) -> None:
     """Code the stretches `todo` ((index, GOPs) each) in `workers` processes; `keep(index, coded)` as each ends."""
-    forkable = not torch.cuda.is_initialized() and "fork" in multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if forkable else "spawn")
+    context = process_context("cpu")  # the workers code on the CPU, but never fork a process that used CUDA
     messages, stretches = context.Queue(), context.Queue()
     for item in [*todo, *[None] * workers]:  # each worker stops at a None
         stretches.put(item)

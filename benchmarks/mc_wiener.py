@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare
 from motion_grid_bound import block_match
-from postfilter import rate_for
+from postfilter import anchor_points, net_change
 
 from nrffcodec.core.quality import measure
 from nrffcodec.evaluation.svtav1 import SvtAv1
@@ -85,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for source in clips_in(args.clips, args.only):
         clip = prepare(source, REPO / "out" / "postfilter", FRAMES, MAX_SIZE)
-        points = []
-        for crf in map(int, args.crfs.split(",")):
-            units = codec.encode_units(clip.video, crf)
-            decoded = codec.decode_units(units, clip.video)
-            points.append((crf, sum(map(len, units)), decoded, measure(clip.video, decoded)))
-        curve = sorted((size, quality.psnr_yuv) for _, size, _, quality in points)
+        points, curve = anchor_points(codec, clip.video, args.crfs)
         target = clip.video.y.astype(np.float64).ravel()
         for crf, size, decoded, before in points:
             for variant in VARIANTS:
@@ -100,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                 y = (taps @ kept).round().clip(0, 255).astype(np.uint8).reshape(decoded.y.shape)
                 after = measure(clip.video, dataclasses.replace(decoded, y=y))
                 cost = TAP_BYTES * len(kept)
-                same = rate_for(after.psnr_yuv, curve) * size / rate_for(before.psnr_yuv, curve)
+                change = net_change(size, cost, before.psnr_yuv, after.psnr_yuv, curve)
                 print(
                     f"| {clip.name} | {crf} | {size:,} | {variant} | {cost} | {before.psnr_yuv:.2f} | "
                     f"{after.psnr_yuv:.2f} | {before.psnr_rgb:.2f} | {after.psnr_rgb:.2f} | "
-                    f"{100 * ((size + cost) / same - 1):+.1f}% |",
+                    f"{100 * change:+.1f}% |",
                     flush=True,
                 )
     return 0

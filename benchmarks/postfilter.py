@@ -27,7 +27,7 @@ from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, entropy_bits
 from torch import nn
 from torch.nn import functional as F
 
-from nrffcodec.core.quality import measure
+from nrffcodec.core.quality import Quality, measure
 from nrffcodec.core.video import Video
 from nrffcodec.evaluation.svtav1 import SvtAv1
 
@@ -88,6 +88,27 @@ def rate_for(psnr: float, curve: list[tuple[int, float]]) -> float:
     return math.exp(math.log(r0) + (psnr - p0) * (math.log(r1) - math.log(r0)) / (p1 - p0))
 
 
+Point = tuple[int, int, Video, Quality]  # (CRF, bytes, decoded frames, their quality)
+
+
+def anchor_points(codec: SvtAv1, video: Video, crfs: str) -> tuple[list[Point], list[tuple[int, float]]]:
+    """SVT-AV1's points at `crfs` (comma-separated), bytes as the rd benchmark counts them, and its
+    curve through them: (bytes, PSNR-YUV), by bytes."""
+    points = []
+    for crf in map(int, crfs.split(",")):
+        units = codec.encode_units(video, crf)
+        decoded = codec.decode_units(units, video)
+        points.append((crf, sum(map(len, units)), decoded, measure(video, decoded)))
+    return points, sorted((size, quality.psnr_yuv) for _, size, _, quality in points)
+
+
+def net_change(size: int, cost: int, before: float, after: float, curve: list[tuple[int, float]]) -> float:
+    """The file with a filter of `cost` bytes against the bytes SVT-AV1's curve through this point
+    needs for the filtered PSNR-YUV `after` (negative: the filter pays)."""
+    same = rate_for(after, curve) * size / rate_for(before, curve)
+    return (size + cost) / same - 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
@@ -103,14 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for source in clips_in(args.clips, args.only):
         clip = prepare(source, REPO / "out" / "postfilter", FRAMES, MAX_SIZE)
-        points = []
-        for crf in map(int, args.crfs.split(",")):
-            units = codec.encode_units(clip.video, crf)  # bytes as the rd benchmark counts them
-            decoded = codec.decode_units(units, clip.video)
-            points.append((crf, sum(map(len, units)), decoded, measure(clip.video, decoded).psnr_yuv))
-        curve = sorted((size, psnr) for _, size, _, psnr in points)
+        points, curve = anchor_points(codec, clip.video, args.crfs)
         target = luma(clip.video)
-        for crf, size, decoded, before in points:
+        for crf, size, decoded, quality in points:
+            before = quality.psnr_yuv
             coded = luma(decoded)
             for variant in args.filters.split(","):
                 net = fit(coded, target, variant, args.steps)
@@ -119,10 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                     y = (net(coded) * 255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
                 after = measure(clip.video, dataclasses.replace(decoded, y=y)).psnr_yuv
                 same = rate_for(after, curve) * size / rate_for(before, curve)  # the curve through this point
-                net_change = (size + cost) / same - 1
                 print(
                     f"| {clip.name} | {crf} | {size:,} | {before:.2f} | {variant} | {cost} | {after:.2f} "
-                    f"| {same:,.0f} | {100 * net_change:+.1f}% |",
+                    f"| {same:,.0f} | {100 * net_change(size, cost, before, after, curve):+.1f}% |",
                     flush=True,
                 )
     return 0

@@ -6,10 +6,13 @@ side, each process with its share of SVT-AV1's threads (decision 0070). This scr
 clip long enough for several stretches (scaled as rd.py scales, every frame of it by default),
 runs `nrff encode --gop 1` on it with `--jobs 1` and with each of `--jobs`, each in a fresh process
 and alone, and prints the wall time, the time ratio against `--jobs 1` measured in the same run,
-the largest process's peak RSS, and whether the file is byte for byte the `--jobs 1` one. Run by
-hand (about 10 minutes on a 2-core CPU):
+the largest process's peak RSS, and whether the file is byte for byte the `--jobs 1` one. With
+`--ray ADDRESS` it also times the encode with the stretches coded on that Ray cluster (a task per
+stretch, one CPU each; decision 0071; the peak RSS is then the driver's). Run by hand (about 10
+minutes on a 2-core CPU):
 
     python benchmarks/chain_jobs.py --only vtest --jobs 2
+    ray start --head --num-cpus 2 && python benchmarks/chain_jobs.py --only vtest --jobs 2 --ray auto; ray stop
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ PEAK = (
 )
 
 
-def encode(source: Path, out: Path, jobs: int, quality: int, preset: str) -> tuple[float, float]:
+def encode(
+    source: Path, out: Path, jobs: int, quality: int, preset: str, ray: str | None = None
+) -> tuple[float, float]:
     """(seconds, peak RSS in MiB of the largest process) of one `nrff encode --gop 1` in a fresh process."""
     command = [sys.executable, "-m", "nrffcodec", "encode", str(source), str(out), "--gop", "1", "-q", "-y"]
     command += ["--jobs", str(jobs), "--quality", str(quality), "--preset", preset]
+    command += ["--ray", ray] if ray else []
     started = time.perf_counter()
     peak = subprocess.run([sys.executable, "-c", PEAK, *command], check=True, capture_output=True, text=True)
     return time.perf_counter() - started, int(peak.stdout.split()[-1]) / 1024
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="2", help="comma-separated --jobs to time against --jobs 1")
     parser.add_argument("--quality", type=int, default=3, help="nrff --quality (default 3: stretches of 512)")
     parser.add_argument("--preset", default="medium")
+    parser.add_argument("--ray", metavar="ADDRESS", help="also code the stretches on this Ray cluster")
     args = parser.parse_args(argv)
     print("| clip | frames | --jobs | seconds | against --jobs 1 | largest process, MiB | same file |")
     print("|---|---|---|---|---|---|---|")
@@ -58,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             base, base_rss = encode(clip.path, alone, 1, args.quality, args.preset)
             row = f"| {clip.name} | {clip.video.frame_count} | 1 | {base:.1f} | 1.00 | {base_rss:.0f} | yes |"
             print(row, flush=True)
-            for jobs in map(int, args.jobs.split(",")):
-                out = Path(folder) / f"jobs{jobs}.nrf"
-                seconds, rss = encode(clip.path, out, jobs, args.quality, args.preset)
+            runs = [(str(jobs), jobs, None) for jobs in map(int, args.jobs.split(","))]
+            runs += [(f"1, --ray {args.ray}", 1, args.ray)] if args.ray else []
+            for label, jobs, ray in runs:
+                out = Path(folder) / f"run{len(label)}-{jobs}.nrf"
+                seconds, rss = encode(clip.path, out, jobs, args.quality, args.preset, ray)
                 same = "yes" if out.read_bytes() == alone.read_bytes() else "**no**"
                 print(
-                    f"| {clip.name} | {clip.video.frame_count} | {jobs} | {seconds:.1f} | {base / seconds:.2f}x "
+                    f"| {clip.name} | {clip.video.frame_count} | {label} | {seconds:.1f} | {base / seconds:.2f}x "
                     f"| {rss:.0f} | {same} |",
                     flush=True,
                 )

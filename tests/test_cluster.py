@@ -138,3 +138,40 @@ def test_a_gop_failing_every_retry_is_named_and_finished_ones_are_kept(
         encode_video(video, settings, store=store, runner=RayRunner(cluster))
     kept = sorted(p.name for p in (tmp_path / "work").glob("gop-*.nrw"))
     assert kept == ["gop-000000.nrw", "gop-000001.nrw"]
+
+
+GOP1 = dict(quality=8, gop=1, keyframe_period=1, jobs=1)  # intra every 8 frames: stretches of 8, 8 and 4
+
+
+def test_the_keyframe_chain_is_coded_on_the_cluster_with_the_local_bytes(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = moving_texture(16, 16, 20, dx=1)
+    local, _ = encode_video(video, fast_settings(**GOP1), runner=LocalRunner(1))
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ENV, f"8:{marker}")  # the first worker coding the second stretch dies
+    counts: list[tuple[int, int]] = []
+
+    def stage(name: str):
+        return (lambda done, total, info: counts.append((done, total))) if name == "keyframes" else None
+
+    data, _ = encode_video(video, fast_settings(**GOP1), runner=RayRunner(cluster), stages=stage)
+    assert marker.exists(), "the crash hook did not run: no stretch was retried"
+    assert data == local
+    assert sorted(counts)[-1] == (20, 20) and len(counts) == 20  # every picture counted once
+
+
+def test_a_stretch_failing_every_retry_is_named_and_finished_ones_are_kept(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nrffcodec.app.workdir import Workdir, job_key
+
+    video = moving_texture(16, 16, 20, dx=1)
+    monkeypatch.setenv(CRASH_ENV, "16:always")
+    monkeypatch.setattr(cluster_module, "MAX_RETRIES", 1)
+    settings = fast_settings(**GOP1)
+    store = Workdir(tmp_path / "work", job_key(video, settings, "cpu"), lambda text: None)
+    with pytest.raises(ResourceError, match="keyframes of GOPs 16-19 failed on the Ray cluster after 1 retries"):
+        encode_video(video, settings, store=store, runner=RayRunner(cluster))
+    kept = sorted(p.name for p in (tmp_path / "work").glob("keyframes-*.nrw"))
+    assert len(kept) == 2, kept

@@ -159,3 +159,44 @@ def test_no_more_chain_processes_than_memory_holds(workers: int, available: int 
     from nrffcodec.encoder.stretch_workers import workers_that_fit
 
     assert workers_that_fit(workers, 1080, 1920, available) == expected
+
+
+class ReversedRemote:
+    """A StretchRunner as a cluster would be: each stretch coded from its pictures alone, in any order."""
+
+    def __init__(self) -> None:
+        self.coded: list[int] = []
+
+    def run(self, tasks, on_result, log, on_steps=None):  # a Runner: the GOP-1 encode trains nothing
+        assert not list(tasks)
+        return []
+
+    def code_stretches(self, video, todo, code, keep, on_picture) -> None:
+        from nrffcodec.encoder.stretch_workers import stretch_pictures
+
+        reader = video.reader()
+        parts = [(index, stretch, stretch_pictures(reader, stretch)) for index, stretch in todo]
+        for index, stretch, pictures in reversed(parts):
+            keep(index, code(pictures, stretch=stretch, on_picture=lambda: None))
+            self.coded.append(index)
+            for _ in stretch:
+                on_picture()
+
+
+def test_a_runner_that_codes_stretches_elsewhere_makes_the_same_file() -> None:
+    remote = ReversedRemote()
+    assert encode_video(CLIP, SETTINGS, runner=remote)[0] == encode_video(CLIP, SETTINGS)[0]
+    assert remote.coded == [2, 1, 0]
+
+
+def test_a_stretchs_pictures_serve_only_its_keyframes() -> None:
+    from nrffcodec.encoder.stretch_workers import stretch_pictures
+
+    plan = plan_encode(20, 16, 16, fast_settings(quality=8, gop=2, keyframe_period=2), 2)
+    stretch = chain_stretches(plan)[1]  # GOPs 2 and 3, keyframes at two of frames 4-7
+    pictures = stretch_pictures(CLIP, stretch)
+    assert pictures.keys == tuple(g.key for g in stretch) and pictures.nbytes == 2 * (16 * 16 + 2 * 8 * 8)
+    for gop in stretch:
+        assert np.array_equal(pictures.frames(gop.key, gop.key + 1).y[0], CLIP.y[gop.key])
+    with pytest.raises(ValueError):
+        pictures.frames(stretch[0].key + 1, stretch[0].key + 2)

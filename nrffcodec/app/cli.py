@@ -115,7 +115,8 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     "--ray",
     "ray_address",
     metavar="ADDRESS",
-    help="Train GOPs on a Ray cluster: auto (the one `ray start` made here), HOST:PORT, or local (docs/cluster.md).",
+    help="Train GOPs and code keyframes on a Ray cluster: auto (the one `ray start` made here), HOST:PORT, "
+    "or local (docs/cluster.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @overwrite_option

@@ -1,7 +1,8 @@
 """GOPs trained on a Ray cluster (`nrff encode --ray ADDRESS`): the encoder's Runner, on Ray tasks.
 
 One Ray task per GOP asks for one CPU (one GPU when the encode trains on CUDA); its inputs go
-through the object store (ray.put), so workers need no shared disk. A task whose worker process
+through the object store (ray.put), so workers need no shared disk. The keyframe chain's
+stretches are Ray tasks too (StretchRunner), one CPU each, their pictures sent the same way. A task whose worker process
 or node dies is retried by Ray (MAX_RETRIES, bounded); the result is the same integers wherever
 it runs, since every GOP is seeded by its index and trains on one thread. Results reach
 `on_result` as they arrive (the work folder keeps them, the progress bar counts them), so a GOP
@@ -17,26 +18,30 @@ import itertools
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..core import keyframes as keyframe_codecs
+from ..core.gop import Gop
+from ..core.video import FrameSource
+from ..decoder import available_memory
 from ..encoder.progress import OnSteps
 from ..encoder.runner import Log, OnResult, in_flight_limit, single_thread
+from ..encoder.stretch_workers import CodesStretch, Stretches, StretchPictures, stretch_pictures
 from ..encoder.train import GopResult, GopTask, train_gop, train_with_fallback
 from ..errors import InputError, ResourceError
 from .exits import say
 
 MAX_RETRIES = 3  # a GOP's task is run at most 1 + MAX_RETRIES times when its worker or node dies
-# Test hook, for the fault tests only: "GOP:MARKER" makes the worker that first trains GOP `GOP`
-# (while the file MARKER does not exist) create MARKER and kill itself, as a crash mid-GOP would;
-# "GOP:always" kills every worker that trains it.
+# Test hook, for the fault tests only: "GOP:MARKER" makes the worker that first trains GOP `GOP`, or
+# codes the stretch of keyframes that starts at it (while the file MARKER does not exist), create
+# MARKER and kill itself, as a crash mid-task would; "GOP:always" kills every worker that runs it.
 CRASH_ENV = "NRFF_TEST_CRASH_GOP"
 
 
-InFlight = dict[Any, tuple[int, int]]  # Ray object ref -> (position in the task list, GOP index)
 REACH_SECONDS = 10  # a head that does not accept a TCP connection in this long is taken as down
-KEPT = "; with --workdir, the GOPs already trained are kept for the next run"
+KEPT = "; with --workdir, the {} already {} are kept for the next run"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -84,12 +89,12 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _crash_on_first_attempt(task: GopTask) -> None:
+def _crash_on_first_attempt(gop_index: int) -> None:
     hook = os.environ.get(CRASH_ENV)
     if not hook:
         return
     index, marker = hook.split(":", 1)
-    if int(index) != task.gop.index:
+    if int(index) != gop_index:
         return
     if marker != "always":
         if Path(marker).exists():
@@ -100,7 +105,7 @@ def _crash_on_first_attempt(task: GopTask) -> None:
 
 def train_on_worker(task: GopTask) -> GopResult:
     """One GOP on a Ray worker: one torch thread on a CPU, as LocalRunner's workers (same bytes)."""
-    _crash_on_first_attempt(task)
+    _crash_on_first_attempt(task.gop.index)
 
     def log(text: str) -> None:
         print(text, file=sys.stderr)  # the worker's stderr: Ray keeps it in the node's logs
@@ -109,6 +114,19 @@ def train_on_worker(task: GopTask) -> GopResult:
         with single_thread():
             return train_with_fallback(task, train_gop, log)
     return train_with_fallback(task, train_gop, log)
+
+
+def code_stretch_on_worker(pictures: StretchPictures, stretch: tuple[Gop, ...], code: CodesStretch) -> Any:
+    """One stretch of the keyframe chain on a Ray worker: its encoder on the one CPU the task asks for
+    (SVT-AV1's bytes do not depend on its threads, decision 0070)."""
+    _crash_on_first_attempt(stretch[0].index)
+    keyframe_codecs.KEYFRAME_THREADS = 1
+    return code(pictures, stretch=stretch, on_picture=lambda: None)
+
+
+def stretches_held(stretch_bytes: int, available: int | None) -> int:
+    """Stretches whose pictures the driver may hold in flight: half of `available` memory (at least one)."""
+    return max(1, available // 2 // max(1, stretch_bytes)) if available is not None else 1 << 30
 
 
 class RayRunner:
@@ -131,12 +149,98 @@ class RayRunner:
             return max(1, int(resources.get("CPU", 1)))
         return max(1, int(resources.get("GPU", 0) / self.gpu_fraction))
 
-    def _remote(self, device: str) -> Any:
+    def _remote(self, function: Any, device: str) -> Any:
         env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
         resources = {"num_cpus": 1} if device == "cpu" else {"num_cpus": 1, "num_gpus": self.gpu_fraction}
-        return self._ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False, **resources)(train_on_worker).options(
+        return self._ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False, **resources)(function).options(
             runtime_env={"env_vars": env} if env else None
         )
+
+    def _outcome(self, ref: Any, name: str, kept: str) -> Any:
+        """What task `ref` returned, or a ResourceError naming `name` where it failed (`kept`: what is saved)."""
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the task itself raised: the same on every retry
+            return ResourceError(f"{name} failed on the Ray cluster: {_first_line(exc.cause)}{kept}")
+        except ray.exceptions.RayError as exc:  # its worker or node died every time
+            reason = _first_line(exc)
+            return ResourceError(f"{name} failed on the Ray cluster after {MAX_RETRIES} retries ({reason}){kept}")
+
+    def _run_tasks(
+        self,
+        items: Iterable[Any],
+        submit: Callable[[Any], tuple[Any, Any]],
+        finish: Callable[[Any, Any], None],
+        name: Callable[[Any], str],
+        kept: str,
+        limit: int,
+    ) -> None:
+        """Each of `items` as a task, `submit(item)` -> (object ref, key), at most `limit` in flight;
+        `finish(key, result)` as each succeeds. After a failure no more are submitted, those in flight
+        finish, and the first failure is raised (`name(key)` names the task, `kept` what is saved)."""
+        ray = self._ray
+        in_flight: dict[Any, Any] = {}
+        failures: list[ResourceError] = []
+
+        def collect() -> None:
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                key = in_flight.pop(ref)
+                outcome = self._outcome(ref, name(key), kept)
+                if isinstance(outcome, ResourceError):
+                    failures.append(outcome)
+                else:
+                    finish(key, outcome)
+
+        try:
+            for item in items:
+                while len(in_flight) >= limit and not failures:
+                    collect()
+                if failures:
+                    break  # submit no more; the tasks in flight finish and are kept
+                ref, key = submit(item)
+                in_flight[ref] = key
+            while in_flight:
+                collect()
+        except BaseException:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+            raise
+        if failures:
+            raise failures[0]
+
+    def code_stretches(
+        self,
+        video: FrameSource,
+        todo: Stretches,
+        code: CodesStretch,
+        keep: Callable[[int, Any], None],
+        on_picture: Callable[[], None],
+    ) -> None:
+        """The chain's stretches as Ray tasks (StretchRunner): the driver reads each one's pictures in
+        order and sends them through the object store, as many in flight as the cluster's CPUs take
+        and half the driver's memory holds; the file is the same as a local encode's."""
+        ray = self._ray
+        remote = self._remote(code_stretch_on_worker, "cpu")
+        code_ref = ray.put(code)  # the plan once, not with every task
+        longest = max(len(stretch) for _, stretch in todo) * video.height * video.width * 3 // 2
+        limit = min(in_flight_limit(self.slots("cpu")), stretches_held(longest, available_memory()))
+        reader = video.reader()
+
+        def submit(item: tuple[int, tuple[Gop, ...]]) -> tuple[Any, tuple[int, tuple[Gop, ...]]]:
+            pictures = ray.put(stretch_pictures(reader, item[1]))
+            return remote.remote(pictures, item[1], code_ref), item
+
+        def finish(item: tuple[int, tuple[Gop, ...]], coded: Any) -> None:
+            keep(item[0], coded)
+            for _ in item[1]:
+                on_picture()
+
+        def name(item: tuple[int, tuple[Gop, ...]]) -> str:
+            return f"the keyframes of GOPs {item[1][0].index}-{item[1][-1].index}"
+
+        self._run_tasks(todo, submit, finish, name, KEPT.format("stretches of keyframes", "coded"), limit)
 
     def run(
         self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
@@ -147,57 +251,34 @@ class RayRunner:
         first = next(pending, None)
         if first is None:
             return []
-        remote = self._remote(first.device)
-        limit = in_flight_limit(self.slots(first.device))
-        in_flight: InFlight = {}
+        remote = self._remote(train_on_worker, first.device)
         results: dict[int, GopResult] = {}
-        failures: list[ResourceError] = []
-        try:
-            for position, task in enumerate(itertools.chain([first], pending)):
-                while len(in_flight) >= limit and not failures:
-                    failures += self._collect(in_flight, results, on_result)
-                if failures:
-                    break  # submit no more; the GOPs in flight finish and are kept (on_result)
-                # the task's arrays go to the object store once; the worker reads them from there
-                in_flight[remote.remote(ray.put(task))] = (position, task.gop.index)
-            while in_flight:
-                failures += self._collect(in_flight, results, on_result)
-        except BaseException:
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
-            raise
-        if failures:
-            raise failures[0]
-        return [results[position] for position in range(len(results))]
 
-    def _collect(self, in_flight: InFlight, results: dict[int, GopResult], on_result: OnResult) -> list[ResourceError]:
-        """Wait for at least one GOP; hand every finished one to on_result; return the failed ones' errors."""
-        ray = self._ray
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
-        failures = []
-        for ref in ready:
-            position, index = in_flight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:  # the training itself raised: the same on every retry
-                failures.append(ResourceError(f"GOP {index} failed on the Ray cluster: {_first_line(exc.cause)}{KEPT}"))
-                continue
-            except ray.exceptions.RayError as exc:  # its worker or node died every time
-                failures.append(
-                    ResourceError(
-                        f"GOP {index} failed on the Ray cluster after {MAX_RETRIES} retries ({_first_line(exc)}){KEPT}"
-                    )
-                )
-                continue
-            results[position] = result
-            on_result(position, result)
-        return failures
+        def submit(item: tuple[int, GopTask]) -> tuple[Any, tuple[int, int]]:
+            position, task = item
+            # the task's arrays go to the object store once; the worker reads them from there
+            return remote.remote(ray.put(task)), (position, task.gop.index)
+
+        def finish(key: tuple[int, int], result: GopResult) -> None:
+            results[key[0]] = result
+            on_result(key[0], result)
+
+        self._run_tasks(
+            enumerate(itertools.chain([first], pending)),
+            submit,
+            finish,
+            lambda key: f"GOP {key[1]}",
+            KEPT.format("GOPs", "trained"),
+            in_flight_limit(self.slots(first.device)),
+        )
+        return [results[position] for position in range(len(results))]
 
 
 def ray_runner(address: str | None, quiet: bool) -> RayRunner | None:
-    """--ray ADDRESS: GOPs train on that Ray cluster (Ray is imported only then); None without it."""
+    """--ray ADDRESS: GOPs train, and stretches of keyframes are coded, on that Ray cluster (Ray is
+    imported only then); None without it."""
     if not address:
         return None
     runner = RayRunner(address)
-    say(quiet, f"nrff: training on the Ray cluster at {address}: {runner.describe()}")
+    say(quiet, f"nrff: GOPs and keyframes on the Ray cluster at {address}: {runner.describe()}")
     return runner

@@ -23,7 +23,7 @@ from ..core.video import FrameSource, Planes, SegmentReader, Video
 from ..decoder import available_memory
 from .plan import EncodePlan
 from .progress import Progress
-from .stretch_workers import code_in_workers, workers_that_fit
+from .stretch_workers import StretchRunner, code_in_workers, workers_that_fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,13 +118,15 @@ def code_keyframes(
     progress: Progress | None = None,
     store: StretchStore | None = None,
     jobs: int = 1,
+    remote: StretchRunner | None = None,
 ) -> CodedKeyframes:
     """Code every GOP's keyframe, intra every keyframe period; share identical parameter sets.
 
     Each stretch from one intra keyframe to the next (chain_stretches) is its own encoder's stream.
     So `store` keeps each stretch as it is coded and an interrupted encode resumes after it, and
-    up to `jobs` processes code stretches side by side (stretch_workers), with the same bytes.
-    The pictures are read from the source as the encoder takes them; `progress` counts them.
+    up to `jobs` processes code stretches side by side (stretch_workers), or `remote` codes them
+    (a Ray cluster), with the same bytes. The pictures are read from the source as the encoder
+    takes them; `progress` counts them.
     """
     stretches = chain_stretches(plan)
     coded: dict[int, CodedKeyframes] = {}
@@ -152,8 +154,10 @@ def code_keyframes(
     if pictures:  # the stretches a store held count as coded
         report()
     workers = workers_that_fit(min(jobs, len(todo)), video.height, video.width, available_memory())
-    if workers > 1:
-        code = functools.partial(code_stretch, plan=plan, full_range=video.full_range, preset=preset)
+    code = functools.partial(code_stretch, plan=plan, full_range=video.full_range, preset=preset)
+    if remote is not None and todo:
+        remote.code_stretches(video, [(i, stretches[i]) for i in todo], code, keep, count)
+    elif workers > 1:
         code_in_workers(video, [(i, stretches[i]) for i in todo], workers, code, keep, count)
     else:
         reader = video.reader()

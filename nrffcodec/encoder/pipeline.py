@@ -34,7 +34,7 @@ from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs
-from .stretch_workers import default_chain_jobs
+from .stretch_workers import StretchRunner, default_chain_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import Verified, verify
 
@@ -173,7 +173,8 @@ def encode_video(
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
     the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, each
     stretch of the keyframe chain and each trained GOP are kept there and reused by the same encode;
-    `runner` says where GOPs train (default: processes of this machine, settings.jobs of them).
+    `runner` says where GOPs train (default: processes of this machine, settings.jobs of them); a
+    runner that is also a StretchRunner (a Ray cluster) codes the keyframe chain's stretches as well.
     `progress` counts training steps, the pilot's included; `stages` gives a count for each of the
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
     file ("verifying", in GOPs).
@@ -183,6 +184,7 @@ def encode_video(
     device = resolve_device(settings.device)
     schedule = schedule_for(settings.preset, device, settings.iterations)
     runner = runner or LocalRunner(default_jobs(settings.jobs, device, video.frame_count))
+    remote = runner if isinstance(runner, StretchRunner) else None  # a cluster codes the chain's stretches too
 
     def make_task(frames: Video, plan: EncodePlan, gop: Gop, keys: Mapping[int, Planes], sched: Schedule) -> GopTask:
         return gop_task(frames, plan, gop, keys, sched, settings, device)
@@ -207,7 +209,7 @@ def encode_video(
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
         keyframes = choice.keyframes_for(plan) or code_keyframes(
-            video, plan, settings.preset, stage("keyframes"), store, default_chain_jobs(settings.jobs)
+            video, plan, settings.preset, stage("keyframes"), store, default_chain_jobs(settings.jobs), remote
         )
         if store:
             store.use_keyframes(plan.gops, keyframes)

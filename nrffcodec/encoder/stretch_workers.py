@@ -10,15 +10,18 @@ coded it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import queue
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..core import keyframes as keyframe_codecs
 from ..core.gop import Gop
-from ..core.video import FrameSource, SegmentReader
+from ..core.video import FrameSource, SegmentReader, Video
 from ..errors import ResourceError
 from .runner import leave_interrupts_to_the_parent, process_context
 
@@ -27,6 +30,52 @@ WAIT_SECONDS = 0.5  # how often the parent looks for a worker that died without 
 
 class CodesStretch(Protocol):
     def __call__(self, reader: SegmentReader, *, stretch: Sequence[Gop], on_picture: Callable[[], None]) -> Any: ...
+
+
+Stretches = Sequence[tuple[int, tuple[Gop, ...]]]  # (index in the chain, its GOPs) of each stretch to code
+
+
+@runtime_checkable
+class StretchRunner(Protocol):
+    """Codes stretches elsewhere (app.cluster.RayRunner on a Ray cluster): `keep(index, coded)` as each
+    arrives, `on_picture` once for each of its pictures."""
+
+    def code_stretches(
+        self,
+        video: FrameSource,
+        todo: Stretches,
+        code: CodesStretch,
+        keep: Callable[[int, Any], None],
+        on_picture: Callable[[], None],
+    ) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StretchPictures:
+    """A stretch's keyframe pictures and nothing else, as a reader for `code`: what a task on another
+    machine needs to code the stretch, without the source."""
+
+    pictures: Video  # one frame per GOP of the stretch, in order
+    keys: tuple[int, ...]  # the source frame of each
+
+    def frames(self, start: int, end: int) -> Video:
+        position = self.keys.index(start)
+        if self.keys[position : position + end - start] != tuple(range(start, end)):
+            raise ValueError(f"frames {start}-{end - 1} are not all keyframes of this stretch")
+        return self.pictures.frames(position, position + end - start)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(plane.nbytes for plane in (self.pictures.y, self.pictures.u, self.pictures.v))
+
+
+def stretch_pictures(reader: SegmentReader, stretch: Sequence[Gop]) -> StretchPictures:
+    """The keyframe pictures of `stretch`, read from `reader` in order."""
+    frames = [reader.frames(gop.key, gop.key + 1) for gop in stretch]
+    first = frames[0]
+    stacked = [np.concatenate([getattr(f, plane) for f in frames]) for plane in ("y", "u", "v")]
+    pictures = dataclasses.replace(first, y=stacked[0], u=stacked[1], v=stacked[2], notes=[])
+    return StretchPictures(pictures, tuple(gop.key for gop in stretch))
 
 
 def _work(video: FrameSource, stretches: Any, code: CodesStretch, threads: int, messages: Any) -> None:
@@ -69,7 +118,7 @@ def default_chain_jobs(jobs: int | None) -> int:
 
 def code_in_workers(
     video: FrameSource,
-    todo: Sequence[tuple[int, tuple[Gop, ...]]],
+    todo: Stretches,
     workers: int,
     code: CodesStretch,
     keep: Callable[[int, Any], None],

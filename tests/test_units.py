@@ -302,3 +302,35 @@ def test_default_jobs(
 
     monkeypatch.setattr(runner.os, "cpu_count", lambda: cores)
     assert runner.default_jobs(explicit, device, tasks) == expected
+
+
+@pytest.mark.parametrize(
+    "jobs, available, expected",
+    [
+        (16, None, 16),  # where the system cannot say, as asked
+        (16, 64 << 30, 16),
+        (16, 16 << 30, 11),  # about 1.46 GB a process at 1080p, GOPs of up to 32 frames
+        (16, 100 << 20, 1),  # never fewer than one
+    ],
+)
+def test_no_more_training_processes_than_memory_holds(jobs: int, available: int | None, expected: int) -> None:
+    from nrffcodec.encoder.runner import jobs_that_fit
+
+    assert jobs_that_fit(jobs, 1080, 1920, 32, available) == expected
+
+
+def test_a_training_process_that_dies_is_one_line_naming_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from nrffcodec import encode_video
+    from nrffcodec.encoder import runner
+    from nrffcodec.errors import ResourceError
+    from tests.clips import moving_texture
+    from tests.conftest import fast_settings
+
+    def killed(task, *args, **kwargs):  # what the kernel does to a process out of memory
+        os._exit(137)
+
+    monkeypatch.setattr(runner, "train_gop", killed)  # the forked workers inherit it
+    with pytest.raises(ResourceError, match="a process training GOPs died.*smaller --jobs"):
+        encode_video(moving_texture(16, 16, 12, dx=1), fast_settings(gop=4, jobs=2, iterations=5))

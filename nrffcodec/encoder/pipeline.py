@@ -26,6 +26,7 @@ from ..core.gop import Gop, gop_sizes, reference_gops
 from ..core.keychain import KeyframeGroups
 from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
+from ..decoder import available_memory
 from ..settings import EncodeSettings, Schedule
 from .floor_check import check_against_floor, window_gops
 from .gop_length import choose_gop_length, per_frame
@@ -33,7 +34,7 @@ from .keyframes import CodedKeyframes, StretchStore, code_keyframes, keyframe_gr
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
-from .runner import LocalRunner, Runner, default_jobs
+from .runner import LocalRunner, Runner, default_jobs, jobs_that_fit
 from .stretch_workers import StretchRunner, default_chain_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import Verified, verify
@@ -183,7 +184,10 @@ def encode_video(
     log = log or (lambda text: None)
     device = resolve_device(settings.device)
     schedule = schedule_for(settings.preset, device, settings.iterations)
-    runner = runner or LocalRunner(default_jobs(settings.jobs, device, video.frame_count))
+    if runner is None:  # processes of this machine, no more than its memory holds at the longest GOP
+        jobs = default_jobs(settings.jobs, device, video.frame_count)
+        longest = max(settings.gop_candidates) * 3 // 2  # plan_gops may make a GOP half as long again
+        runner = LocalRunner(jobs_that_fit(jobs, video.height, video.width, longest, available_memory()))
     remote = runner if isinstance(runner, StretchRunner) else None  # a cluster codes the chain's stretches too
 
     def make_task(frames: Video, plan: EncodePlan, gop: Gop, keys: Mapping[int, Planes], sched: Schedule) -> GopTask:

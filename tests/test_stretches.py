@@ -200,3 +200,20 @@ def test_a_stretchs_pictures_serve_only_its_keyframes() -> None:
         assert np.array_equal(pictures.frames(gop.key, gop.key + 1).y[0], CLIP.y[gop.key])
     with pytest.raises(ValueError):
         pictures.frames(stretch[0].key + 1, stretch[0].key + 2)
+
+
+@pytest.mark.parametrize(
+    "cluster_cpus, node_cpus, stretches, expected",
+    [
+        (2, 1, 3, 1),  # fewer CPUs than stretches: one each
+        (2, 2, 1, 2),  # one stretch on a 2-CPU node: both
+        (1000, 64, 30, 8),  # a film's 30 stretches on a large cluster: as many as one encoder takes
+        (64, 4, 2, 4),  # never more than the largest node has
+    ],
+)
+def test_stretch_tasks_take_the_cpus_the_cluster_has_to_spare(
+    cluster_cpus: int, node_cpus: int, stretches: int, expected: int
+) -> None:
+    from nrffcodec.app.cluster import stretch_threads  # Ray is imported only when a cluster is joined
+
+    assert stretch_threads(cluster_cpus, node_cpus, stretches) == expected

@@ -116,12 +116,20 @@ def train_on_worker(task: GopTask) -> GopResult:
     return train_with_fallback(task, train_gop, log)
 
 
-def code_stretch_on_worker(pictures: StretchPictures, stretch: tuple[Gop, ...], code: CodesStretch) -> Any:
-    """One stretch of the keyframe chain on a Ray worker: its encoder on the one CPU the task asks for
-    (SVT-AV1's bytes do not depend on its threads, decision 0070)."""
+def code_stretch_on_worker(
+    pictures: StretchPictures, stretch: tuple[Gop, ...], code: CodesStretch, threads: int
+) -> Any:
+    """One stretch of the keyframe chain on a Ray worker: its encoder on the `threads` CPUs the task
+    asks for (SVT-AV1's bytes do not depend on its threads, decision 0070)."""
     _crash_on_first_attempt(stretch[0].index)
-    keyframe_codecs.KEYFRAME_THREADS = 1
+    keyframe_codecs.KEYFRAME_THREADS = threads
     return code(pictures, stretch=stretch, on_picture=lambda: None)
+
+
+def stretch_threads(cluster_cpus: int, node_cpus: int, stretches: int) -> int:
+    """CPUs each stretch task asks for: one, or more where the cluster has more CPUs than stretches,
+    up to what one encoder takes alone (KEYFRAME_THREADS' 8) and what the largest node has."""
+    return max(1, min(8, node_cpus, cluster_cpus // max(1, stretches)))
 
 
 def stretches_held(stretch_bytes: int, available: int | None) -> int:
@@ -149,9 +157,9 @@ class RayRunner:
             return max(1, int(resources.get("CPU", 1)))
         return max(1, int(resources.get("GPU", 0) / self.gpu_fraction))
 
-    def _remote(self, function: Any, device: str) -> Any:
+    def _remote(self, function: Any, device: str, cpus: int = 1) -> Any:
         env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
-        resources = {"num_cpus": 1} if device == "cpu" else {"num_cpus": 1, "num_gpus": self.gpu_fraction}
+        resources = {"num_cpus": cpus} if device == "cpu" else {"num_cpus": cpus, "num_gpus": self.gpu_fraction}
         return self._ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False, **resources)(function).options(
             runtime_env={"env_vars": env} if env else None
         )
@@ -220,17 +228,20 @@ class RayRunner:
     ) -> None:
         """The chain's stretches as Ray tasks (StretchRunner): the driver reads each one's pictures in
         order and sends them through the object store, as many in flight as the cluster's CPUs take
-        and half the driver's memory holds; the file is the same as a local encode's."""
+        and half the driver's memory holds; a task takes more than one CPU where the cluster has
+        more CPUs than stretches (stretch_threads). The file is the same as a local encode's."""
         ray = self._ray
-        remote = self._remote(code_stretch_on_worker, "cpu")
+        node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1)
+        threads = stretch_threads(self.slots("cpu"), node_cpus, len(todo))
+        remote = self._remote(code_stretch_on_worker, "cpu", threads)
         code_ref = ray.put(code)  # the plan once, not with every task
         longest = max(len(stretch) for _, stretch in todo) * video.height * video.width * 3 // 2
-        limit = min(in_flight_limit(self.slots("cpu")), stretches_held(longest, available_memory()))
+        limit = min(in_flight_limit(max(1, self.slots("cpu") // threads)), stretches_held(longest, available_memory()))
         reader = video.reader()
 
         def submit(item: tuple[int, tuple[Gop, ...]]) -> tuple[Any, tuple[int, tuple[Gop, ...]]]:
             pictures = ray.put(stretch_pictures(reader, item[1]))
-            return remote.remote(pictures, item[1], code_ref), item
+            return remote.remote(pictures, item[1], code_ref, threads), item
 
         def finish(item: tuple[int, tuple[Gop, ...]], coded: Any) -> None:
             keep(item[0], coded)

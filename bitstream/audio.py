@@ -190,7 +190,8 @@ def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     index = index_payload(entries, len(audio), runs)
     if tag == FRONT_TAG.decode():  # 4.x: the index is the end of FRNT
         index = front_payload(nrf.header, nrf.parameter_sets, index, nrf.header.networks)
-    out = data[:index_offset] + frame_section(tag.encode(), index) + audio + data[index_offset + index_size :]
+    view = memoryview(data)  # slices of a view copy nothing (decision 0073)
+    out = b"".join([view[:index_offset], frame_section(tag.encode(), index), audio, view[index_offset + index_size :]])
     written = NrfFile(out)
     if written.audio_bytes != len(audio) or audio_streams(written) != list(streams):
         raise ValueError("the audio sections do not read back as written")  # a bug, never the user's input

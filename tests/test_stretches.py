@@ -195,7 +195,7 @@ def test_a_stretchs_pictures_serve_only_its_keyframes() -> None:
     plan = plan_encode(20, 16, 16, fast_settings(quality=8, gop=2, keyframe_period=2), 2)
     stretch = chain_stretches(plan)[1]  # GOPs 2 and 3, keyframes at two of frames 4-7
     pictures = stretch_pictures(CLIP, stretch)
-    assert pictures.keys == tuple(g.key for g in stretch) and pictures.nbytes == 2 * (16 * 16 + 2 * 8 * 8)
+    assert pictures.keys == tuple(g.key for g in stretch) and pictures.pictures.y.shape == (2, 16, 16)
     for gop in stretch:
         assert np.array_equal(pictures.frames(gop.key, gop.key + 1).y[0], CLIP.y[gop.key])
     with pytest.raises(ValueError):

@@ -2,9 +2,10 @@
 
 One Ray task per GOP asks for one CPU (one GPU when the encode trains on CUDA); its inputs go
 through the object store (ray.put), so workers need no shared disk. The keyframe chain's
-stretches are Ray tasks too (StretchRunner), one CPU each, their pictures sent the same way. A task whose worker process
-or node dies is retried by Ray (MAX_RETRIES, bounded); the result is the same integers wherever
-it runs, since every GOP is seeded by its index and trains on one thread. Results reach
+stretches are Ray tasks too (StretchRunner), their pictures sent the same way. A task whose
+worker process or node dies is retried by Ray (MAX_RETRIES, bounded); the result is the same
+bytes wherever it runs, since every GOP is seeded by its index and trains on one thread, and a
+stretch is its own stream, the same on any number of threads. Results reach
 `on_result` as they arrive (the work folder keeps them, the progress bar counts them), so a GOP
 that fails every retry ends the encode with one error naming it, once the GOPs in flight are done
 and kept.

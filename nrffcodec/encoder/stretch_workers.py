@@ -64,17 +64,16 @@ class StretchPictures:
             raise ValueError(f"frames {start}-{end - 1} are not all keyframes of this stretch")
         return self.pictures.frames(position, position + end - start)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(plane.nbytes for plane in (self.pictures.y, self.pictures.u, self.pictures.v))
-
 
 def stretch_pictures(reader: SegmentReader, stretch: Sequence[Gop]) -> StretchPictures:
-    """The keyframe pictures of `stretch`, read from `reader` in order."""
-    frames = [reader.frames(gop.key, gop.key + 1) for gop in stretch]
-    first = frames[0]
-    stacked = [np.concatenate([getattr(f, plane) for f in frames]) for plane in ("y", "u", "v")]
-    pictures = dataclasses.replace(first, y=stacked[0], u=stacked[1], v=stacked[2], notes=[])
+    """The keyframe pictures of `stretch`, read from `reader` in order into arrays of the stretch's size."""
+    first = reader.frames(stretch[0].key, stretch[0].key + 1)
+    planes = [np.empty((len(stretch), *getattr(first, name).shape[1:]), np.uint8) for name in ("y", "u", "v")]
+    for position, gop in enumerate(stretch):
+        frame = first if position == 0 else reader.frames(gop.key, gop.key + 1)
+        for plane, name in zip(planes, ("y", "u", "v")):
+            plane[position] = getattr(frame, name)[0]
+    pictures = dataclasses.replace(first, y=planes[0], u=planes[1], v=planes[2], notes=[])
     return StretchPictures(pictures, tuple(gop.key for gop in stretch))
 
 

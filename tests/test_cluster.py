@@ -31,6 +31,7 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")  # a dependency of Ray's
 
 from nrffcodec.app import cluster as cluster_module  # noqa: E402  # after the skip: it is only for Ray
+from nrffcodec.app import ray_join  # noqa: E402  # after the skip: it is only for Ray
 from nrffcodec.app.cluster import CRASH_ENV, RayRunner  # noqa: E402  # after the skip: it is only for Ray
 
 SETTINGS = dict(iterations=20, gop=4, quality=2, jobs=1)
@@ -78,7 +79,11 @@ def cluster() -> Iterator[str]:
     """The address of a two-node Ray cluster on 127.0.0.1 (1 CPU each), stopped afterwards."""
     started = time.time() - 1
     temp = tempfile.mkdtemp(prefix="nrffray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray turns token auth on for a head node when ~/.ray/auth_token exists (any local ray.init writes
+    # one) but not for a node joining it: this cluster, and the tests' driver, say their mode instead
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    driver_env = pytest.MonkeyPatch()
+    driver_env.setenv("RAY_AUTH_MODE", "disabled")
     port = _free_port()
     address = f"127.0.0.1:{port}"
     ray_cmd = _ray_command()
@@ -91,6 +96,7 @@ def cluster() -> Iterator[str]:
         yield address
     finally:
         ray.shutdown()
+        driver_env.undo()
         subprocess.run([*ray_cmd, "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
         deadline = time.time() + 20
@@ -150,15 +156,19 @@ def test_the_keyframe_chain_is_coded_on_the_cluster_with_the_local_bytes(
     local, _ = encode_video(video, fast_settings(**GOP1), runner=LocalRunner(1))
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ENV, f"8:{marker}")  # the first worker coding the second stretch dies
-    counts: list[tuple[int, int]] = []
+    counts: list[tuple[int, int, str]] = []
 
     def stage(name: str):
-        return (lambda done, total, info: counts.append((done, total))) if name == "keyframes" else None
+        return (lambda done, total, info: counts.append((done, total, info))) if name == "keyframes" else None
 
     data, _ = encode_video(video, fast_settings(**GOP1), runner=RayRunner(cluster), stages=stage)
     assert marker.exists(), "the crash hook did not run: no stretch was retried"
     assert data == local
-    assert sorted(counts)[-1] == (20, 20) and len(counts) == 20  # every picture counted once
+    assert list(dict.fromkeys((done, total) for done, total, _ in counts)) == [(n, 20) for n in range(1, 21)]
+    assert len(counts) == 20 + 3  # each picture once, and each stretch as it came back
+    # the pictures came from the tasks as they were taken, before their stretch was back
+    assert counts[0][2] == "0/3 stretches" and counts[-1][2] == "3/3 stretches", counts
+    assert {info for done, total, info in counts if done == total} == {"3/3 stretches"}  # full = coded
 
 
 def test_a_stretch_failing_every_retry_is_named_and_finished_ones_are_kept(
@@ -175,3 +185,30 @@ def test_a_stretch_failing_every_retry_is_named_and_finished_ones_are_kept(
         encode_video(video, settings, store=store, runner=RayRunner(cluster))
     kept = sorted(p.name for p in (tmp_path / "work").glob("keyframes-*.nrw"))
     assert len(kept) == 2, kept
+
+
+@pytest.mark.parametrize(
+    "address, env, token_file, expected",
+    [
+        ("127.0.0.1:6379", {}, True, "token"),  # a head started here turned token auth on: follow it
+        ("127.0.0.1:6379", {}, False, None),  # no token here: Ray's default
+        ("127.0.0.1:6379", {"RAY_AUTH_TOKEN": "x" * 32}, False, "token"),
+        ("127.0.0.1:6379", {"RAY_AUTH_MODE": "disabled"}, True, "disabled"),  # said by the user: kept
+        ("auto", {}, True, None),  # Ray decides these itself
+        ("local", {}, True, None),
+        ("ray://10.0.0.1:10001", {}, True, None),
+    ],
+)
+def test_a_driver_given_host_port_follows_the_token_auth_of_this_machine(
+    address: str, env: dict[str, str], token_file: bool, expected: str | None, tmp_path, monkeypatch
+) -> None:
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if token_file:
+        (tmp_path / ".ray").mkdir()
+        (tmp_path / ".ray" / "auth_token").write_text("y" * 32)
+    ray_join.follow_token_auth(address)
+    assert os.environ.get("RAY_AUTH_MODE") == expected

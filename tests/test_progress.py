@@ -93,7 +93,7 @@ def test_after_training_the_keyframe_chain_and_the_verifying_decode_count_too() 
     data, report = encode_video(video, dataclasses.replace(SETTINGS, gop=1), lambda *c: steps.append(c), stages=stage)
     assert report.gop_length == 1 and steps == []  # no pilot (--gop), nothing to train
     assert sorted(counts) == ["keyframes", "verifying"]
-    assert counts["keyframes"] == [(n, 12) for n in range(1, 13)]  # every frame is a keyframe
+    assert list(dict.fromkeys(counts["keyframes"])) == [(n, 12) for n in range(1, 13)]  # every frame is a keyframe
     assert counts["verifying"][-1] == (12, 12) and [d for d, _ in counts["verifying"]] == list(range(1, 13))
     # the same bytes with no one counting
     assert encode_video(video, dataclasses.replace(SETTINGS, gop=1))[0] == data

@@ -10,14 +10,14 @@ stretch is its own stream, the same on any number of threads. Results reach
 that fails every retry ends the encode with one error naming it, once the GOPs in flight are done
 and kept.
 
-Ray is imported here only, when --ray is given: a plain encode never loads it.
+Ray is imported here and in ray_join only, when --ray is given: a plain encode never loads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,67 +27,20 @@ from ..core import keyframes as keyframe_codecs
 from ..core.gop import Gop
 from ..core.video import FrameSource
 from ..decoder import available_memory
-from ..encoder.progress import OnSteps
+from ..encoder.progress import REPORT_SECONDS, OnSteps
 from ..encoder.runner import Log, OnResult, in_flight_limit, single_thread
 from ..encoder.stretch_workers import CodesStretch, Stretches, StretchPictures, stretch_pictures
 from ..encoder.train import GopResult, GopTask, train_gop, train_with_fallback
-from ..errors import InputError, ResourceError
+from ..errors import ResourceError
 from .exits import say
+from .ray_join import connect, first_line
 
 MAX_RETRIES = 3  # a GOP's task is run at most 1 + MAX_RETRIES times when its worker or node dies
 # Test hook, for the fault tests only: "GOP:MARKER" makes the worker that first trains GOP `GOP`, or
 # codes the stretch of keyframes that starts at it (while the file MARKER does not exist), create
 # MARKER and kill itself, as a crash mid-task would; "GOP:always" kills every worker that runs it.
 CRASH_ENV = "NRFF_TEST_CRASH_GOP"
-
-
-REACH_SECONDS = 10  # a head that does not accept a TCP connection in this long is taken as down
 KEPT = "; with --workdir, the {} already {} are kept for the next run"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--ray needs Ray: pip install 'nrff[ray]'") from None
-    return ray
-
-
-def check_reachable(address: str) -> None:
-    """Refuse at once a HOST:PORT nothing listens on: ray.init would retry it for minutes."""
-    host, colon, port = address.removeprefix("ray://").rpartition(":")
-    if not colon or not port.isdigit():
-        return  # auto, local, or a form Ray itself will judge
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-        raise InputError(
-            f"cannot reach the Ray cluster at {address!r} ({reason}): is `ray start --head` running there?"
-        ) from None
-
-
-def connect(address: str) -> Any:
-    """Join the Ray cluster at `address` (`auto`, HOST:PORT, `ray://HOST:PORT`) or start one in this
-    process (`local`); returns the ray module."""
-    check_reachable(address)
-    ray = _ray()
-    if ray.is_initialized():
-        return ray
-    options: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False, "configure_logging": False}
-    try:
-        if address == "local":
-            ray.init(include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise InputError(f"cannot join the Ray cluster at {address!r}: {_first_line(exc)}") from None
-    return ray
 
 
 def _crash_on_first_attempt(gop_index: int) -> None:
@@ -118,13 +71,22 @@ def train_on_worker(task: GopTask) -> GopResult:
 
 
 def code_stretch_on_worker(
-    pictures: StretchPictures, stretch: tuple[Gop, ...], code: CodesStretch, threads: int
+    pictures: StretchPictures, stretch: tuple[Gop, ...], code: CodesStretch, threads: int, ticks: Any
 ) -> Any:
     """One stretch of the keyframe chain on a Ray worker: its encoder on the `threads` CPUs the task
-    asks for (SVT-AV1's bytes do not depend on its threads, decision 0070)."""
+    asks for (SVT-AV1's bytes do not depend on its threads, decision 0070). Each picture the
+    encoder takes is put on the `ticks` queue as (first GOP of the stretch, its position in it)."""
     _crash_on_first_attempt(stretch[0].index)
     keyframe_codecs.KEYFRAME_THREADS = threads
-    return code(pictures, stretch=stretch, on_picture=lambda: None)
+    from ray.exceptions import RayError
+
+    taken = itertools.count()
+
+    def tick() -> None:
+        with contextlib.suppress(RayError):  # only the bar loses: the driver counts them when it is back
+            ticks.put_nowait((stretch[0].index, next(taken)))
+
+    return code(pictures, stretch=stretch, on_picture=tick)
 
 
 def stretch_threads(cluster_cpus: int, node_cpus: int, stretches: int) -> int:
@@ -171,9 +133,9 @@ class RayRunner:
         try:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:  # the task itself raised: the same on every retry
-            return ResourceError(f"{name} failed on the Ray cluster: {_first_line(exc.cause)}{kept}")
+            return ResourceError(f"{name} failed on the Ray cluster: {first_line(exc.cause)}{kept}")
         except ray.exceptions.RayError as exc:  # its worker or node died every time
-            reason = _first_line(exc)
+            reason = first_line(exc)
             return ResourceError(f"{name} failed on the Ray cluster after {MAX_RETRIES} retries ({reason}){kept}")
 
     def _run_tasks(
@@ -184,16 +146,21 @@ class RayRunner:
         name: Callable[[Any], str],
         kept: str,
         limit: int,
+        waiting: Callable[[], None] = lambda: None,
     ) -> None:
         """Each of `items` as a task, `submit(item)` -> (object ref, key), at most `limit` in flight;
-        `finish(key, result)` as each succeeds. After a failure no more are submitted, those in flight
-        finish, and the first failure is raised (`name(key)` names the task, `kept` what is saved)."""
+        `finish(key, result)` as each succeeds, `waiting()` every REPORT_SECONDS meanwhile. After a
+        failure no more are submitted, those in flight finish, and the first failure is raised
+        (`name(key)` names the task, `kept` what is saved)."""
         ray = self._ray
         in_flight: dict[Any, Any] = {}
         failures: list[ResourceError] = []
 
         def collect() -> None:
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            ready: list[Any] = []
+            while not ready:
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=REPORT_SECONDS)
+                waiting()
             for ref in ready:
                 key = in_flight.pop(ref)
                 outcome = self._outcome(ref, name(key), kept)
@@ -232,6 +199,8 @@ class RayRunner:
         and half the driver's memory holds; a task takes more than one CPU where the cluster has
         more CPUs than stretches (stretch_threads). The file is the same as a local encode's."""
         ray = self._ray
+        from ray.util.queue import Queue
+
         node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1)
         threads = stretch_threads(self.slots("cpu"), node_cpus, len(todo))
         remote = self._remote(code_stretch_on_worker, "cpu", threads)
@@ -239,20 +208,44 @@ class RayRunner:
         longest = max(len(stretch) for _, stretch in todo) * video.height * video.width * 3 // 2
         limit = min(in_flight_limit(max(1, self.slots("cpu") // threads)), stretches_held(longest, available_memory()))
         reader = video.reader()
+        ticks = Queue(actor_options={"num_cpus": 0})  # the tasks' pictures, as they take them
+        counted: set[tuple[int, int]] = set()  # a retried task sends its pictures again: each counts once
+
+        def count(tick: tuple[int, int]) -> None:
+            if tick not in counted:
+                counted.add(tick)
+                on_picture()
+
+        queue_lost = False
+
+        def drain() -> None:
+            nonlocal queue_lost
+            try:
+                ticks_now = [] if queue_lost else ticks.get_nowait_batch(ticks.qsize())
+            except ray.exceptions.RayError:  # the bar then moves as stretches come back (finish)
+                queue_lost, ticks_now = True, []
+            for tick in ticks_now:
+                count(tick)
 
         def submit(item: tuple[int, tuple[Gop, ...]]) -> tuple[Any, tuple[int, tuple[Gop, ...]]]:
             pictures = ray.put(stretch_pictures(reader, item[1]))
-            return remote.remote(pictures, item[1], code_ref, threads), item
+            return remote.remote(pictures, item[1], code_ref, threads, ticks), item
 
         def finish(item: tuple[int, tuple[Gop, ...]], coded: Any) -> None:
+            drain()  # the task put its last ticks before it returned
             keep(item[0], coded)
-            for _ in item[1]:
-                on_picture()
+            for position in range(len(item[1])):  # were any lost, the bar still ends full
+                count((item[1][0].index, position))
 
         def name(item: tuple[int, tuple[Gop, ...]]) -> str:
             return f"the keyframes of GOPs {item[1][0].index}-{item[1][-1].index}"
 
-        self._run_tasks(todo, submit, finish, name, KEPT.format("stretches of keyframes", "coded"), limit)
+        try:
+            kept = KEPT.format("stretches of keyframes", "coded")
+            self._run_tasks(todo, submit, finish, name, kept, limit, drain)
+        finally:
+            if not queue_lost:
+                ticks.shutdown(force=True)
 
     def run(
         self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None

@@ -138,8 +138,9 @@ def code_keyframes(
     pictures = len(plan.gops) - sum(len(stretches[i]) for i in todo)
 
     def report() -> None:
-        if progress:
-            progress(pictures, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
+        if progress:  # a full bar closes: the last picture counts once the last stretch is back
+            shown = pictures if len(coded) == len(stretches) else min(pictures, len(plan.gops) - 1)
+            progress(shown, len(plan.gops), f"{len(coded)}/{len(stretches)} stretches")
 
     def count() -> None:
         nonlocal pictures
@@ -150,6 +151,7 @@ def code_keyframes(
         coded[index] = part
         if store:
             store.keep_stretch(stretches[index], part)
+        report()  # its pictures may have been counted before it came back
 
     if pictures:  # the stretches a store held count as coded
         report()

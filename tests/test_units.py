@@ -309,7 +309,7 @@ def test_default_jobs(
     [
         (16, None, 16),  # where the system cannot say, as asked
         (16, 64 << 30, 16),
-        (16, 16 << 30, 11),  # about 1.46 GB a process at 1080p, GOPs of up to 32 frames
+        (16, 16 << 30, 10),  # about 1.68 GB a process at 1080p, GOPs of up to 32 frames, its tasks included
         (16, 100 << 20, 1),  # never fewer than one
     ],
 )

@@ -61,13 +61,17 @@ def default_jobs(jobs: int | None, device: str, tasks: int) -> int:
 # at 1280x720 for GOPs of 8-32 frames (decision 0072). Generous, as a bound.
 TRAINING_BYTES = 384 << 20
 TRAINING_BYTES_PER_PIXEL = 16  # per pixel of each frame of the GOP
+REFERENCES = 3  # the decoded keyframes a GOP's task carries besides its frames
 
 
 def jobs_that_fit(jobs: int, height: int, width: int, gop_length: int, available: int | None) -> int:
-    """`jobs` training processes, or fewer where they would not fit in `available` bytes (at least one)."""
+    """`jobs` training processes, or fewer where they would not fit in `available` bytes (at least one).
+    Each process counts what it holds and what the parent holds for it: the tasks in flight for one
+    process (in_flight_limit), each its frames and references in 8-bit 4:2:0."""
     if available is None:
         return jobs
-    each = TRAINING_BYTES + TRAINING_BYTES_PER_PIXEL * height * width * gop_length
+    tasks_held = in_flight_limit(1) * (gop_length + REFERENCES) * height * width * 3 // 2
+    each = TRAINING_BYTES + TRAINING_BYTES_PER_PIXEL * height * width * gop_length + tasks_held
     return max(1, min(jobs, available // each))
 
 

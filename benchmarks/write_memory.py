@@ -1,4 +1,5 @@
-"""How many times its own size the writer holds a long file: write_nrf and add_audio, by tracemalloc.
+"""How many times its own size the writer holds a long file: write_nrf and add_audio, by tracemalloc,
+and write_nrf_file and add_audio_file, which write to disk (decision 0075).
 
 A GOP-1 encode of a long synthetic clip (a panning texture, benchmarks/memory.py's) is made once;
 the arguments of its last write_nrf call are kept, and write_nrf is run again under tracemalloc,
@@ -13,7 +14,9 @@ a 2-core CPU):
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -24,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from common import size_type  # after the path insert, like the other benchmarks
 from memory import panning_frames
 
-import bitstream.container as container
-from bitstream import AudioPacket, AudioParams, AudioStream, add_audio
+import bitstream.writer as writer
+from bitstream import AudioPacket, AudioParams, AudioStream, add_audio, add_audio_file
 from nrffcodec.core.video import Video
 from nrffcodec.encoder import pack
 from nrffcodec.encoder.pipeline import encode_video
@@ -48,11 +51,11 @@ def audio_stream(packets: int = 12) -> AudioStream:
 def write_arguments(frames: int, width: int, height: int) -> tuple[tuple, dict]:
     """The arguments of the file's write_nrf call in a GOP-1 encode of `frames` panning frames."""
     captured = []
-    writer = container.write_nrf
+    original = writer.write_nrf
 
     def kept(*args, **kwargs):
         captured.append((args, kwargs))
-        return writer(*args, **kwargs)
+        return original(*args, **kwargs)
 
     clip = list(panning_frames(width, height, frames, step=1))
     video = Video(*(np.concatenate([getattr(f, p) for f in clip]) for p in "yuv"), clip[0].fps)
@@ -60,7 +63,7 @@ def write_arguments(frames: int, width: int, height: int) -> tuple[tuple, dict]:
     try:
         encode_video(video, EncodeSettings(gop=1, quality=8, preset="fast", device="cpu", keyframe_period=1))
     finally:
-        pack.write_nrf = writer
+        pack.write_nrf = original
     return captured[-1]
 
 
@@ -80,11 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     width, height = args.size
     call_args, call_kwargs = write_arguments(args.frames, width, height)
     tracemalloc.start()
-    size, write_peak = peak_over(lambda: container.write_nrf(*call_args, **call_kwargs).data, len)
-    data = container.write_nrf(*call_args, **call_kwargs).data
+    size, write_peak = peak_over(lambda: writer.write_nrf(*call_args, **call_kwargs).data, len)
+    data = writer.write_nrf(*call_args, **call_kwargs).data
     with_audio, audio_peak = peak_over(lambda: add_audio(data, [audio_stream()]), len)
+    with tempfile.TemporaryDirectory(prefix="nrff-write-") as folder:
+        video_only, whole = Path(folder) / "video.nrf", Path(folder) / "whole.nrf"
+        write_file = functools.partial(writer.write_nrf_file, video_only, *call_args, **call_kwargs)
+        _, file_peak = peak_over(write_file, lambda _: size)
+        assert video_only.read_bytes() == data, "write_nrf_file wrote another file"
+        add_to_file = functools.partial(add_audio_file, video_only, whole, [audio_stream()])
+        _, audio_file_peak = peak_over(add_to_file, lambda _: with_audio)
+        assert whole.read_bytes() == add_audio(data, [audio_stream()]), "add_audio_file wrote another file"
+
+    def held(ratio: float) -> str:
+        return f"{ratio:.2f}x ({ratio * size / 2**20:.2f} MiB)"
+
     print(f"{args.frames} frames {width}x{height} at GOP length 1: a file of {size:,} B")
-    print(f"write_nrf holds {write_peak:.2f}x the file at its peak; add_audio {audio_peak:.2f}x ({with_audio:,} B)")
+    print(f"in memory: write_nrf holds {held(write_peak)} at its peak; add_audio {held(audio_peak)}")
+    print(f"to a file: write_nrf_file holds {held(file_peak)}; add_audio_file {held(audio_file_peak)}")
     return 0
 
 

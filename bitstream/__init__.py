@@ -3,8 +3,8 @@
 Nothing outside this package reads or writes bytes of the format.
 """
 
-from .audio import AudioPacket, AudioParams, AudioStream, add_audio, audio_streams
-from .container import GopIndexEntry, NrfFile, WrittenFile, write_nrf
+from .audio import AudioPacket, AudioParams, AudioStream, add_audio, add_audio_file, audio_streams
+from .container import GopIndexEntry, NrfFile
 from .entropy import STEP_VALUES, QuantizedTensor, TensorCodingInfo
 from .errors import BitstreamError
 from .gop_chunk import GopChunk, Keyframe, WrittenChunk, encoded_networks_size
@@ -20,12 +20,14 @@ from .header import (
     VideoInfo,
 )
 from .records import describe
+from .writer import WrittenFile, WrittenSizes, write_nrf, write_nrf_file
 
 __all__ = [
     "AudioPacket",
     "AudioParams",
     "AudioStream",
     "add_audio",
+    "add_audio_file",
     "audio_streams",
     "BitstreamError",
     "FieldArch",
@@ -46,7 +48,9 @@ __all__ = [
     "VideoInfo",
     "WrittenChunk",
     "WrittenFile",
+    "WrittenSizes",
     "encoded_networks_size",
     "describe",
     "write_nrf",
+    "write_nrf_file",
 ]

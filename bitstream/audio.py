@@ -12,15 +12,20 @@ dts as dts - pts. Nothing here decodes audio; nrffcodec.media muxes or re-encode
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from fractions import Fraction
 
 from .bytes_io import ByteReader, ByteWriter
-from .container import AUDIO_TAG, NrfFile, frame_section, index_payload
+from .container import AUDIO_TAG, NrfFile
 from .errors import BitstreamError
+from .framing import frame_section
 from .front import FRONT_TAG, front_payload
+from .gop_index import index_payload
 from .records import VARINT, check_record, read_record, wire, write_record
+from .writer import COPY_BLOCK
 
 MAX_AUDIO_STREAMS = 64
 MAX_PARAMS_BYTES = 256
@@ -178,9 +183,39 @@ def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     the index and the first GOP chunk, the index's gap saying their size; read back before it is returned."""
     if not streams:
         return data
+    splice = _splice_audio(NrfFile(data), streams)
+    view = memoryview(data)  # slices of a view copy nothing (decision 0073)
+    out = b"".join([view[: splice.start], splice.inserted, view[splice.end :]])
+    _check_audio(NrfFile(out), splice, streams)
+    return out
+
+
+def add_audio_file(source: str | os.PathLike, target: str | os.PathLike, streams: Sequence[AudioStream]) -> None:
+    """add_audio from the file `source` to the file `target`, the GOPs' sections copied a block at a
+    time: memory holds the front and the audio, not the file (decision 0075)."""
+    splice = _splice_audio(NrfFile(source), streams)
+    with open(source, "rb") as src, open(target, "wb") as out:
+        out.write(src.read(splice.start))
+        out.write(splice.inserted)
+        src.seek(splice.end)
+        shutil.copyfileobj(src, out, COPY_BLOCK)
+    _check_audio(NrfFile(target), splice, streams)
+
+
+@dataclasses.dataclass(frozen=True)
+class _AudioSplice:
+    """Bytes [start, end) of a file (its index section) replaced by `inserted`: the index, whose gap now
+    covers the audio, and then `audio_bytes` of AUDI sections."""
+
+    start: int
+    end: int
+    inserted: bytes
+    audio_bytes: int
+
+
+def _splice_audio(nrf: NrfFile, streams: Sequence[AudioStream]) -> _AudioSplice:
     if len(streams) > MAX_AUDIO_STREAMS:
         raise ValueError(f"{len(streams)} audio streams, at most {MAX_AUDIO_STREAMS}")
-    nrf = NrfFile(data)
     if nrf.extra_sections:
         raise ValueError("the file already has sections before its GOP chunks")
     audio = b"".join(frame_section(AUDIO_TAG, audio_payload(s)) for s in streams)
@@ -190,9 +225,9 @@ def add_audio(data: bytes, streams: Sequence[AudioStream]) -> bytes:
     index = index_payload(entries, len(audio), runs)
     if tag == FRONT_TAG.decode():  # 4.x: the index is the end of FRNT
         index = front_payload(nrf.header, nrf.parameter_sets, index, nrf.header.networks)
-    view = memoryview(data)  # slices of a view copy nothing (decision 0073)
-    out = b"".join([view[:index_offset], frame_section(tag.encode(), index), audio, view[index_offset + index_size :]])
-    written = NrfFile(out)
-    if written.audio_bytes != len(audio) or audio_streams(written) != list(streams):
+    return _AudioSplice(index_offset, index_offset + index_size, frame_section(tag.encode(), index) + audio, len(audio))
+
+
+def _check_audio(written: NrfFile, splice: _AudioSplice, streams: Sequence[AudioStream]) -> None:
+    if written.audio_bytes != splice.audio_bytes or audio_streams(written) != list(streams):
         raise ValueError("the audio sections do not read back as written")  # a bug, never the user's input
-    return out

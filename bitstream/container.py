@@ -11,13 +11,12 @@ Fixed-width integers are little-endian; header fields, counts and the index are 
 each chunk's frames and length, so that a decoder asked for a few frames seeks straight to the
 GOPs it needs; since 3.3 a KRUN section holds a run of one-frame GOPs without networks, since
 3.4 a KSTR holds one of AV1 keyframes, since 4.1 a KPAK one of AV1 keyframes without their OBU
-header bytes (bitstream/keyframe_run.py). One writer and one reader live here, for both majors;
-the encoder runs this reader on the bytes it wrote.
+header bytes (bitstream/keyframe_run.py). The one reader lives here and the one writer in
+bitstream/writer.py, both for both majors; the encoder runs this reader on the bytes it wrote.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import zlib
@@ -25,42 +24,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .bytes_io import ByteReader, ByteWriter
+from .bytes_io import ByteReader
 from .errors import BitstreamError
-from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD, frame_section
+from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
 from .front import (
     FRONT_TAG,
     MAX_HEAD_BYTES,
-    front_payload,
     read_front_head,
     read_parameter_sets,
-    write_parameter_sets,
 )
-from .gop_chunk import GopChunk, read_gop_chunk, write_gop_chunk, zero_tensor
-from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, index_payload, parse_index
+from .gop_chunk import GopChunk, read_gop_chunk, zero_tensor
+from .gop_index import INDEX_TAGS, MAX_INDEX_BYTES_PER_GOP, MAX_INDEX_PREFIX, GopIndexEntry, parse_index
 from .header import FORMAT_MAJOR, MAGIC, NEWEST_MINOR, Header, KeyframeCodec
 from .keyframe_run import (
-    HEADER_RUN_TAG,
-    PACKED_RUN_TAG,
     RUN_TAG,
     RUN_TAGS,
-    STREAM_RUN_TAG,
     Keyframe,
     RunPlace,
-    is_weightless_frame,
     read_keyframe_run,
-    run_tags,
-    split_runs,
-    write_keyframe_run,
 )
-from .records import check_record, read_record, write_record
+from .records import read_record
 
-LEGACY_MAJOR = 3  # still read, and written on request (write_nrf(..., major=3))
-MINOR_WITHOUT_RUNS = 2  # a 3.x file without runs is written exactly as 3.2 wrote it
-MINOR_WITHOUT_STREAM_RUNS = 3  # one whose runs are all KRUNs, as 3.3 wrote it
-# the first minor of its major that reads each kind of run (3.3, 3.4, 4.1, 4.2)
-RUN_MINOR = {RUN_TAG: MINOR_WITHOUT_STREAM_RUNS, STREAM_RUN_TAG: NEWEST_MINOR[LEGACY_MAJOR]}
-RUN_MINOR |= {PACKED_RUN_TAG: 1, HEADER_RUN_TAG: 2}  # 4.0 reads neither
 MAX_PSET_BYTES = 1 << 20
 AUDIO_TAG = b"AUDI"  # since 3.2: one input audio stream (bitstream/audio.py); a 3.0 or 3.1 reader skips it
 CRC_BLOCK = 1 << 20  # sections before the chunks are CRC-checked in blocks of this size, not held whole
@@ -72,86 +56,6 @@ def _peek_tag(stream: BinaryIO, known: tuple[bytes, ...]) -> bytes:
     tag = stream.read(4)
     stream.seek(-len(tag), io.SEEK_CUR)
     return tag if tag in known else known[0]
-
-
-@dataclasses.dataclass(frozen=True)
-class WrittenFile:
-    """A whole file's bytes and where they went (the container is the rest)."""
-
-    data: bytes
-    keyframe_bytes: int  # the keyframes' bytes inside the GOP chunks (the PSET section not included)
-    network_bytes: int
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-
-def write_nrf(
-    header: Header,
-    parameter_sets: Sequence[bytes],
-    chunks: Sequence[GopChunk],
-    runs: bool = True,
-    stream_runs: bool = True,
-    major: int = FORMAT_MAJOR,
-    packed_runs: bool = True,
-    header_runs: bool = True,
-) -> WrittenFile:
-    """Serialise a whole file, consecutive one-frame GOPs without networks as keyframe runs unless `runs`
-    is False (every GOP in its own GOPC): see keyframe_run.run_tags for which kind. The minor marked is
-    the oldest that reads the file: 4.2 with a KHDR, 4.1 with a KPAK, else 4.0; 3.2 without runs, 3.3
-    with KRUNs only, else 3.4.
-    Raises ValueError (a bug in the caller) on inconsistent input."""
-    check_record(header)
-    if major not in NEWEST_MINOR:
-        raise ValueError(f"no writer for format {major}.x")
-    if len(chunks) != header.gop_count:
-        raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
-    expected_first = 0
-    for i, chunk in enumerate(chunks):
-        if chunk.gop_index != i or chunk.first_frame != expected_first:
-            raise ValueError(f"GOP {i} out of order")
-        if not 0 <= chunk.key_offset < chunk.frame_count <= header.gop_length * 2:
-            raise ValueError(f"GOP {i}: bad frame count or key offset")
-        expected_first += chunk.frame_count
-    if expected_first != header.video.frame_count:
-        raise ValueError("GOPs do not cover the frames")
-    period = header.keyframe_period if major == FORMAT_MAJOR else 0  # 3.x as its writers grouped runs
-    av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
-    tags = run_tags(av1, major == FORMAT_MAJOR and packed_runs, header_runs)
-    sequence_header = parameter_sets[0] if len(parameter_sets) == 1 else None
-    groups = split_runs(chunks, period) if runs else [[chunk] for chunk in chunks]
-    ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
-    minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
-    bodies, entries, keyframe_bytes, network_bytes, used_tags = [], [], 0, 0, set()
-    for group in groups:
-        if len(group) == 1:
-            written = write_gop_chunk(group[0])
-            bodies.append(frame_section(b"GOPC", written.data))
-            entries.append((group[0].frame_count, group[0].key_offset, len(bodies[-1])) + (1,) * ridx)
-            keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
-        else:
-            tag, payload, keyframe_size = write_keyframe_run(group, tags, sequence_header)
-            minor = max(minor, RUN_MINOR[tag])
-            used_tags.add(tag)
-            bodies.append(frame_section(tag, payload))
-            entries.append((len(group), 0, len(bodies[-1]), len(group)))
-            keyframe_bytes += keyframe_size
-    index = index_payload(entries, runs=ridx)
-    if major == FORMAT_MAJOR:
-        networks = not all(is_weightless_frame(chunk) for chunk in chunks)
-        front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
-        minor = max([RUN_MINOR[tag] for tag in used_tags if tag in (PACKED_RUN_TAG, HEADER_RUN_TAG)] + [0])
-    else:
-        head_writer, pset_writer = ByteWriter(), ByteWriter()
-        write_record(head_writer, header)
-        write_parameter_sets(pset_writer, parameter_sets)
-        front = (
-            frame_section(b"HEAD", head_writer.getvalue())
-            + frame_section(b"PSET", pset_writer.getvalue())
-            + frame_section(b"RIDX" if ridx else b"GIDX", index)
-        )
-    prefix = PREAMBLE.pack(MAGIC, major, minor) + front
-    return WrittenFile(b"".join([prefix, *bodies]), keyframe_bytes, network_bytes)  # one join (decision 0073)
 
 
 class NrfFile:

@@ -14,6 +14,7 @@ from .version import __version__
 _EXPORTS = {
     "EncodeReport": "nrffcodec.encoder.pipeline",
     "encode_video": "nrffcodec.encoder.pipeline",
+    "encode_video_file": "nrffcodec.encoder.pipeline",
     "decode": "nrffcodec.decoder",
     "decode_at_rate": "nrffcodec.decoder",
     "encode": "nrffcodec.app.jobs",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bitstream import FORMAT_MAJOR, FORMAT_MINOR, NrfFile, audio_streams
+from bitstream import FORMAT_MAJOR, FORMAT_MINOR, NrfFile, add_audio, audio_streams
 from nrffcodec.app.cli import cli
 
 from .audio_clips import AudioTrack, audio_track, clip_with_audio
@@ -82,6 +82,17 @@ def test_encode_frames_keeps_only_their_audio(source, tmp_path) -> None:
     expected = [data for data, pts in zip(src.packets, src.pts) if 2 <= pts * src.time_base < 4]
     assert [p.data for p in stream.packets] == expected
     assert stream.params.origin == 2 * src.rate  # frame 0 of the file is the source's frame 4, at 2 s
+
+
+def test_the_audio_is_spliced_into_the_same_video_bytes(source, tmp_path) -> None:
+    """The encoder writes the video to a file and the audio is added file to file: the same bytes as
+    add_audio on the file without sound."""
+    with_sound, silent = tmp_path / "with.nrf", tmp_path / "silent.nrf"
+    run("encode", source, with_sound, *FAST, "--frames", "4:8", "-q")
+    run("encode", source, silent, *FAST, "--frames", "4:8", "-q", "--no-audio")
+    streams = audio_streams(NrfFile(with_sound))
+    assert streams and with_sound.read_bytes() == add_audio(silent.read_bytes(), streams)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["silent.nrf", "with.nrf"]
 
 
 def test_outputs_without_audio_say_so(sound_nrf, tmp_path) -> None:

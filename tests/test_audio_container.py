@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bitstream.container as container
+import bitstream.writer as writer
 from bitstream import (
     FORMAT_MAJOR,
     AudioParams,
@@ -22,8 +23,10 @@ from bitstream import (
     audio_streams,
 )
 from bitstream.audio import audio_payload, parse_audio
-from bitstream.container import AUDIO_TAG, frame_section, index_payload, write_nrf
+from bitstream.container import AUDIO_TAG
+from bitstream.framing import frame_section
 from bitstream.front import front_payload
+from bitstream.gop_index import index_payload
 from nrffcodec import decode
 
 from .audio_clips import synthetic_stream
@@ -35,7 +38,7 @@ def plain(encoded, request) -> bytes:
     """The shared encode as this nrff writes it, and as 3.2 wrote it (every GOP its own GOPC, GIDX)."""
     path, _ = encoded
     data = path.read_bytes()
-    return data if request.param == FORMAT_MAJOR else write_nrf(*parts(data), runs=False, major=3).data
+    return data if request.param == FORMAT_MAJOR else writer.write_nrf(*parts(data), runs=False, major=3).data
 
 
 def with_index_gap(plain: bytes, gap: int, extra: bytes) -> bytes:
@@ -62,7 +65,7 @@ def plain_frames(plain):
 
 def test_audio_round_trips_between_the_index_and_the_chunks(plain, with_audio) -> None:
     nrf = NrfFile(with_audio)
-    assert nrf.version in ((FORMAT_MAJOR, 0), (3, container.MINOR_WITHOUT_RUNS))  # no keyframe run
+    assert nrf.version in ((FORMAT_MAJOR, 0), (3, writer.MINOR_WITHOUT_RUNS))  # no keyframe run
     assert audio_streams(nrf) == [synthetic_stream(), synthetic_stream(5, seed=1)]
     names = [name for name, _, _ in nrf.sections]
     front = ["FRNT"] if nrf.version[0] == FORMAT_MAJOR else ["HEAD", "PSET", "GIDX"]

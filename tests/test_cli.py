@@ -32,6 +32,7 @@ def cli_encoded(tmp_path_factory, clip_path):
     out = tmp_path_factory.mktemp("cli") / "clip.nrf"
     result = run("encode", clip_path, out, *ENCODE_FAST, "--iterations", "200", "--json")
     assert result.exit_code == 0, result.stderr
+    assert [p.name for p in out.parent.iterdir()] == [out.name], "the encoder's own files were left beside it"
     return out, json.loads(result.stdout)
 
 

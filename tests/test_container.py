@@ -22,7 +22,7 @@ from bitstream import (
     write_nrf,
 )
 from bitstream.bytes_io import ByteReader, ByteWriter
-from bitstream.container import PREAMBLE, SECTION_HEAD, frame_section
+from bitstream.framing import PREAMBLE, SECTION_HEAD, frame_section
 from bitstream.front import read_parameter_sets
 from bitstream.gop_chunk import zero_tensor
 from bitstream.gop_index import INDEX_FIELDS, RUN_INDEX_FIELDS

@@ -16,11 +16,14 @@ from bitstream import (
     FORMAT_MINOR,
     BitstreamError,
     GopChunk,
+    Header,
     KeyframeCodec,
     NrfFile,
     add_audio,
+    add_audio_file,
     audio_streams,
     write_nrf,
+    write_nrf_file,
 )
 from bitstream.bytes_io import ByteReader
 from bitstream.framing import CRC, SECTION_HEAD, SECTION_OVERHEAD, frame_section
@@ -214,16 +217,38 @@ def test_the_3_2_fixtures_still_read_and_rewrite(tmp_path) -> None:
         assert frames_sha256(decode(as_4_1, device="cpu")) == KEYFRAMES_ONLY_SHA256
 
 
-def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
+def mixed_parts() -> tuple[Header, list[bytes], list[GopChunk]]:
+    """A file's parts: each GOP of a fixture then two one-frame GOPs of its keyframe (parsed, not decoded)."""
     header, parameter_sets, chunks = parts((FIXTURES / "two_gops-3.2.nrf").read_bytes())
-    mixed: list[GopChunk] = []  # each GOP of the fixture then two one-frame GOPs of its keyframe (parsed, not decoded)
+    mixed: list[GopChunk] = []
     for chunk in chunks:
         zero = [[dataclasses.replace(t, symbols=np.zeros_like(t.symbols)) for t in net] for net in chunk.networks]
         for count, networks in ((chunk.frame_count, chunk.networks), (1, zero), (1, zero)):
             first = sum(c.frame_count for c in mixed)
             mixed.append(GopChunk(len(mixed), first, count, min(chunk.key_offset, count - 1), chunk.keyframe, networks))
     video = dataclasses.replace(header.video, frame_count=sum(c.frame_count for c in mixed))
-    header = dataclasses.replace(header, video=video, gop_count=len(mixed))
+    return dataclasses.replace(header, video=video, gop_count=len(mixed)), parameter_sets, mixed
+
+
+def test_a_file_written_a_section_at_a_time_is_the_same_file(tmp_path) -> None:
+    header, parameter_sets, mixed = mixed_parts()
+    in_memory = write_nrf(header, parameter_sets, mixed)
+    sizes = write_nrf_file(tmp_path / "a.nrf", header, parameter_sets, mixed)
+    assert (tmp_path / "a.nrf").read_bytes() == in_memory.data
+    assert (sizes.size, sizes.keyframe_bytes, sizes.network_bytes) == (
+        len(in_memory.data),
+        in_memory.keyframe_bytes,
+        in_memory.network_bytes,
+    )
+    add_audio_file(tmp_path / "a.nrf", tmp_path / "b.nrf", [synthetic_stream(4), synthetic_stream(3, seed=1)])
+    assert (tmp_path / "b.nrf").read_bytes() == add_audio(
+        in_memory.data, [synthetic_stream(4), synthetic_stream(3, seed=1)]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nrf", "b.nrf"]  # the spool left nothing
+
+
+def test_runs_sit_beside_gops_with_networks_and_audio() -> None:
+    header, parameter_sets, mixed = mixed_parts()
     video_only = write_nrf(header, parameter_sets, mixed).data
     data = add_audio(video_only, [synthetic_stream(4)])
     assert tags(data) == [b"FRNT", b"AUDI", b"GOPC", HEADER_RUN_TAG, b"GOPC", HEADER_RUN_TAG]

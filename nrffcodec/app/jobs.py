@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from bitstream import AudioStream, NrfFile, add_audio, audio_streams
+from bitstream import AudioStream, NrfFile, add_audio_file, audio_streams
 
 from ..core.device import explain_cuda_oom, resolve_device
 from ..core.gop import frame_span
 from ..core.retime import parse_rate
 from ..core.video import FrameSource
 from ..decoder import Progress, decode_at_rate_segments, decode_segments, output_instants_of
-from ..encoder.pipeline import EncodeReport, Log, encode_video
+from ..encoder.pipeline import EncodeReport, Log, encode_video_file
 from ..encoder.progress import StageProgress
 from ..encoder.runner import Runner
 from ..errors import OutputError
@@ -39,11 +40,11 @@ class FileReport(EncodeReport):
     audio: tuple[str, ...] = ()  # one line per kept stream: codec, rate, channels, seconds
 
 
-def with_audio(data: bytes, report: EncodeReport, audio: list[AudioStream]) -> tuple[bytes, FileReport]:
-    """The encoder's (video-only) file with the audio sections added, and its report split into video and audio."""
-    data = add_audio(data, audio)
-    audio_bytes = NrfFile(data).audio_bytes
-    video_bytes = len(data) - audio_bytes
+def file_report(path: Path, report: EncodeReport, audio: list[AudioStream]) -> FileReport:
+    """The report of the encoder's file at `path`, its audio sections added (`audio`), split into video and audio."""
+    audio_bytes = NrfFile(path).audio_bytes
+    size = path.stat().st_size
+    video_bytes = size - audio_bytes
     fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
     fields.update(
         bytes=video_bytes,
@@ -53,7 +54,7 @@ def with_audio(data: bytes, report: EncodeReport, audio: list[AudioStream]) -> t
     lines = tuple(
         f"{s.codec} {s.params.sample_rate} Hz {s.layout or f'{s.params.channels} ch'} {s.seconds:.2f} s" for s in audio
     )
-    return data, FileReport(**fields, file_bytes=len(data), audio_bytes=audio_bytes, audio=lines)
+    return FileReport(**fields, file_bytes=size, audio_bytes=audio_bytes, audio=lines)
 
 
 def encode(
@@ -73,7 +74,7 @@ def encode(
     pipe ('-'), which cannot be read twice, is held in memory. `runner` says where GOPs train
     (app.cluster.RayRunner for a Ray cluster; default: this machine). The input's audio streams are
     kept as they are (AUDI sections), cut to the frames coded; `audio=False` drops them, with a note.
-    `progress` and `stages` count the encode's work (encode_video).
+    `progress` and `stages` count the encode's work (encode_video_file).
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
@@ -88,7 +89,9 @@ def encode(
     # stdin was read once, for the video: a pipe's audio is not kept
     sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
     audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)
-    check_output(dst, estimated_nrf_bytes(video, settings) + audio_estimate)  # ...or too full
+    # ...or too full: at the end the file is there twice (its sections wait for its front; or the
+    # video alone waits for its audio)
+    check_output(dst, 2 * (estimated_nrf_bytes(video, settings) + audio_estimate))
     log = log or (lambda text: None)
     store = None
     if workdir is not None:
@@ -98,11 +101,18 @@ def encode(
             log,
             estimated_nrf_bytes(video, settings),
         )
-    data, report = encode_video(video, settings, progress, log, store, runner, stages)
-    data, file_report = with_audio(data, report, sound)
-    with atomic_output(dst) as tmp:
-        tmp.write_bytes(data)
-    return file_report
+    # The encoder writes the file beside the output and measures it there; it is renamed to the output
+    # (its audio added on the way) once whole. A folder removed whatever stops the encode, but a kill.
+    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f".{dst.name}.", suffix=".encoding") as work:
+        video_file = Path(work) / "video.nrf"
+        report = encode_video_file(video, video_file, settings, progress, log, store, runner, stages)
+        with atomic_output(dst) as tmp:
+            if sound:
+                add_audio_file(video_file, tmp, sound)
+            else:
+                os.replace(video_file, tmp)
+            written = file_report(tmp, report, sound)
+    return written
 
 
 @dataclasses.dataclass(frozen=True)

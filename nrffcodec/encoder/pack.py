@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
-from bitstream import FieldArch, GopChunk, Header, QuantizedTensor, write_nrf
+from bitstream import FieldArch, GopChunk, Header, QuantizedTensor, write_nrf, write_nrf_file
 
 from ..core.fields import parameter_shapes
+from ..errors import OutputError
 from .keyframes import CodedKeyframes
 from .plan import EncodePlan
 from .train import GopResult
@@ -17,15 +19,25 @@ from .train import GopResult
 
 @dataclasses.dataclass(frozen=True)
 class PackedFile:
-    """The file's bytes and where they went."""
+    """The file, as bytes (`data`) or written to `path`, and where its bytes went."""
 
-    data: bytes
+    size: int
     keyframe_bytes: int  # keyframes in the chunks plus the shared parameter sets
     network_bytes: int
+    data: bytes | None = None
+    path: Path | None = None
 
     @property
     def container_bytes(self) -> int:
-        return len(self.data) - self.keyframe_bytes - self.network_bytes
+        return self.size - self.keyframe_bytes - self.network_bytes
+
+    @property
+    def source(self) -> bytes | Path:
+        """What the decoder reads: the bytes, or the file."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None, "a packed file is bytes or a file"
+        return self.path
 
 
 def untrained_networks(archs: tuple[FieldArch, FieldArch]) -> list[list[QuantizedTensor]]:
@@ -37,15 +49,28 @@ def untrained_networks(archs: tuple[FieldArch, FieldArch]) -> list[list[Quantize
 
 
 def pack_file(
-    header: Header, plan: EncodePlan, keyframes: CodedKeyframes, results: Mapping[int, GopResult]
+    header: Header,
+    plan: EncodePlan,
+    keyframes: CodedKeyframes,
+    results: Mapping[int, GopResult],
+    into: Path | None = None,
 ) -> PackedFile:
-    """Write the .nrf: one chunk per GOP, its keyframe and its networks (zeros where nothing was trained)."""
+    """Write the .nrf: one chunk per GOP, its keyframe and its networks (zeros where nothing was trained);
+    as bytes, or to the file `into` a section at a time (write_nrf_file)."""
     chunks = []
+    untrained = untrained_networks(plan.archs)  # one set for every GOP without networks: read, never changed
     for gop, keyframe in zip(plan.gops, keyframes.records):
         result = results.get(gop.index)
-        networks = [result.flow, result.residual] if result else untrained_networks(plan.archs)
+        networks = [result.flow, result.residual] if result else untrained
         chunks.append(GopChunk(gop.index, gop.first, gop.count, gop.key_offset, keyframe, networks))
+    parameter_set_bytes = sum(len(p) for p in keyframes.parameter_sets)
+    if into is not None:
+        try:
+            sizes = write_nrf_file(into, header, keyframes.parameter_sets, chunks)
+        except OSError as exc:
+            raise OutputError(f"cannot write the file in {into.parent}: {exc.strerror or exc}") from None
+        return PackedFile(sizes.size, sizes.keyframe_bytes + parameter_set_bytes, sizes.network_bytes, path=into)
     written = write_nrf(header, keyframes.parameter_sets, chunks)
     return PackedFile(
-        written.data, written.keyframe_bytes + sum(len(p) for p in keyframes.parameter_sets), written.network_bytes
+        len(written.data), written.keyframe_bytes + parameter_set_bytes, written.network_bytes, data=written.data
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from bitstream import KeyframeCodec
@@ -169,7 +170,40 @@ def encode_video(
     runner: Runner | None = None,
     stages: StageProgress | None = None,
 ) -> tuple[bytes, EncodeReport]:
-    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode.
+    """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode
+    (encode_stages has the arguments)."""
+    packed, report = encode_stages(video, settings, progress, log, store, runner, stages)
+    assert packed.data is not None, "packed in memory"
+    return packed.data, report
+
+
+def encode_video_file(
+    video: FrameSource,
+    path: Path,
+    settings: EncodeSettings = EncodeSettings(),
+    progress: Progress | None = None,
+    log: Log | None = None,
+    store: WorkStore | None = None,
+    runner: Runner | None = None,
+    stages: StageProgress | None = None,
+) -> EncodeReport:
+    """encode_video's file written to `path` a section at a time and measured on its decode from
+    there: memory holds the coded keyframes it is made of, not the file (decision 0075)."""
+    return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
+
+
+def encode_stages(
+    video: FrameSource,
+    settings: EncodeSettings = EncodeSettings(),
+    progress: Progress | None = None,
+    log: Log | None = None,
+    store: WorkStore | None = None,
+    runner: Runner | None = None,
+    stages: StageProgress | None = None,
+    into: Path | None = None,
+) -> tuple[PackedFile, EncodeReport]:
+    """Encode decoded frames to a .nrf, as bytes or into the file `into`; returns the packed file and the
+    report measured on its decode.
 
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
     the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, each
@@ -238,12 +272,14 @@ def encode_video(
     def pack_and_verify(
         layout: EncodePlan, coded_keys: CodedKeyframes, trained: Mapping[int, GopResult], frames: int | None = None
     ) -> tuple[PackedFile, Verified]:
-        packed = pack_file(header_for(video, layout, settings), layout, coded_keys, trained)
-        if frames is None:
+        header = header_for(video, layout, settings)
+        if frames is None:  # the file itself
+            packed = pack_file(header, layout, coded_keys, trained, into)
             log("decoding the written file to measure it")
-            return packed, verify(video, packed.data, device, progress=stage("verifying"))
+            return packed, verify(video, packed.source, device, progress=stage("verifying"))
+        packed = pack_file(header, layout, coded_keys, trained)  # the pilot window's GOPs, in memory
         log(f"decoding frames 0-{frames - 1} to measure them")
-        return packed, verify(video, packed.data, device, (0, frames))
+        return packed, verify(video, packed.source, device, (0, frames))
 
     def held_to_floor(frame_psnr: Sequence[float]) -> bool:
         check = check_against_floor(choice, gops, keyframes, results, frame_psnr)
@@ -278,8 +314,8 @@ def encode_video(
         packed, verified = pack_and_verify(plan, coded(plan), {})
     quality = verified.quality
     report = EncodeReport(
-        bytes=len(packed.data),
-        bpp=8.0 * len(packed.data) / (video.width * video.height * video.frame_count),
+        bytes=packed.size,
+        bpp=8.0 * packed.size / (video.width * video.height * video.frame_count),
         quality=quality,
         width=video.width,
         height=video.height,
@@ -294,4 +330,4 @@ def encode_video(
         device=device,
         notes=list(video.notes),
     )
-    return packed.data, report
+    return packed, report

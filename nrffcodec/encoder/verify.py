@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from ..core.quality import Quality, QualityAccumulator
 from ..core.video import FrameSource
@@ -18,12 +19,12 @@ class Verified:
 
 def verify(
     source: FrameSource,
-    data: bytes,
+    file: bytes | Path,
     device: str,
     frames: tuple[int, int] | None = None,
     progress: Progress | None = None,
 ) -> Verified:
-    """PSNR of the file's decode against the source: what the report states is what a user gets.
+    """PSNR of `file` (bytes or a path) decoded, against the source: what the report states is what a user gets.
 
     GOP by GOP against the source read again in order, so any length is measured in memory bounded
     by the GOP (and a float per frame). `frames` [start, end): only those (per frame: from start on);
@@ -31,6 +32,6 @@ def verify(
     """
     accumulator = QualityAccumulator(source.matrix, source.full_range)
     reader = source.reader()
-    for decoded in decode_segments(data, frames, device, progress):
+    for decoded in decode_segments(file, frames, device, progress):
         accumulator.add(reader.frames(decoded.first_frame, decoded.first_frame + decoded.frame_count), decoded)
     return Verified(accumulator.result(), tuple(accumulator.per_frame))

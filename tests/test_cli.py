@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -221,3 +223,22 @@ def test_a_ray_address_nothing_listens_on_fails_at_once(tmp_path, clip_path) -> 
     line = _one_line_error(result)
     assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in line
     assert not (tmp_path / "out.nrf").exists()
+
+
+def test_a_disk_that_fills_while_the_file_is_written_is_one_line_and_leaves_nothing(
+    tmp_path, clip_path, monkeypatch
+) -> None:
+    """The file is written at the very end of a long encode: a full disk there is one line, no output
+    and no temporary file beside it."""
+    from nrffcodec.encoder import pack
+
+    def full(path, *args):
+        Path(path).write_bytes(b"NRFF")  # part of a file, as a write cut short leaves it
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pack, "write_nrf_file", full)
+    out = tmp_path / "out" / "clip.nrf"
+    out.parent.mkdir()
+    line = _one_line_error(run("encode", clip_path, out, *ENCODE_FAST, "--gop", "1", "-q"))
+    assert "cannot write the file in" in line and "No space left on device" in line, line
+    assert list(out.parent.iterdir()) == []

@@ -6,9 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from bitstream import FieldArch, GopChunk, Header, QuantizedTensor, write_nrf, write_nrf_file
+from bitstream.gop_chunk import zero_tensor
 
 from ..core.fields import parameter_shapes
 from ..errors import OutputError
@@ -42,10 +41,7 @@ class PackedFile:
 
 def untrained_networks(archs: tuple[FieldArch, FieldArch]) -> list[list[QuantizedTensor]]:
     """A GOP with only its keyframe has all-zero networks; the chunk then stores no networks block (format 3.1)."""
-    return [
-        [QuantizedTensor(np.zeros(s, dtype=np.int32), np.ones(1, dtype=np.float32)) for s in parameter_shapes(a)]
-        for a in archs
-    ]
+    return [[zero_tensor(shape) for shape in parameter_shapes(a)] for a in archs]
 
 
 def pack_file(

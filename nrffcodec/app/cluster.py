@@ -220,11 +220,14 @@ class RayRunner:
 
         def drain() -> None:
             nonlocal queue_lost
+            if queue_lost:
+                return
             try:
-                ticks_now = [] if queue_lost else ticks.get_nowait_batch(ticks.qsize())
+                taken = ticks.get_nowait_batch(ticks.qsize())
             except ray.exceptions.RayError:  # the bar then moves as stretches come back (finish)
-                queue_lost, ticks_now = True, []
-            for tick in ticks_now:
+                queue_lost = True
+                return
+            for tick in taken:
                 count(tick)
 
         def submit(item: tuple[int, tuple[Gop, ...]]) -> tuple[Any, tuple[int, tuple[Gop, ...]]]:

@@ -22,7 +22,7 @@ sequence header. The reader expands a run back into the GopChunks a GOPC would h
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -274,16 +274,30 @@ def _placed_reader(
     return reader, place
 
 
-def split_runs(chunks: Sequence[GopChunk], period: int = 0) -> list[list[GopChunk]]:
+def split_runs(chunks: Iterable[GopChunk], period: int = 0) -> list[list[GopChunk]]:
     """The chunks in order, grouped: each stretch of MIN_RUN_GOPS or more weightless one-frame GOPs
     as one run, every other chunk alone. With a keyframe `period`, a run of SPLIT_RUN_GOPS or more
     also ends before the next intra keyframe (a GOP index divisible by it): a reader then holds at
     most about SPLIT_RUN_GOPS + period keyframes of a long clip at once, not the whole clip's."""
-    groups: list[list[GopChunk]] = []
+    return list(iter_runs(chunks, period))
+
+
+def iter_runs(chunks: Iterable[GopChunk], period: int = 0) -> Iterator[list[GopChunk]]:
+    """split_runs' groups one at a time, each as soon as the chunk after it is seen: the writer holds
+    one run's chunks, not the clip's."""
+    group: list[GopChunk] = []
     for chunk in chunks:
-        full = period > 0 and chunk.gop_index % period == 0 and len(groups[-1] if groups else []) >= SPLIT_RUN_GOPS
-        if groups and not full and is_weightless_frame(chunk) and is_weightless_frame(groups[-1][-1]):
-            groups[-1].append(chunk)
-        else:
-            groups.append([chunk])
-    return [part for group in groups for part in ([group] if len(group) >= MIN_RUN_GOPS else [[c] for c in group])]
+        full = period > 0 and chunk.gop_index % period == 0 and len(group) >= SPLIT_RUN_GOPS
+        if group and not full and is_weightless_frame(chunk) and is_weightless_frame(group[-1]):
+            group.append(chunk)
+            continue
+        yield from _as_run_or_alone(group)
+        group = [chunk]
+    yield from _as_run_or_alone(group)
+
+
+def _as_run_or_alone(group: list[GopChunk]) -> Iterator[list[GopChunk]]:
+    if len(group) >= MIN_RUN_GOPS:
+        yield group
+    else:
+        yield from ([chunk] for chunk in group)

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .bytes_io import ByteWriter
@@ -26,8 +26,8 @@ from .keyframe_run import (
     RUN_TAG,
     STREAM_RUN_TAG,
     is_weightless_frame,
+    iter_runs,
     run_tags,
-    split_runs,
     write_keyframe_run,
 )
 from .records import check_record, write_record
@@ -122,30 +122,27 @@ def _write_sections(
         raise ValueError(f"no writer for format {major}.x")
     if len(chunks) != header.gop_count:
         raise ValueError(f"{len(chunks)} chunks for {header.gop_count} GOPs")
-    expected_first = 0
-    for i, chunk in enumerate(chunks):
-        if chunk.gop_index != i or chunk.first_frame != expected_first:
-            raise ValueError(f"GOP {i} out of order")
-        if not 0 <= chunk.key_offset < chunk.frame_count <= header.gop_length * 2:
-            raise ValueError(f"GOP {i}: bad frame count or key offset")
-        expected_first += chunk.frame_count
-    if expected_first != header.video.frame_count:
-        raise ValueError("GOPs do not cover the frames")
     period = header.keyframe_period if major == FORMAT_MAJOR else 0  # 3.x as its writers grouped runs
     av1 = stream_runs and header.keyframe_codec == KeyframeCodec.AV1
     tags = run_tags(av1, major == FORMAT_MAJOR and packed_runs, header_runs)
     sequence_header = parameter_sets[0] if len(parameter_sets) == 1 else None
-    groups = split_runs(chunks, period) if runs else [[chunk] for chunk in chunks]
-    ridx = major == FORMAT_MAJOR or len(groups) < len(chunks)  # 4.x always has RIDX's entries
+    checked = _in_order(chunks, header)
+    groups: Iterable[list[GopChunk]] = iter_runs(checked, period) if runs else ([chunk] for chunk in checked)
+    if major == FORMAT_MAJOR:  # 4.x always has RIDX's entries: the chunks are met one group at a time
+        ridx = True
+    else:
+        groups = list(groups)
+        ridx = len(groups) < len(chunks)
     minor = MINOR_WITHOUT_STREAM_RUNS if ridx else MINOR_WITHOUT_RUNS
-    entries, keyframe_bytes, network_bytes, used_tags = [], 0, 0, set()
+    entries, keyframe_bytes, network_bytes, used_tags, networks = [], 0, 0, set(), False
     for group in groups:
         if len(group) == 1:
             written = write_gop_chunk(group[0])
             body = frame_section(b"GOPC", written.data)
             entries.append((group[0].frame_count, group[0].key_offset, len(body)) + (1,) * ridx)
             keyframe_bytes, network_bytes = keyframe_bytes + written.keyframe_size, network_bytes + written.weights_size
-        else:
+            networks = networks or not is_weightless_frame(group[0])
+        else:  # a run's GOPs are weightless
             tag, payload, keyframe_size = write_keyframe_run(group, tags, sequence_header)
             minor = max(minor, RUN_MINOR[tag])
             used_tags.add(tag)
@@ -155,7 +152,6 @@ def _write_sections(
         put(body)
     index = index_payload(entries, runs=ridx)
     if major == FORMAT_MAJOR:
-        networks = not all(is_weightless_frame(chunk) for chunk in chunks)
         front = frame_section(FRONT_TAG, front_payload(header, parameter_sets, index, networks))
         minor = max([RUN_MINOR[tag] for tag in used_tags if tag in (PACKED_RUN_TAG, HEADER_RUN_TAG)] + [0])
     else:
@@ -168,3 +164,18 @@ def _write_sections(
             + frame_section(b"RIDX" if ridx else b"GIDX", index)
         )
     return PREAMBLE.pack(MAGIC, major, minor) + front, keyframe_bytes, network_bytes
+
+
+def _in_order(chunks: Iterable[GopChunk], header: Header) -> Iterator[GopChunk]:
+    """`chunks` as they are met, each checked to follow the one before; raises ValueError (a bug in the
+    caller) on the first out of place, or at the end where they do not cover the frames."""
+    expected_first = 0
+    for i, chunk in enumerate(chunks):
+        if chunk.gop_index != i or chunk.first_frame != expected_first:
+            raise ValueError(f"GOP {i} out of order")
+        if not 0 <= chunk.key_offset < chunk.frame_count <= header.gop_length * 2:
+            raise ValueError(f"GOP {i}: bad frame count or key offset")
+        expected_first += chunk.frame_count
+        yield chunk
+    if expected_first != header.video.frame_count:
+        raise ValueError("GOPs do not cover the frames")

@@ -242,3 +242,36 @@ def test_a_disk_that_fills_while_the_file_is_written_is_one_line_and_leaves_noth
     line = _one_line_error(run("encode", clip_path, out, *ENCODE_FAST, "--gop", "1", "-q"))
     assert "cannot write the file in" in line and "No space left on device" in line, line
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_disk_that_fills_while_work_waits_on_it_is_one_line_and_leaves_nothing(
+    tmp_path, clip_path, monkeypatch
+) -> None:
+    """The keyframes wait on disk from the moment they are coded, long before the file is written
+    (decision 0076): a full disk then is one line too, and nothing is left beside the output."""
+    from nrffcodec.encoder import spool
+
+    real = spool.tempfile.TemporaryFile
+
+    class Full:
+        def __init__(self, **kwargs) -> None:
+            self._file = real(**kwargs)
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name: str):
+            return getattr(self._file, name)
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self._file.close()
+
+    monkeypatch.setattr(spool.tempfile, "TemporaryFile", lambda **kwargs: Full(**kwargs))
+    out = tmp_path / "out" / "clip.nrf"
+    out.parent.mkdir()
+    line = _one_line_error(run("encode", clip_path, out, *ENCODE_FAST, "--gop", "1", "-q"))
+    assert "cannot keep the encode's work on disk in" in line and "No space left on device" in line, line
+    assert list(out.parent.iterdir()) == []

@@ -250,17 +250,14 @@ class RayRunner:
             if not queue_lost:
                 ticks.shutdown(force=True)
 
-    def run(
-        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
-    ) -> list[GopResult]:
+    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None) -> None:
         """As LocalRunner.run; `on_steps` is not called: the steps of a GOP count when its result arrives."""
         ray = self._ray
         pending = iter(tasks)
         first = next(pending, None)
         if first is None:
-            return []
+            return
         remote = self._remote(train_on_worker, first.device)
-        results: dict[int, GopResult] = {}
 
         def submit(item: tuple[int, GopTask]) -> tuple[Any, tuple[int, int]]:
             position, task = item
@@ -268,7 +265,6 @@ class RayRunner:
             return remote.remote(ray.put(task)), (position, task.gop.index)
 
         def finish(key: tuple[int, int], result: GopResult) -> None:
-            results[key[0]] = result
             on_result(key[0], result)
 
         self._run_tasks(
@@ -279,7 +275,6 @@ class RayRunner:
             KEPT.format("GOPs", "trained"),
             in_flight_limit(self.slots(first.device)),
         )
-        return [results[position] for position in range(len(results))]
 
 
 def ray_runner(address: str | None, quiet: bool) -> RayRunner | None:

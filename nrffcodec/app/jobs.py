@@ -89,9 +89,9 @@ def encode(
     # stdin was read once, for the video: a pipe's audio is not kept
     sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
     audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)
-    # ...or too full: at the end the file is there twice (its sections wait for its front; or the
-    # video alone waits for its audio)
-    check_output(dst, 2 * (estimated_nrf_bytes(video, settings) + audio_estimate))
+    # ...or too full: at the end the file is there three times (the keyframe chain waits on disk and
+    # the sections wait for their front; or the video alone waits for its audio)
+    check_output(dst, 3 * (estimated_nrf_bytes(video, settings) + audio_estimate))
     log = log or (lambda text: None)
     store = None
     if workdir is not None:

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -82,7 +82,7 @@ class Workdir:
             raise OutputError(f"cannot create the work folder {self.folder}: {exc.strerror or exc}") from None
         check_output(self.folder / "keyframes-check.nrw", needed_bytes)
         self._gops: list[Gop] = []
-        self._keyframes: list[Keyframe] = []
+        self._keyframes: Sequence[Keyframe] = ()
         self._reused_stretches = 0
 
     # -- files
@@ -129,16 +129,16 @@ class Workdir:
 
     def use_keyframes(self, gops: Sequence[Gop], keyframes: CodedKeyframes) -> None:
         """The whole chain of the plan whose GOPs train next (call before `finished`)."""
-        self._gops, self._keyframes = list(gops), list(keyframes.records)
+        self._gops, self._keyframes = list(gops), keyframes.records  # read from disk when asked for
         if self._reused_stretches:
             count = self._reused_stretches
             self._log(f"resuming from {self.folder}: {count} stretch{'es' * (count != 1)} of keyframes already coded")
             self._reused_stretches = 0
 
     # -- trained GOPs
-    def finished(self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int) -> dict[int, GopResult]:
-        """GOPs trained by an earlier run of this encode (call after `keyframes`)."""
-        done: dict[int, GopResult] = {}
+    def finished(self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int) -> Iterator[GopResult]:
+        """GOPs trained by an earlier run of this encode, one at a time (call after `use_keyframes`)."""
+        done = 0
         wanted = {_gop_file(g.index): g for g in self._gops}
         for path in sorted(self.folder.glob(GOP_PATTERN)):
             gop = wanted.get(path.name)
@@ -156,10 +156,10 @@ class Workdir:
             except BitstreamError as exc:
                 self._discard(path.name, exc)
                 continue
-            done[gop.index] = GopResult(gop.index, chunk.networks[0], chunk.networks[1], 0.0, math.nan)
+            done += 1
+            yield GopResult(gop.index, chunk.networks[0], chunk.networks[1], 0.0, math.nan)
         if done:
-            self._log(f"resuming from {self.folder}: {len(done)} GOPs already trained")
-        return done
+            self._log(f"resuming from {self.folder}: {done} GOPs already trained")
 
     def save(self, result: GopResult) -> None:
         """Keep a GOP the moment it is trained."""

@@ -300,10 +300,14 @@ def choose_gop_length(
         sizes = [task_steps(task) for _, task in trainable]
         steps.begin(sizes, f"pilot: GOP {' and '.join(map(str, lengths))}", encode_steps())
 
+        results: dict[int, GopResult] = {}  # one GOP of the window per length
+
         def on_result(position: int, result: GopResult) -> None:
+            results[position] = result
             steps.finished(position, f"pilot: GOP {trainable[position][0]}: {result.train_psnr:.2f} dB train")
 
-        trained = iter(runner.run([task for _, task in trainable], on_result, log, steps.steps))
+        runner.run([task for _, task in trainable], on_result, log, steps.steps)
+        trained = iter(results[position] for position in range(len(trainable)))
         out = []
         for plan, keyframes, key_sse, task in pending:
             network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)

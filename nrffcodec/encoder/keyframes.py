@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from bitstream import Keyframe, KeyframeCodec
@@ -23,6 +24,7 @@ from ..core.video import FrameSource, Planes, SegmentReader, Video
 from ..decoder import available_memory
 from .plan import EncodePlan
 from .progress import Progress
+from .spool import KeyframeSpool, shared_ids
 from .stretch_workers import StretchRunner, code_in_workers, workers_that_fit
 
 
@@ -31,7 +33,7 @@ class CodedKeyframes:
     """The chain as the file stores it: shared parameter sets, then one record per GOP."""
 
     parameter_sets: tuple[bytes, ...]
-    records: tuple[Keyframe, ...]
+    records: Sequence[Keyframe]  # by GOP index: a tuple, or read from disk (spool)
 
     @property
     def bytes(self) -> int:
@@ -75,11 +77,7 @@ def join_stretches(parts: Iterable[CodedKeyframes]) -> CodedKeyframes:
     records = []
     for part in parts:
         for keyframe in part.records:
-            ids = []
-            for unit in (part.parameter_sets[i] for i in keyframe.parameter_set_ids):
-                if unit not in parameter_sets:
-                    parameter_sets.append(unit)
-                ids.append(parameter_sets.index(unit))
+            ids = shared_ids((part.parameter_sets[i] for i in keyframe.parameter_set_ids), parameter_sets)
             records.append(Keyframe(ids, keyframe.slices))
     return CodedKeyframes(tuple(parameter_sets), tuple(records))
 
@@ -119,6 +117,7 @@ def code_keyframes(
     store: StretchStore | None = None,
     jobs: int = 1,
     remote: StretchRunner | None = None,
+    spool_folder: Path | None = None,
 ) -> CodedKeyframes:
     """Code every GOP's keyframe, intra every keyframe period; share identical parameter sets.
 
@@ -126,14 +125,21 @@ def code_keyframes(
     So `store` keeps each stretch as it is coded and an interrupted encode resumes after it, and
     up to `jobs` processes code stretches side by side (stretch_workers), or `remote` codes them
     (a Ray cluster), with the same bytes. The pictures are read from the source as the encoder
-    takes them; `progress` counts them.
+    takes them; `progress` counts them. Each stretch waits on disk once coded, in `spool_folder`
+    (the system's temporary folder by default), and the records come back from there one at a time.
     """
     stretches = chain_stretches(plan)
-    coded: dict[int, CodedKeyframes] = {}
+    chain = KeyframeSpool(len(plan.gops), spool_folder)
+    coded: set[int] = set()
+
+    def add(index: int, part: CodedKeyframes) -> None:
+        chain.add(index, stretches[index][0].index, part.parameter_sets, part.records)
+        coded.add(index)
+
     for index, stretch in enumerate(stretches):
         held = store.held_stretch(stretch) if store else None
         if held is not None:
-            coded[index] = held
+            add(index, held)
     todo = [index for index in range(len(stretches)) if index not in coded]
     pictures = len(plan.gops) - sum(len(stretches[i]) for i in todo)
 
@@ -148,7 +154,7 @@ def code_keyframes(
         report()
 
     def keep(index: int, part: CodedKeyframes) -> None:
-        coded[index] = part
+        add(index, part)
         if store:
             store.keep_stretch(stretches[index], part)
         report()  # its pictures may have been counted before it came back
@@ -165,7 +171,8 @@ def code_keyframes(
         reader = video.reader()
         for index in todo:
             keep(index, code_stretch(reader, plan, stretches[index], video.full_range, preset, on_picture=count))
-    return join_stretches(coded[index] for index in range(len(stretches)))
+    parameter_sets, records = chain.joined()
+    return CodedKeyframes(parameter_sets, records)
 
 
 def decode_all(keyframes: CodedKeyframes, plan: EncodePlan, height: int, width: int) -> dict[int, Planes]:

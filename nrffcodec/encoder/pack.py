@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bitstream import FieldArch, GopChunk, Header, QuantizedTensor, write_nrf, write_nrf_file
+from bitstream import FieldArch, GopChunk, Header, Keyframe, QuantizedTensor, write_nrf, write_nrf_file
 from bitstream.gop_chunk import zero_tensor
 
 from ..core.fields import parameter_shapes
+from ..core.lazy import MadeOnRequest
 from ..errors import OutputError
 from .keyframes import CodedKeyframes
 from .plan import EncodePlan
@@ -44,6 +45,26 @@ def untrained_networks(archs: tuple[FieldArch, FieldArch]) -> list[list[Quantize
     return [[zero_tensor(shape) for shape in parameter_shapes(a)] for a in archs]
 
 
+class PlannedChunks(MadeOnRequest[GopChunk]):
+    """The file's chunks by GOP, each made when the writer comes to it: its keyframe read then
+    (from disk where the chain was spooled), so the writer holds one run's keyframes at a time."""
+
+    def __init__(self, plan: EncodePlan, records: Sequence[Keyframe], results: Mapping[int, GopResult]) -> None:
+        self._gops = plan.gops
+        self._records = records
+        self._results = results
+        self._untrained = untrained_networks(plan.archs)  # one set for every GOP without networks: read, never changed
+
+    def __len__(self) -> int:
+        return len(self._gops)
+
+    def make(self, index: int) -> GopChunk:
+        gop = self._gops[index]
+        result = self._results.get(gop.index)
+        networks = [result.flow, result.residual] if result else self._untrained
+        return GopChunk(gop.index, gop.first, gop.count, gop.key_offset, self._records[gop.index], networks)
+
+
 def pack_file(
     header: Header,
     plan: EncodePlan,
@@ -53,12 +74,7 @@ def pack_file(
 ) -> PackedFile:
     """Write the .nrf: one chunk per GOP, its keyframe and its networks (zeros where nothing was trained);
     as bytes, or to the file `into` a section at a time (write_nrf_file)."""
-    chunks = []
-    untrained = untrained_networks(plan.archs)  # one set for every GOP without networks: read, never changed
-    for gop, keyframe in zip(plan.gops, keyframes.records):
-        result = results.get(gop.index)
-        networks = [result.flow, result.residual] if result else untrained
-        chunks.append(GopChunk(gop.index, gop.first, gop.count, gop.key_offset, keyframe, networks))
+    chunks = PlannedChunks(plan, keyframes.records, results)
     parameter_set_bytes = sum(len(p) for p in keyframes.parameter_sets)
     if into is not None:
         try:

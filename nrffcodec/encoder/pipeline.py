@@ -36,6 +36,7 @@ from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
 from .runner import LocalRunner, Runner, default_jobs, jobs_that_fit
+from .spool import ResultSpool
 from .stretch_workers import StretchRunner, default_chain_jobs
 from .train import GopResult, GopTask, schedule_for
 from .verify import Verified, verify
@@ -51,7 +52,7 @@ class WorkStore(StretchStore, Protocol):
 
     def finished(
         self, shapes: Sequence[Sequence[tuple[int, ...]]], parameter_set_count: int
-    ) -> dict[int, GopResult]: ...
+    ) -> Iterator[GopResult]: ...
 
     def save(self, result: GopResult) -> None: ...
 
@@ -137,28 +138,28 @@ def train_fields(
     runner: Runner,
     steps: StepCount,
     log: Log,
-    on_result: Callable[[GopResult], None] | None = None,
+    on_result: Callable[[GopResult], None],
     later: int = 0,
-) -> dict[int, GopResult]:
+) -> list[int]:
     """Stage 4 over the GOPs of `tasks`, whose training steps are `sizes` (`later`: the steps of GOPs
-    trained after these): each result reaches `on_result` (the store) as soon as it is trained."""
+    trained after these): each result reaches `on_result` (the spool, the store) as soon as it is
+    trained and is not kept here. Returns the indices of the GOPs trained."""
     if not sizes:
-        return {}
+        return []
     steps.begin(list(sizes), "training", later)
-    finished = 0
+    trained: list[int] = []
 
     def done(position: int, result: GopResult) -> None:
-        nonlocal finished
-        finished += 1
-        if on_result:
-            on_result(result)
+        trained.append(result.index)
+        on_result(result)
         steps.finished(
             position,
-            f"{finished}/{len(sizes)} GOPs, last GOP {result.index}: {result.train_psnr:.2f} dB train, "
+            f"{len(trained)}/{len(sizes)} GOPs, last GOP {result.index}: {result.train_psnr:.2f} dB train, "
             f"{result.seconds:.0f}s",
         )
 
-    return {r.index: r for r in runner.run(tasks, done, log, steps.steps)}
+    runner.run(tasks, done, log, steps.steps)
+    return trained
 
 
 def encode_video(
@@ -188,7 +189,8 @@ def encode_video_file(
     stages: StageProgress | None = None,
 ) -> EncodeReport:
     """encode_video's file written to `path` a section at a time and measured on its decode from
-    there: memory holds the coded keyframes it is made of, not the file (decision 0075)."""
+    there: memory holds neither the file (decision 0075) nor its coded keyframes, which wait in a
+    temporary file in `path`'s folder (0076)"""
     return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
 
 
@@ -206,7 +208,8 @@ def encode_stages(
     report measured on its decode.
 
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
-    the encoder holds the frames of the GOPs in flight, never the whole clip. With `store`, each
+    the encoder holds the frames of the GOPs in flight, never the whole clip, and the coded keyframes
+    and trained GOPs wait on disk beside `into` until the file is written (spool). With `store`, each
     stretch of the keyframe chain and each trained GOP are kept there and reused by the same encode;
     `runner` says where GOPs train (default: processes of this machine, settings.jobs of them); a
     runner that is also a StretchRunner (a Ray cluster) codes the keyframe chain's stretches as well.
@@ -241,13 +244,16 @@ def encode_stages(
         + (f", training on {device}" if fields else "")
     )
 
+    spool_folder = into.parent if into else None  # what waits on disk for the file waits beside it (0076)
+
     def stage(name: str) -> Progress | None:
         """The count of a stage after training, asked of `stages` only when the stage runs."""
         return stages(name) if stages else None
 
     def coded(plan: EncodePlan) -> CodedKeyframes:
+        jobs = default_chain_jobs(settings.jobs)
         keyframes = choice.keyframes_for(plan) or code_keyframes(
-            video, plan, settings.preset, stage("keyframes"), store, default_chain_jobs(settings.jobs), remote
+            video, plan, settings.preset, stage("keyframes"), store, jobs, remote, spool_folder
         )
         if store:
             store.use_keyframes(plan.gops, keyframes)
@@ -255,7 +261,10 @@ def encode_stages(
 
     keyframes = coded(plan)
     decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)
-    results = store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)) if store else {}
+    results = ResultSpool(spool_folder)  # the trained GOPs wait on disk too
+    if store:
+        for result in store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)):
+            results.add(result)
     todo = [gop for gop in gops if gop.predicted and gop.index not in results]
     # The pilot window's GOPs train first: the floor check needs only them, and where they fail it,
     # the rest of a long clip is not trained for nothing.
@@ -267,7 +276,12 @@ def encode_stages(
     def train(batch: list[Gop], later: int = 0) -> None:
         tasks = gop_tasks(video, plan, batch, decoded_keys, schedule, settings, device)
         sizes = [gop_steps(gop, schedule, pixels) for gop in batch]
-        results.update(train_fields(tasks, sizes, runner, steps, log, store.save if store else None, later))
+        train_fields(tasks, sizes, runner, steps, log, keep, later)
+
+    def keep(result: GopResult) -> None:
+        results.add(result)
+        if store:
+            store.save(result)
 
     def pack_and_verify(
         layout: EncodePlan, coded_keys: CodedKeyframes, trained: Mapping[int, GopResult], frames: int | None = None

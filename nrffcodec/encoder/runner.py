@@ -34,16 +34,15 @@ CUDA_JOBS = 1  # GOPs trained side by side on one GPU: one process keeps it busy
 
 
 class Runner(Protocol):
-    """Trains GOP tasks somewhere; results come back in task order.
+    """Trains GOP tasks somewhere; each result goes to `on_result` with its position in the task list
+    as soon as it is trained, and is not kept.
 
     `tasks` may be a generator that reads the GOPs' frames as it goes: a backend takes the next
     task only when it has room for it (a bounded number in flight), so memory does not grow with
     the clip. `on_steps(position, steps)` hears each GOP's training steps as they happen.
     """
 
-    def run(
-        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
-    ) -> list[GopResult]: ...
+    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None) -> None: ...
 
 
 def in_flight_limit(workers: int) -> int:
@@ -148,28 +147,19 @@ class LocalRunner:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(
-        self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None
-    ) -> list[GopResult]:
-        results: dict[int, GopResult] = {}
-
-        def done(position: int, result: GopResult) -> None:
-            results[position] = result
-            on_result(position, result)
-
+    def run(self, tasks: Iterable[GopTask], on_result: OnResult, log: Log, on_steps: OnSteps | None = None) -> None:
         pending = iter(tasks)
         head = list(itertools.islice(pending, 2))  # is there more than one? (one trains in this process)
         if not head:
-            return []
+            return
         tasks = itertools.chain(head, pending)
         if self.jobs <= 1 or len(head) == 1:
             with single_thread() if head[0].device == "cpu" else contextlib.nullcontext():
                 for position, task in enumerate(tasks):
                     report = functools.partial(on_steps, position) if on_steps else None
-                    done(position, train_with_fallback(task, functools.partial(train_gop, on_steps=report), log))
+                    on_result(position, train_with_fallback(task, functools.partial(train_gop, on_steps=report), log))
         else:
-            self._run_pool(head[0].device, tasks, done, log, on_steps)
-        return [results[position] for position in range(len(results))]
+            self._run_pool(head[0].device, tasks, on_result, log, on_steps)
 
     def _run_pool(
         self,

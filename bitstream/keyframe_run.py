@@ -156,23 +156,25 @@ def write_stream_run(
     The OBUs are split once, whichever kinds are tried."""
     writer = _placed_writer(chunks)
     start = len(writer)
-    obus = b"".join(s for chunk in chunks for s in chunk.keyframe.slices)
-    try:
-        units = split_obus(obus)
+    try:  # a run is up to an intra period of keyframes: each copy of it let go once used
+        units = split_obus(b"".join(s for chunk in chunks for s in chunk.keyframe.slices))
         if group_temporal_units(units) != [chunk.keyframe.slices for chunk in chunks]:
             return None
     except ValueError:
         return None
     first = _first_stored(tags, units, sequence_header, len(chunks))
+    del units
     if first is None:
         return None
     tag, stored = first
+    del first
     refs = [(position, pid) for position, chunk in enumerate(chunks) for pid in chunk.keyframe.parameter_set_ids]
     writer.uvarint(len(refs))
     for position, pid in refs:
         writer.uvarint(position)
         writer.uvarint(pid)
     writer.raw(stored)
+    del stored
     return tag, writer.getvalue(), len(writer) - start
 
 

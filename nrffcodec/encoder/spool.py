@@ -30,7 +30,7 @@ class SpoolFile:
             self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115  # open as long as it is read
         except OSError as exc:
             raise self._error(exc) from None
-        self._closer = weakref.finalize(self, self._file.close)
+        weakref.finalize(self, self._file.close)  # closed with the spool, not left to the interpreter's exit
         self._lock = threading.Lock()  # the training's task feeder and the main thread both read
         self._end = 0
 
@@ -52,9 +52,6 @@ class SpoolFile:
         with self._lock:
             self._file.seek(offset)
             return self._file.read(length)
-
-    def close(self) -> None:
-        self._closer()
 
 
 def shared_ids(units: Iterable[bytes], kept: list[bytes]) -> list[int]:

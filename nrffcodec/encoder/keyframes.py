@@ -126,7 +126,7 @@ def code_keyframes(
     up to `jobs` processes code stretches side by side (stretch_workers), or `remote` codes them
     (a Ray cluster), with the same bytes. The pictures are read from the source as the encoder
     takes them; `progress` counts them. Each stretch waits on disk once coded, in `spool_folder`
-    (the system's temporary folder by default), and the records come back from there one at a time.
+    (in memory without one), and the records come back from there one at a time.
     """
     stretches = chain_stretches(plan)
     chain = KeyframeSpool(len(plan.gops), spool_folder)

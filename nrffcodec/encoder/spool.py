@@ -6,12 +6,14 @@ reference walk, the floor check and the writer ask for them.
 
 from __future__ import annotations
 
+import io
 import pickle
 import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from bitstream import Keyframe
 
@@ -21,15 +23,18 @@ from .train import GopResult
 
 
 class SpoolFile:
-    """Blobs appended to an unnamed temporary file in `folder` (the system's temporary folder by
-    default) and read back by where they went; gone when closed, collected, or the process ends."""
+    """Blobs appended to an unnamed temporary file in `folder`, gone when the spool is collected or
+    the process ends, and read back by where they went. Without a folder (an encode to bytes, the
+    pilot's window: short, and held whole anyway) the blobs stay in memory and no disk is needed."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self._folder = folder or Path(tempfile.gettempdir())
-        try:
-            self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115  # open as long as it is read
-        except OSError as exc:
-            raise self._error(exc) from None
+        self._folder = folder
+        self._file: BinaryIO = io.BytesIO()
+        if folder is not None:
+            try:
+                self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115  # open as long as it is read
+            except OSError as exc:
+                raise self._error(exc) from None
         weakref.finalize(self, self._file.close)  # closed with the spool, not left to the interpreter's exit
         self._lock = threading.Lock()  # the training's task feeder and the main thread both read
         self._end = 0

@@ -189,8 +189,8 @@ def encode_video_file(
     stages: StageProgress | None = None,
 ) -> EncodeReport:
     """encode_video's file written to `path` a section at a time and measured on its decode from
-    there: memory holds neither the file (decision 0075) nor its coded keyframes, which wait in a
-    temporary file in `path`'s folder (0076)"""
+    there: memory holds neither the file (decision 0075) nor its coded keyframes and trained GOPs,
+    which wait in temporary files in `path`'s folder (0076)."""
     return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
 
 
@@ -209,7 +209,8 @@ def encode_stages(
 
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
     the encoder holds the frames of the GOPs in flight, never the whole clip, and the coded keyframes
-    and trained GOPs wait on disk beside `into` until the file is written (spool). With `store`, each
+    and trained GOPs wait on disk beside `into` until the file is written (spool; in memory for
+    bytes). With `store`, each
     stretch of the keyframe chain and each trained GOP are kept there and reused by the same encode;
     `runner` says where GOPs train (default: processes of this machine, settings.jobs of them); a
     runner that is also a StretchRunner (a Ray cluster) codes the keyframe chain's stretches as well.
@@ -261,7 +262,7 @@ def encode_stages(
 
     keyframes = coded(plan)
     decoded_keys = keyframe_groups(keyframes, plan, video.height, video.width)
-    results = ResultSpool(spool_folder)  # the trained GOPs wait on disk too
+    results = ResultSpool(spool_folder)  # the trained GOPs wait beside the file too
     if store:
         for result in store.finished([parameter_shapes(a) for a in plan.archs], len(keyframes.parameter_sets)):
             results.add(result)

@@ -165,7 +165,7 @@ class LocalRunner:
         self,
         device: str,
         tasks: Iterator[GopTask],
-        done: Callable[[int, GopResult], None],
+        on_result: OnResult,
         log: Log,
         on_steps: OnSteps | None,
     ) -> None:
@@ -186,7 +186,7 @@ class LocalRunner:
                     finished, _ = concurrent.futures.wait(futures, REPORT_SECONDS, concurrent.futures.FIRST_COMPLETED)
                     _drain(reports, on_steps, log)
                     for future in sorted(finished, key=futures.get):
-                        done(futures.pop(future), result_of(future))
+                        on_result(futures.pop(future), result_of(future))
                     for position, task in itertools.islice(numbered, in_flight_limit(workers) - len(futures)):
                         futures[pool.submit(_train_in_worker, position, task)] = position
             except BaseException:

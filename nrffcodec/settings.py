@@ -53,6 +53,8 @@ QUALITY_LADDER: dict[int, Rung] = {
     8: Rung(8, 24, 32, 64),
 }
 QUALITY_MIN, QUALITY_MAX = min(QUALITY_LADDER), max(QUALITY_LADDER)
+# The AV1 keyframe QP scale --keyframe-qp takes: SVT-AV1 reads a CRF of 0 as "not given".
+KEYFRAME_QP_MIN, KEYFRAME_QP_MAX = 1, 63
 DEFAULT_QUALITY = 4
 # Short GOPs code few frames, so full-width networks cost as much as the frames they save:
 # (shortest GOP, width divisor), longest first, never narrower than quality 1's networks.
@@ -155,6 +157,8 @@ class EncodeSettings:
             raise InputError(f"--jobs must be at least 1, got {self.jobs}")
         if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:
             raise InputError(f"--weight-bits must be 2..16, got {self.weight_bits}")
+        if self.keyframe_qp is not None and not KEYFRAME_QP_MIN <= self.keyframe_qp <= KEYFRAME_QP_MAX:
+            raise InputError(f"--keyframe-qp must be {KEYFRAME_QP_MIN}..{KEYFRAME_QP_MAX}, got {self.keyframe_qp}")
         if not 1 <= self.keyframe_period <= 65535:
             raise InputError(f"--keyframe-period must be 1..65535, got {self.keyframe_period}")
         if self.iterations is not None and self.iterations < 1:

@@ -195,6 +195,25 @@ def test_truncated_nrf(cli_encoded, tmp_path) -> None:
     assert "truncated" in _one_line_error(run("info", cut))
 
 
+def test_keyframe_qp_sets_the_rate_between_two_qualities(clip_path, tmp_path) -> None:
+    """--keyframe-qp replaces the quality's QP: each step down costs bytes and buys PSNR, the report names it."""
+    reports = {}
+    for qp in (40, 44, 48):
+        result = run(
+            "encode", clip_path, tmp_path / f"{qp}.nrf", *ENCODE_FAST, "--gop", "1", "--keyframe-qp", qp, "--json"
+        )
+        assert result.exit_code == 0, result.stderr
+        reports[qp] = json.loads(result.stdout)
+        assert reports[qp]["keyframe_qp"] == qp
+    sizes = [reports[qp]["bytes"] for qp in (40, 44, 48)]
+    psnrs = [reports[qp]["quality"]["psnr_yuv"] for qp in (40, 44, 48)]
+    assert sizes[0] > sizes[1] > sizes[2] and psnrs[0] > psnrs[1] > psnrs[2], (sizes, psnrs)
+    for bad in ("0", "64"):
+        line = _one_line_error(run("encode", clip_path, tmp_path / "o.nrf", "--keyframe-qp", bad))
+        assert "'--keyframe-qp'" in line and bad in line
+    assert not (tmp_path / "o.nrf").exists()
+
+
 def test_corrupted_nrf_names_the_problem(cli_encoded, tmp_path) -> None:
     path, _ = cli_encoded
     data = bytearray(path.read_bytes())

@@ -13,7 +13,8 @@ from nrffcodec.core.colour import rgb8_to_yuv420, yuv420_to_rgb8
 from nrffcodec.core.gop import gops_needed, plan_gops, reference_gops
 from nrffcodec.core.quant import FINE_STEP_DIVISOR, dequantize, fake_quantize, quant_config_for, quantize, steps_for
 from nrffcodec.core.warp import sample
-from nrffcodec.settings import QuantConfig
+from nrffcodec.errors import InputError
+from nrffcodec.settings import EncodeSettings, QuantConfig, rd_lambda
 
 
 def qmax(bits: int) -> int:
@@ -334,3 +335,15 @@ def test_a_training_process_that_dies_is_one_line_naming_jobs(monkeypatch: pytes
     monkeypatch.setattr(runner, "train_gop", killed)  # the forked workers inherit it
     with pytest.raises(ResourceError, match="a process training GOPs died.*smaller --jobs"):
         encode_video(moving_texture(16, 16, 12, dx=1), fast_settings(gop=4, jobs=2, iterations=5))
+
+
+@pytest.mark.parametrize("changes", [{"keyframe_qp": 0}, {"keyframe_qp": 64}, {"weight_bits": 1}, {"quality": 9}])
+def test_settings_refuse_what_the_cli_refuses(changes) -> None:
+    with pytest.raises(InputError, match="must be"):
+        EncodeSettings(**changes)
+
+
+def test_a_keyframe_qp_override_moves_the_qp_and_the_pilots_lambda_only() -> None:
+    plain, chosen = EncodeSettings(quality=4), EncodeSettings(quality=4, keyframe_qp=37)
+    assert chosen.rung == dataclasses.replace(plain.rung, keyframe_qp=37)
+    assert chosen.rd_lambda == rd_lambda(37) < plain.rd_lambda

@@ -14,7 +14,15 @@ import click
 from ..core.gop import gop_sizes
 from ..errors import InputError, OutputError
 from ..media.files import is_stdio, refuse_existing
-from ..settings import DEFAULT_QUALITY, PRESETS, QUALITY_MAX, QUALITY_MIN, EncodeSettings
+from ..settings import (
+    DEFAULT_QUALITY,
+    KEYFRAME_QP_MAX,
+    KEYFRAME_QP_MIN,
+    PRESETS,
+    QUALITY_MAX,
+    QUALITY_MIN,
+    EncodeSettings,
+)
 from .exits import OneLineUsageGroup, friendly_errors, say, terminated
 from .options import parse_frame_range
 from .progress import Bar, stage_bars
@@ -53,7 +61,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
         f"of {gop_sizes(report.frames, report.gops)}",
         f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
         f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
-        f"keyframes {share(report.keyframe_bytes)}, networks {share(report.network_bytes)}, "
+        f"keyframes {share(report.keyframe_bytes)} at QP {report.keyframe_qp}, networks {share(report.network_bytes)}, "
         f"container {share(report.container_bytes)}",
         f"time {report.seconds:.1f} s (training {report.train_seconds:.1f} s on {report.device}), "
         f"{report.seconds / report.frames:.2f} s/frame",
@@ -86,6 +94,12 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     type=click.IntRange(1, 256),
     help="GOPs trained at once (default: CPU cores; 1 on a GPU), and stretches of keyframes coded at once "
     "(default: one per 8 cores).",
+)
+@click.option(
+    "--keyframe-qp",
+    type=click.IntRange(KEYFRAME_QP_MIN, KEYFRAME_QP_MAX),
+    help="Override the quality's keyframe QP (AV1 scale, lower = bigger file; x265 keyframes map it to "
+    "theirs): rate control finer than --quality's steps.",
 )
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(
@@ -131,6 +145,7 @@ def encode_cmd(
     device: str,
     frames_text: str | None,
     jobs: int | None,
+    keyframe_qp: int | None,
     weight_bits: int | None,
     keyframe_codec: str,
     keyframe_period: int,
@@ -156,6 +171,7 @@ def encode_cmd(
         device=device,
         frames=parse_frame_range(frames_text),
         jobs=jobs,
+        keyframe_qp=keyframe_qp,
         weight_bits=weight_bits,
         seed=seed,
         iterations=iterations,

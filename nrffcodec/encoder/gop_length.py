@@ -19,7 +19,7 @@ from bitstream import KeyframeCodec, encoded_networks_size
 from ..core.gop import Gop, gop_sizes, plan_gops
 from ..core.quality import mse_of, psnr
 from ..core.video import FrameSource, Planes, Video
-from ..settings import EncodeSettings, Schedule
+from ..settings import KEYFRAME_QP_MAX, EncodeSettings, Schedule
 from .keyframes import CodedKeyframes, code_keyframes, decode_all, keyframe_sse
 from .plan import EncodePlan, plan_encode
 from .progress import StepCount, plan_steps
@@ -45,7 +45,6 @@ RUN_FRAMING_BYTES = {KeyframeCodec.HEVC: 3, KeyframeCodec.AV1: 0}
 # The floor's curve: GOP 1 coded again this many keyframe QPs higher, at most the AV1 scale's top,
 # and a length with fields kept only above the line through the two (decisions 0042, 0048).
 FLOOR_CURVE_QP_STEP = 6
-MAX_KEYFRAME_QP = 63
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,9 +213,9 @@ def other_floor_qp(qp: int) -> int:
     with fields costs fewer bytes than the floor at the same QP), so that the line is read near its
     points. FLOOR_CURVE_QP_STEP higher, else the scale's top while that is at least half a step away
     (two points closer than that give a noisy slope), else a step lower."""
-    if qp + FLOOR_CURVE_QP_STEP <= MAX_KEYFRAME_QP:
+    if qp + FLOOR_CURVE_QP_STEP <= KEYFRAME_QP_MAX:
         return qp + FLOOR_CURVE_QP_STEP
-    return MAX_KEYFRAME_QP if MAX_KEYFRAME_QP - qp >= FLOOR_CURVE_QP_STEP // 2 else qp - FLOOR_CURVE_QP_STEP
+    return KEYFRAME_QP_MAX if KEYFRAME_QP_MAX - qp >= FLOOR_CURVE_QP_STEP // 2 else qp - FLOOR_CURVE_QP_STEP
 
 
 def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, make_task: MakeTask) -> PilotMeasure:

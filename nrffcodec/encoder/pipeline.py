@@ -69,6 +69,7 @@ class EncodeReport:
     frames: int
     gops: int
     gop_length: int  # --gop, or the pilot's choice
+    keyframe_qp: int  # in the keyframe codec's own scale
     keyframe_bytes: int
     network_bytes: int
     container_bytes: int
@@ -337,6 +338,7 @@ def encode_stages(
         frames=video.frame_count,
         gops=len(gops),
         gop_length=gop_length,
+        keyframe_qp=plan.keyframe_qp,
         keyframe_bytes=packed.keyframe_bytes,
         network_bytes=packed.network_bytes,
         container_bytes=packed.container_bytes,

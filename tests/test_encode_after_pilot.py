@@ -121,10 +121,15 @@ def test_the_encoder_holds_the_trained_fields_to_the_floor(
     monkeypatch.setattr(pipeline, "choose_gop_length", lambda *args: choice)
     batches: list[list[int]] = []  # the GOPs of each training batch
 
-    def train_fields(*args, **kwargs):
-        results = real_train_fields(*args, **kwargs)
-        batches.extend([sorted(results)] if results else [])
-        return results
+    def train_fields(tasks, sizes, runner, steps, log, on_result, later=0):
+        batch: list[int] = []
+
+        def keep(result):
+            batch.append(result.index)
+            on_result(result)
+
+        real_train_fields(tasks, sizes, runner, steps, log, keep, later)
+        batches.extend([sorted(batch)] if batch else [])
 
     real_train_fields = pipeline.train_fields
     monkeypatch.setattr(pipeline, "train_fields", train_fields)

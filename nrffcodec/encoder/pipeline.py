@@ -141,26 +141,26 @@ def train_fields(
     log: Log,
     on_result: Callable[[GopResult], None],
     later: int = 0,
-) -> list[int]:
+) -> None:
     """Stage 4 over the GOPs of `tasks`, whose training steps are `sizes` (`later`: the steps of GOPs
     trained after these): each result reaches `on_result` (the spool, the store) as soon as it is
-    trained and is not kept here. Returns the indices of the GOPs trained."""
+    trained and is not kept here."""
     if not sizes:
-        return []
+        return
     steps.begin(list(sizes), "training", later)
-    trained: list[int] = []
+    trained = 0
 
     def done(position: int, result: GopResult) -> None:
-        trained.append(result.index)
+        nonlocal trained
+        trained += 1
         on_result(result)
         steps.finished(
             position,
-            f"{len(trained)}/{len(sizes)} GOPs, last GOP {result.index}: {result.train_psnr:.2f} dB train, "
+            f"{trained}/{len(sizes)} GOPs, last GOP {result.index}: {result.train_psnr:.2f} dB train, "
             f"{result.seconds:.0f}s",
         )
 
     runner.run(tasks, done, log, steps.steps)
-    return trained
 
 
 def encode_video(

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from nrffcodec import EncodeSettings
-from nrffcodec.app.progress import Bar
+from nrffcodec.app.progress import Bar, LineProgress, duration
 from nrffcodec.core.gop import plan_gops
 from nrffcodec.encoder.pipeline import encode_video, gop_task
 from nrffcodec.encoder.plan import plan_encode
@@ -127,7 +127,7 @@ def test_a_one_gop_encode_moves_with_an_eta_and_ends_at_its_total() -> None:
 def test_the_bar_keeps_its_count_when_the_total_changes_and_prints_once(monkeypatch) -> None:
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    bar = Bar(quiet=False, desc="training")
+    bar = Bar(quiet=False, desc="training", terminal=True)
     bar(0, 100, "pilot: GOP 32 and 16")
     bar(40, 100, "pilot: GOP 16: 30.00 dB train")
     bar.log("pilot chose GOP 16")
@@ -138,3 +138,46 @@ def test_the_bar_keeps_its_count_when_the_total_changes_and_prints_once(monkeypa
     bar.close()
     text = err.getvalue()
     assert "nrff: pilot chose GOP 16\n" in text and text.count("180/180") == 1
+
+
+def test_without_a_terminal_progress_is_a_plain_line_now_and_then(monkeypatch) -> None:
+    """A log file gets a line per interval and one at the end, no carriage returns, and log lines
+    between them."""
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    now = [0.0]
+    lines = LineProgress("training", "step", 100, interval=30.0, clock=lambda: now[0])
+    monkeypatch.setattr("nrffcodec.app.progress.LineProgress", lambda *args: lines)
+    bar = Bar(quiet=False, desc="training")  # stderr is a StringIO: not a terminal
+    bar(0, 100, "pilot: GOP 32 and 16")
+    now[0] = 10.0
+    bar(20, 100, "pilot: GOP 32 and 16")  # within the interval: nothing
+    now[0] = 40.0
+    bar(25, 100, "pilot: GOP 16: 30.00 dB train")
+    bar.log("pilot chose GOP 16")
+    now[0] = 75.0
+    bar(50, 200, "training")  # the total changed: the ETA follows it
+    now[0] = 200.0
+    bar(200, 200, "GOP 3: 31.00 dB train")
+    assert err.getvalue().splitlines() == [
+        "training: 25/100 steps (25%), 40 s, ETA 2 min 00 s: pilot: GOP 16: 30.00 dB train",
+        "nrff: pilot chose GOP 16",
+        "training: 50/200 steps (25%), 1 min 15 s, ETA 3 min 45 s: training",
+        "training: 200/200 steps in 3 min 20 s",
+    ]
+    assert "\r" not in err.getvalue()
+
+
+def test_an_unfinished_count_prints_nothing_at_close(monkeypatch) -> None:
+    """An error's one line stays alone: a count stopped short says nothing more."""
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    bar = Bar(quiet=False, desc="keyframes", unit="frame", terminal=False)
+    bar(3, 10, "")
+    bar.close()
+    assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize("seconds, text", [(0.4, "0 s"), (45, "45 s"), (220, "3 min 40 s"), (7500, "2 h 05 min")])
+def test_durations_read_as_people_say_them(seconds: float, text: str) -> None:
+    assert duration(seconds) == text

@@ -195,3 +195,91 @@ def test_missing_frames_option_range_is_an_input_error(tmp_path) -> None:
     write_ffv1(path, moving_texture(16, 16, 4))
     with pytest.raises(InputError, match="outside the clip"):
         read_video(path, (4, 8))
+
+
+# ---------------------------------------------------------------- a folder of numbered images
+
+
+def test_a_folder_of_images_decode_wrote_encodes_back_at_the_rate_given(tmp_path) -> None:
+    """nrff decode's PNG folder is an input too: the same pictures, at --framerate (25 without it, with a note)."""
+    clip = moving_texture(17, 9, 5)
+    write_video(tmp_path / "pngs", clip)
+    (tmp_path / "pngs" / "notes.txt").write_text("other files are left alone")
+    images = read_video(tmp_path / "pngs")
+    assert images.frame_count == 5 and images.fps == 25
+    assert any("a folder of images has no frame rate" in note for note in images.notes)
+    one = read_video(tmp_path / "pngs" / "frame_000003.png")
+    assert all(np.array_equal(a[3], b[0]) for a, b in zip((images.y, images.u, images.v), (one.y, one.u, one.v)))
+    out = tmp_path / "seq.nrf"
+    assert run("encode", tmp_path / "pngs", out, *ENCODE_TINY, "--framerate", "30000/1001").exit_code == 0
+    decoded = read_video(_decoded(out, tmp_path))
+    assert (decoded.frame_count, decoded.width, decoded.height, decoded.fps) == (5, 17, 9, Fraction(30000, 1001))
+
+
+def _decoded(nrf: Path, folder: Path) -> Path:
+    path = folder / f"{nrf.stem}.y4m"
+    assert run("decode", nrf, path, "-q").exit_code == 0
+    return path
+
+
+def _images(folder: Path, *names: str) -> Path:
+    """`folder` holding the same 8x8 PNG under each of `names`."""
+    write_video(folder.parent / "source", moving_texture(8, 8, 1))
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes((folder.parent / "source" / "frame_000000.png").read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    "names, count",
+    [
+        (
+            [
+                "f1.png",
+                "f2.png",
+                "f10.png",
+                "f11.png",
+                "f3.png",
+                "f4.png",
+                "f5.png",
+                "f6.png",
+                "f7.png",
+                "f8.png",
+                "f9.png",
+            ],
+            11,
+        ),
+        (["shot 5%_0098.png", "shot 5%_0099.png", "shot 5%_0100.png"], 3),  # a % in the name, numbers from 98
+        (["a_999.png", "a_1000.png"], 2),  # padded to 3, then wider
+    ],
+)
+def test_image_sequences_unpadded_or_not_from_any_first_number(tmp_path, names: list[str], count: int) -> None:
+    assert read_video(_images(tmp_path / "seq", *names)).frame_count == count
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ([], "a folder without numbered images"),
+        (["f_0.png", "f_1.png", "f_3.png"], "f_2.png is missing: the images must be numbered without a gap"),
+        (["f_0.png", "f_1.png", "g_0.png"], "more than one image sequence: f_N.png (2), g_N.png (1)"),
+        (["f_00.png", "f_01.png", "f_2.png"], "padded to different widths"),
+    ],
+)
+def test_a_folder_that_is_not_one_clean_sequence_is_one_line(tmp_path, names: list[str], message: str) -> None:
+    folder = _images(tmp_path / "seq", *names)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_video(folder)
+    line = one_line_error(run("encode", folder, tmp_path / "o.nrf", *ENCODE_TINY))
+    assert message in line
+    assert not (tmp_path / "o.nrf").exists()
+
+
+def test_framerate_replaces_a_files_own_rate_with_a_note(tmp_path) -> None:
+    path = tmp_path / "c.mkv"
+    write_ffv1(path, moving_texture(16, 16, 4))
+    video = read_video(path, fps=Fraction(50))
+    assert video.fps == 50 and "frame rate 50 fps from --framerate (the input says 25)" in video.notes
+    for bad, says in (("2x", "must be a rate like 60"), ("0", "above zero"), ("5000", "above the 1000 fps")):
+        assert says in one_line_error(run("encode", path, tmp_path / "o.nrf", "--framerate", bad))

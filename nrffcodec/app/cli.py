@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core.gop import gop_sizes
+from ..core.retime import parse_rate
 from ..errors import InputError, OutputError
 from ..media.files import is_stdio, refuse_existing
 from ..settings import (
@@ -69,7 +70,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 
 
 @cli.command("encode")
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True, path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option(
     "--quality",
@@ -89,6 +90,12 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
+@click.option(
+    "--framerate",
+    "framerate_text",
+    metavar="RATE",
+    help="The input's frame rate, replacing what it says: 60, 29.97, 30000/1001 (a folder of images: default 25).",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(1, 256),
@@ -144,6 +151,7 @@ def encode_cmd(
     gop: int | None,
     device: str,
     frames_text: str | None,
+    framerate_text: str | None,
     jobs: int | None,
     keyframe_qp: int | None,
     weight_bits: int | None,
@@ -158,7 +166,8 @@ def encode_cmd(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Encode video IN (- reads a pipe, e.g. y4m) to the .nrf file OUT (its audio streams kept as they are)."""
+    """Encode video IN (- reads a pipe, e.g. y4m; a folder of numbered images, e.g. frame_000000.png)
+    to the .nrf file OUT (its audio streams kept as they are)."""
     from bitstream import KeyframeCodec
 
     if is_stdio(output_path):
@@ -170,6 +179,7 @@ def encode_cmd(
         gop=gop,
         device=device,
         frames=parse_frame_range(frames_text),
+        framerate=None if framerate_text is None else parse_rate(framerate_text, "--framerate", factors=False).value,
         jobs=jobs,
         keyframe_qp=keyframe_qp,
         weight_bits=weight_bits,

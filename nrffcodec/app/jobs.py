@@ -85,7 +85,11 @@ def encode(
         raise OutputError(f"--workdir {workdir} must be a folder of its own, not the input or the output")
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     # one pass: size, colour, notes, hash; a file's frames are read later, GOP by GOP
-    video: FrameSource = read_video(src, settings.frames) if is_stdio(src) else StreamedVideo(src, settings.frames)
+    video: FrameSource = (
+        read_video(src, settings.frames, settings.framerate)
+        if is_stdio(src)
+        else StreamedVideo(src, settings.frames, settings.framerate)
+    )
     # stdin was read once, for the video: a pipe's audio is not kept
     sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)
     audio_estimate = sum(s.packet_bytes + 32 * len(s.packets) for s in sound)

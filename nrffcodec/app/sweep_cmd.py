@@ -13,7 +13,7 @@ from .progress import PointBars
 
 
 @click.command("sweep")
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.option(
     "--out",
     "out_dir",

@@ -38,18 +38,22 @@ class Rate:
         return self.text or f"{self.value}{'x' if self.relative else ''}"
 
 
-def parse_rate(text: str) -> Rate:
-    """'60', '29.97', '30000/1001', '2x', '1.5x' -> Rate; anything else is one-line InputError."""
+def parse_rate(text: str, option: str = "--fps", factors: bool = True) -> Rate:
+    """'60', '29.97', '30000/1001', and where `factors`, '2x', '1.5x' -> Rate; anything else is one-line
+    InputError naming `option`."""
     match = _RATE.match(text)
-    if not match:
-        raise InputError(f"--fps must be a rate like 60, 29.97, 30000/1001, or a factor like 2x, got {text!r}")
+    if not match or (match[2] and not factors):
+        like = "60, 29.97, 30000/1001, or a factor like 2x" if factors else "60, 29.97 or 30000/1001"
+        raise InputError(f"{option} must be a rate like {like}, got {text!r}")
     number, factor = match.groups()
     num, _, den = number.partition("/")
     if den and int(den) == 0:
-        raise InputError(f"--fps {text}: the denominator is zero")
+        raise InputError(f"{option} {text}: the denominator is zero")
     value = Fraction(int(num), int(den)) if den else Fraction(number)
     if value <= 0:
-        raise InputError(f"--fps {text}: the rate must be above zero")
+        raise InputError(f"{option} {text}: the rate must be above zero")
+    if not factors and value > MAX_FPS:  # a decode rate is checked once resolved (Rate.resolve)
+        raise InputError(f"{option} {text}: above the {MAX_FPS} fps nrff codes")
     return Rate(value, bool(factor), text.strip())
 
 

@@ -1,4 +1,5 @@
-"""Video in through PyAV: any container FFmpeg opens, decoded to the codec's 8-bit YUV 4:2:0 planes.
+"""Video in through PyAV: any container FFmpeg opens, or a folder of numbered images, decoded to the
+codec's 8-bit YUV 4:2:0 planes.
 
 Anything else (RGB, 4:4:4, 10-bit) is converted by FFmpeg's swscale on the way in, and the
 conversion is reported as a note.
@@ -24,6 +25,7 @@ from ..core.ffmpeg import AVCOL_RANGE_JPEG, AVCOL_SPC_BT709, YUV420_FORMATS, bit
 from ..core.video import DEFAULT_FPS, Planes, Video
 from ..errors import InputError
 from .files import is_stdio
+from .sequence import ImageSequence, find_image_sequence
 
 # FFmpeg renders text files as "video" through these codecs (the tty demuxer): not real video input
 TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}
@@ -55,29 +57,36 @@ class Scan:
     shapes: set[tuple[int, ...]] = dataclasses.field(default_factory=set)
 
 
-def read_video(path: str | os.PathLike, frames: tuple[int, int | None] | None = None) -> Video:
-    """Decode `path` (any format FFmpeg opens; '-': standard input, e.g. y4m from a pipe) to 8-bit
-    4:2:0 planes, frames [start, end) only.
+def read_video(
+    path: str | os.PathLike, frames: tuple[int, int | None] | None = None, fps: Fraction | None = None
+) -> Video:
+    """Decode `path` (any format FFmpeg opens; a folder of numbered images; '-': standard input, e.g.
+    y4m from a pipe) to 8-bit 4:2:0 planes, frames [start, end) only; `fps` replaces its frame rate.
 
     A damaged or truncated input gives the frames that decode, with a note saying how many;
     display rotation is applied; a variable frame rate keeps every frame (see the notes).
     """
     scan = Scan()
-    planes = list(decode_planes(path, frames, scan))
+    planes = list(decode_planes(path, frames, scan, fps))
     notes = finish_scan(path, frames, scan)
     ys, us, vs = zip(*planes)
     start = frames[0] if frames else 0
     return Video(np.stack(ys), np.stack(us), np.stack(vs), scan.fps, scan.matrix, scan.full_range, notes, start)
 
 
-def decode_planes(path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan) -> Iterator[Planes]:
+def decode_planes(
+    path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan, fps: Fraction | None = None
+) -> Iterator[Planes]:
     """(Y, U, V) of frames [start, end) of `path` ('-': standard input), one at a time, in order; `scan`
-    learns the rest."""
+    learns the rest. `fps` replaces the input's frame rate (a folder of images has none: 25)."""
     source = _source(path)
     path = Path("stdin") if is_stdio(path) else Path(path)
     start, end = frames if frames else (0, None)
     try:
-        container = av.open(source)
+        if isinstance(source, ImageSequence):
+            container = av.open(source.pattern, format="image2", options=source.open_options(fps or DEFAULT_FPS))
+        else:
+            container = av.open(source)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InputError(
             f"cannot open {path} as a video ({failure_reason(exc)}): not a video, or a damaged or truncated file"
@@ -92,7 +101,13 @@ def decode_planes(path: str | os.PathLike, frames: tuple[int, int | None] | None
         stream.thread_type = "SLICE"
         scan.declared = stream.frames
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if rate and rate > 0:
+        if fps is not None:
+            scan.fps = fps
+            if rate and rate > 0 and Fraction(rate) != fps and not isinstance(source, ImageSequence):
+                scan.notes.add(f"frame rate {fps} fps from --framerate (the input says {Fraction(rate)})")
+        elif isinstance(source, ImageSequence):
+            scan.notes.add(f"a folder of images has no frame rate: coded at {DEFAULT_FPS} fps (--framerate sets it)")
+        elif rate and rate > 0:
             scan.fps = Fraction(rate).limit_denominator(2**31 - 1)
         else:
             scan.notes.add(f"no frame rate in the input: assuming {DEFAULT_FPS}")
@@ -141,8 +156,8 @@ def finish_scan(path: str | os.PathLike, frames: tuple[int, int | None] | None, 
     return sorted(notes)
 
 
-def _source(path: str | os.PathLike) -> str | BinaryIO:
-    """What av.open reads: the file's name, or standard input's bytes."""
+def _source(path: str | os.PathLike) -> str | BinaryIO | ImageSequence:
+    """What av.open reads: the file's name, standard input's bytes, or a folder's image sequence."""
     if is_stdio(path):
         if sys.stdin.isatty():
             raise InputError(
@@ -152,7 +167,7 @@ def _source(path: str | os.PathLike) -> str | BinaryIO:
     if not Path(path).exists():
         raise InputError(f"input not found: {path}")
     if Path(path).is_dir():
-        raise InputError(f"input is a folder, not a video: {path}")
+        return find_image_sequence(Path(path))
     return str(path)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import os
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,15 @@ from .reader import Scan, decode_planes, finish_scan
 
 
 class StreamedVideo:
-    """Frames [start, end) of a video file, as metadata and a content hash; frames come from reader()."""
+    """Frames [start, end) of a video file (or a folder of images), as metadata and a content hash;
+    frames come from reader(). `fps` replaces the file's frame rate."""
 
-    def __init__(self, path: str | os.PathLike, frames: tuple[int, int | None] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, frames: tuple[int, int | None] | None = None, fps: Fraction | None = None
+    ) -> None:
         self.path = Path(path)
         scan, digest, count, shape = Scan(), FrameDigest(), 0, (0, 0)
-        for planes in decode_planes(self.path, frames, scan):
+        for planes in decode_planes(self.path, frames, scan, fps):
             digest.add(planes)
             count, shape = count + 1, planes[0].shape
         self.notes = finish_scan(self.path, frames, scan)

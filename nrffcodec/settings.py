@@ -6,7 +6,6 @@ are in docs/decisions/.
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 
 from bitstream import KeyframeCodec
 
@@ -146,7 +145,6 @@ class EncodeSettings:
     step_ratio: float | None = 0.5
     keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
     keyframe_period: int = 16
-    framerate: Fraction | None = None  # replaces the input's frame rate (a folder of images has none)
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITY_LADDER:
@@ -155,8 +153,6 @@ class EncodeSettings:
             raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.gop is not None and not 1 <= self.gop <= 512:
             raise InputError(f"--gop must be 1..512, got {self.gop}")
-        if self.framerate is not None and self.framerate <= 0:
-            raise InputError(f"--framerate must be above zero, got {self.framerate}")
         if self.jobs is not None and self.jobs < 1:
             raise InputError(f"--jobs must be at least 1, got {self.jobs}")
         if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from nrffcodec.errors import InputError
+from nrffcodec.media.raw import InputFormat
 from nrffcodec.media.reader import read_video
 from nrffcodec.media.writer import write_video
 
@@ -279,7 +280,59 @@ def test_a_folder_that_is_not_one_clean_sequence_is_one_line(tmp_path, names: li
 def test_framerate_replaces_a_files_own_rate_with_a_note(tmp_path) -> None:
     path = tmp_path / "c.mkv"
     write_ffv1(path, moving_texture(16, 16, 4))
-    video = read_video(path, fps=Fraction(50))
+    video = read_video(path, form=InputFormat(framerate=Fraction(50)))
     assert video.fps == 50 and "frame rate 50 fps from --framerate (the input says 25)" in video.notes
     for bad, says in (("2x", "must be a rate like 60"), ("0", "above zero"), ("5000", "above the 1000 fps")):
         assert says in one_line_error(run("encode", path, tmp_path / "o.nrf", "--framerate", bad))
+
+
+# ---------------------------------------------------------------- raw .yuv files, as test sets ship them
+
+
+def _raw(path: Path, clip, ten_bit: bool = False) -> Path:
+    """The clip's planes back to back, frame after frame (10-bit: each code x4, little-endian words)."""
+    with open(path, "wb") as out:
+        for t in range(clip.frame_count):
+            for plane in (clip.y[t], clip.u[t], clip.v[t]):
+                out.write((plane.astype("<u2") * 4).tobytes() if ten_bit else plane.tobytes())
+    return path
+
+
+def test_a_raw_file_named_as_test_sets_name_them_reads_exactly(tmp_path) -> None:
+    clip = moving_texture(33, 17, 4)
+    video = read_video(_raw(tmp_path / "Clip_33x17_50fps_420_8bit_YUV.yuv", clip))
+    assert (video.frame_count, video.width, video.height, video.fps) == (4, 33, 17, 50)
+    assert all(np.array_equal(getattr(video, p), getattr(clip, p)) for p in "yuv")
+    assert "raw video 33x17 as its name says" in video.notes and "50 fps as its name says" in video.notes
+    ten = read_video(_raw(tmp_path / "clip_33x17_10bit.yuv", clip, ten_bit=True))
+    assert np.array_equal(ten.y, clip.y) and "samples read as yuv420p10le, as its name says" in ten.notes
+
+
+def test_a_raw_file_takes_its_size_rate_and_format_from_the_command_line(tmp_path) -> None:
+    clip = moving_texture(16, 8, 3)
+    path = _raw(tmp_path / "noname.yuv", clip)
+    out = tmp_path / "raw.nrf"
+    assert run("encode", path, out, *ENCODE_TINY, "--size", "16x8", "--framerate", "24000/1001").exit_code == 0
+    decoded = read_video(_decoded(out, tmp_path))
+    assert (decoded.frame_count, decoded.width, decoded.height, decoded.fps) == (3, 16, 8, Fraction(24000, 1001))
+    misnamed = path.rename(tmp_path / "clip_99x99.yuv")  # the command line wins over the name
+    video = read_video(misnamed, form=InputFormat(size=(16, 8), pixel_format="yuv420p"))
+    assert video.frame_count == 3 and np.array_equal(video.y, clip.y) and not any("name" in n for n in video.notes)
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("noname.yuv", [], "does not say its size: give --size WIDTHxHEIGHT"),
+        ("clip_16x9.yuv", [], "is not a whole number of 16x9 yuv420p frames"),
+        ("noname.yuv", ["--size", "16x8", "--pixel-format", "yuv421p"], "--pixel-format yuv421p: not a pixel format"),
+        ("noname.yuv", ["--size", "16by8"], "--size must be WIDTHxHEIGHT"),
+        ("noname.yuv", ["--size", "0x8"], "each side must be 1..16384"),
+    ],
+)
+def test_a_raw_file_that_cannot_be_read_as_told_is_one_line(
+    tmp_path, name: str, options: list[str], message: str
+) -> None:
+    path = _raw(tmp_path / name, moving_texture(16, 8, 3))
+    assert message in one_line_error(run("encode", path, tmp_path / "o.nrf", *ENCODE_TINY, *options))
+    assert not (tmp_path / "o.nrf").exists()

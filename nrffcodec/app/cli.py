@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core.gop import gop_sizes
-from ..core.retime import parse_rate
 from ..errors import InputError, OutputError
 from ..media.files import is_stdio, refuse_existing
 from ..settings import (
@@ -25,7 +24,7 @@ from ..settings import (
     EncodeSettings,
 )
 from .exits import OneLineUsageGroup, friendly_errors, say, terminated
-from .options import parse_frame_range
+from .options import input_format, input_format_options, parse_frame_range
 from .progress import Bar, stage_bars
 from .sweep_cmd import sweep_cmd
 from .versions import version_option
@@ -90,12 +89,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto = CUDA when present).")
 @click.option("--frames", "frames_text", metavar="START:END", help="Encode frames [START, END) only.")
-@click.option(
-    "--framerate",
-    "framerate_text",
-    metavar="RATE",
-    help="The input's frame rate, replacing what it says: 60, 29.97, 30000/1001 (a folder of images: default 25).",
-)
+@input_format_options
 @click.option(
     "--jobs",
     type=click.IntRange(1, 256),
@@ -152,6 +146,8 @@ def encode_cmd(
     device: str,
     frames_text: str | None,
     framerate_text: str | None,
+    size_text: str | None,
+    pixel_format: str | None,
     jobs: int | None,
     keyframe_qp: int | None,
     weight_bits: int | None,
@@ -166,20 +162,20 @@ def encode_cmd(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Encode video IN (- reads a pipe, e.g. y4m; a folder of numbered images, e.g. frame_000000.png)
-    to the .nrf file OUT (its audio streams kept as they are)."""
+    """Encode video IN (- reads a pipe, e.g. y4m; a folder of numbered images, e.g. frame_000000.png; a
+    raw .yuv file) to the .nrf file OUT (its audio streams kept as they are)."""
     from bitstream import KeyframeCodec
 
     if is_stdio(output_path):
         raise OutputError("encode writes a file: give OUT.nrf, not -")
     refuse_existing(input_path, output_path, overwrite)
+    form = input_format(framerate_text, size_text, pixel_format)
     settings = EncodeSettings(
         quality=quality,
         preset=preset,
         gop=gop,
         device=device,
         frames=parse_frame_range(frames_text),
-        framerate=None if framerate_text is None else parse_rate(framerate_text, "--framerate", factors=False).value,
         jobs=jobs,
         keyframe_qp=keyframe_qp,
         weight_bits=weight_bits,
@@ -204,6 +200,7 @@ def encode_cmd(
             runner=runner,
             audio=not no_audio,
             stages=stage_bars(quiet),
+            form=form,
         )
     finally:
         bar.close()

@@ -22,7 +22,8 @@ from ..encoder.runner import Runner
 from ..errors import OutputError
 from ..media.audio import cut_audio, read_audio
 from ..media.files import atomic_output, check_output, is_stdio, refuse_overwrite
-from ..media.reader import read_video
+from ..media.raw import InputFormat
+from ..media.reader import NO_INPUT_FORMAT, read_video
 from ..media.stream import StreamedVideo
 from ..media.writer import output_kind, video_writer
 from ..settings import EncodeSettings
@@ -67,6 +68,7 @@ def encode(
     runner: Runner | None = None,
     audio: bool = True,
     stages: StageProgress | None = None,
+    form: InputFormat = NO_INPUT_FORMAT,
 ) -> FileReport:
     """Read a video file, encode it, write the .nrf atomically; never overwrites the input.
 
@@ -74,7 +76,8 @@ def encode(
     pipe ('-'), which cannot be read twice, is held in memory. `runner` says where GOPs train
     (app.cluster.RayRunner for a Ray cluster; default: this machine). The input's audio streams are
     kept as they are (AUDI sections), cut to the frames coded; `audio=False` drops them, with a note.
-    `progress` and `stages` count the encode's work (encode_video_file).
+    `progress` and `stages` count the encode's work (encode_video_file). `form` says what the input
+    does not (a raw file's size) and may replace its frame rate.
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
@@ -86,9 +89,7 @@ def encode(
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     # one pass: size, colour, notes, hash; a file's frames are read later, GOP by GOP
     video: FrameSource = (
-        read_video(src, settings.frames, settings.framerate)
-        if is_stdio(src)
-        else StreamedVideo(src, settings.frames, settings.framerate)
+        read_video(src, settings.frames, form) if is_stdio(src) else StreamedVideo(src, settings.frames, form)
     )
     # stdin was read once, for the video: a pipe's audio is not kept
     sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)

@@ -8,7 +8,7 @@ import click
 
 from ..settings import PRESETS
 from .exits import friendly_errors, say
-from .options import parse_frame_range
+from .options import input_format, input_format_options, parse_frame_range
 from .progress import PointBars
 
 
@@ -52,6 +52,7 @@ from .progress import PointBars
     help="Baseline CRFs, comma-separated (default: chosen to cover nrff's bpp and PSNR range).",
 )
 @click.option("--frames", "frames_text", metavar="START:END", help="Use frames [START, END) only, for every codec.")
+@input_format_options
 @click.option("--device", default="auto", show_default=True, help="nrff's device: auto, cpu or cuda.")
 @click.option("--jobs", type=click.IntRange(1, 256), help="GOPs trained at once (default: CPU cores; 1 on a GPU).")
 @click.option("--iterations", type=click.IntRange(1), hidden=True, help="Override nrff's preset iterations.")
@@ -68,6 +69,9 @@ def sweep_cmd(
     baseline_presets: tuple[str, ...],
     crfs_text: str | None,
     frames_text: str | None,
+    framerate_text: str | None,
+    size_text: str | None,
+    pixel_format: str | None,
     device: str,
     jobs: int | None,
     iterations: int | None,
@@ -92,7 +96,9 @@ def sweep_cmd(
         jobs=jobs,
         force=force,
     )
-    video = read_video(input_path, parse_frame_range(frames_text))
+    video = read_video(
+        input_path, parse_frame_range(frames_text), input_format(framerate_text, size_text, pixel_format)
+    )
     for note in video.notes:
         say(quiet, f"note: {note}")
     bars = PointBars(quiet)

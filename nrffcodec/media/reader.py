@@ -1,5 +1,5 @@
-"""Video in through PyAV: any container FFmpeg opens, or a folder of numbered images, decoded to the
-codec's 8-bit YUV 4:2:0 planes.
+"""Video in through PyAV: any container FFmpeg opens, a folder of numbered images or a raw .yuv
+file, decoded to the codec's 8-bit YUV 4:2:0 planes.
 
 Anything else (RGB, 4:4:4, 10-bit) is converted by FFmpeg's swscale on the way in, and the
 conversion is reported as a note.
@@ -25,7 +25,10 @@ from ..core.ffmpeg import AVCOL_RANGE_JPEG, AVCOL_SPC_BT709, YUV420_FORMATS, bit
 from ..core.video import DEFAULT_FPS, Planes, Video
 from ..errors import InputError
 from .files import is_stdio
+from .raw import InputFormat, RawVideo, is_raw, raw_video
 from .sequence import ImageSequence, find_image_sequence
+
+NO_INPUT_FORMAT = InputFormat()
 
 # FFmpeg renders text files as "video" through these codecs (the tty demuxer): not real video input
 TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}
@@ -58,16 +61,17 @@ class Scan:
 
 
 def read_video(
-    path: str | os.PathLike, frames: tuple[int, int | None] | None = None, fps: Fraction | None = None
+    path: str | os.PathLike, frames: tuple[int, int | None] | None = None, form: InputFormat = NO_INPUT_FORMAT
 ) -> Video:
-    """Decode `path` (any format FFmpeg opens; a folder of numbered images; '-': standard input, e.g.
-    y4m from a pipe) to 8-bit 4:2:0 planes, frames [start, end) only; `fps` replaces its frame rate.
+    """Decode `path` (any format FFmpeg opens; a folder of numbered images; a raw .yuv file; '-':
+    standard input, e.g. y4m from a pipe) to 8-bit 4:2:0 planes, frames [start, end) only; `form`
+    says what the input does not (a raw file's size) and may replace its frame rate.
 
     A damaged or truncated input gives the frames that decode, with a note saying how many;
     display rotation is applied; a variable frame rate keeps every frame (see the notes).
     """
     scan = Scan()
-    planes = list(decode_planes(path, frames, scan, fps))
+    planes = list(decode_planes(path, frames, scan, form))
     notes = finish_scan(path, frames, scan)
     ys, us, vs = zip(*planes)
     start = frames[0] if frames else 0
@@ -75,16 +79,23 @@ def read_video(
 
 
 def decode_planes(
-    path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan, fps: Fraction | None = None
+    path: str | os.PathLike,
+    frames: tuple[int, int | None] | None,
+    scan: Scan,
+    form: InputFormat = NO_INPUT_FORMAT,
 ) -> Iterator[Planes]:
     """(Y, U, V) of frames [start, end) of `path` ('-': standard input), one at a time, in order; `scan`
-    learns the rest. `fps` replaces the input's frame rate (a folder of images has none: 25)."""
-    source = _source(path)
+    learns the rest. `form.framerate` replaces the input's frame rate (images and raw files have none:
+    25 without it)."""
+    source = _source(path, form)
     path = Path("stdin") if is_stdio(path) else Path(path)
     start, end = frames if frames else (0, None)
     try:
         if isinstance(source, ImageSequence):
-            container = av.open(source.pattern, format="image2", options=source.open_options(fps or DEFAULT_FPS))
+            rate = form.framerate or DEFAULT_FPS
+            container = av.open(source.pattern, format="image2", options=source.open_options(rate))
+        elif isinstance(source, RawVideo):
+            container = av.open(str(source.path), format="rawvideo", options=source.open_options())
         else:
             container = av.open(source)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -100,17 +111,7 @@ def decode_planes(
             raise InputError(f"not a video file: {path} (FFmpeg reads it as text, {container.format.name})")
         stream.thread_type = "SLICE"
         scan.declared = stream.frames
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if fps is not None:
-            scan.fps = fps
-            if rate and rate > 0 and Fraction(rate) != fps and not isinstance(source, ImageSequence):
-                scan.notes.add(f"frame rate {fps} fps from --framerate (the input says {Fraction(rate)})")
-        elif isinstance(source, ImageSequence):
-            scan.notes.add(f"a folder of images has no frame rate: coded at {DEFAULT_FPS} fps (--framerate sets it)")
-        elif rate and rate > 0:
-            scan.fps = Fraction(rate).limit_denominator(2**31 - 1)
-        else:
-            scan.notes.add(f"no frame rate in the input: assuming {DEFAULT_FPS}")
+        scan.fps = _frame_rate(stream, source, form.framerate, scan.notes)
         for frame in _frames_that_decode(container, stream, scan.damage):
             if end is not None and scan.decoded >= end:
                 break
@@ -156,8 +157,33 @@ def finish_scan(path: str | os.PathLike, frames: tuple[int, int | None] | None, 
     return sorted(notes)
 
 
-def _source(path: str | os.PathLike) -> str | BinaryIO | ImageSequence:
-    """What av.open reads: the file's name, standard input's bytes, or a folder's image sequence."""
+def _frame_rate(
+    stream: av.video.stream.VideoStream,
+    source: str | BinaryIO | ImageSequence | RawVideo,
+    given: Fraction | None,
+    notes: set[str],
+) -> Fraction:
+    """The clip's rate: `given` (--framerate), else a raw file's name's, else the input's own; 25
+    where nothing says, with a note."""
+    if isinstance(source, RawVideo):
+        notes.update(source.notes)
+        given = given or source.fps
+    unsaid = isinstance(source, (ImageSequence, RawVideo))
+    rate = None if unsaid else stream.average_rate or stream.guessed_rate or stream.base_rate
+    if given is not None:
+        if rate and rate > 0 and Fraction(rate) != given:
+            notes.add(f"frame rate {given} fps from --framerate (the input says {Fraction(rate)})")
+        return given
+    if rate and rate > 0:
+        return Fraction(rate).limit_denominator(2**31 - 1)
+    kind = "a folder of images" if isinstance(source, ImageSequence) else "a raw file" if unsaid else "the input"
+    notes.add(f"{kind} has no frame rate: coded at {DEFAULT_FPS} fps (--framerate sets it)")
+    return DEFAULT_FPS
+
+
+def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | ImageSequence | RawVideo:
+    """What av.open reads: the file's name, standard input's bytes, a folder's image sequence, or a
+    raw file as `form` and its name describe it."""
     if is_stdio(path):
         if sys.stdin.isatty():
             raise InputError(
@@ -168,6 +194,8 @@ def _source(path: str | os.PathLike) -> str | BinaryIO | ImageSequence:
         raise InputError(f"input not found: {path}")
     if Path(path).is_dir():
         return find_image_sequence(Path(path))
+    if is_raw(Path(path)) or form.size is not None:
+        return raw_video(Path(path), form)
     return str(path)
 
 

@@ -11,26 +11,26 @@ from __future__ import annotations
 import collections
 import os
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ..core.video import FrameDigest, Planes, Video
 from ..errors import InputError
-from .reader import Scan, decode_planes, finish_scan
+from .raw import InputFormat
+from .reader import NO_INPUT_FORMAT, Scan, decode_planes, finish_scan
 
 
 class StreamedVideo:
-    """Frames [start, end) of a video file (or a folder of images), as metadata and a content hash;
-    frames come from reader(). `fps` replaces the file's frame rate."""
+    """Frames [start, end) of a video file (a folder of images, a raw file), as metadata and a content
+    hash; frames come from reader(). `form` says what the input does not (reader.read_video)."""
 
     def __init__(
-        self, path: str | os.PathLike, frames: tuple[int, int | None] | None = None, fps: Fraction | None = None
+        self, path: str | os.PathLike, frames: tuple[int, int | None] | None = None, form: InputFormat = NO_INPUT_FORMAT
     ) -> None:
-        self.path = Path(path)
+        self.path, self.form = Path(path), form
         scan, digest, count, shape = Scan(), FrameDigest(), 0, (0, 0)
-        for planes in decode_planes(self.path, frames, scan, fps):
+        for planes in decode_planes(self.path, frames, scan, form):
             digest.add(planes)
             count, shape = count + 1, planes[0].shape
         self.notes = finish_scan(self.path, frames, scan)
@@ -78,7 +78,7 @@ class FileSegments:
     def __init__(self, source: StreamedVideo) -> None:
         self._source = source
         span = (source.first_frame, source.first_frame + source.frame_count)
-        self._planes: Iterator[Planes] = decode_planes(source.path, span, Scan())
+        self._planes: Iterator[Planes] = decode_planes(source.path, span, Scan(), source.form)
         self._held: collections.deque[Planes] = collections.deque()
         self._held_first = 0  # clip index of self._held[0]
         self._next = 0  # clip index of the next frame the decoder gives

@@ -8,6 +8,7 @@ import os
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -100,7 +101,7 @@ def test_info_names_the_keyframe_codec_and_explains_the_keyframe_bytes(cli_encod
     assert [line.split()[3] for line in text.splitlines() if line.startswith(("  0 ", "  1 "))] == ["I", "P"]
 
 
-@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.y4m", "pngs"])
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.y4m", "out.yuv", "pngs"])
 def test_decode_to_every_output_kind(cli_encoded, tmp_path, name: str) -> None:
     path, _ = cli_encoded
     out = tmp_path / name
@@ -109,6 +110,21 @@ def test_decode_to_every_output_kind(cli_encoded, tmp_path, name: str) -> None:
     assert result.stderr == ""
     assert out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_a_raw_yuv_output_is_the_y4ms_frames_and_reads_back_as_told(cli_encoded, tmp_path) -> None:
+    from nrffcodec.media.raw import InputFormat
+    from nrffcodec.media.reader import read_video
+
+    path, _ = cli_encoded
+    result = run("decode", path, tmp_path / "out.yuv", "--frames", "2:5")
+    assert "note: a raw .yuv file says nothing of its frames: 48x32 yuv420p, 25 fps, BT.601 limited range" in (
+        result.stderr
+    )
+    assert run("decode", path, tmp_path / "out.y4m", "--frames", "2:5", "-q").exit_code == 0
+    y4m = read_video(tmp_path / "out.y4m")
+    raw = read_video(tmp_path / "out.yuv", form=InputFormat(size=(48, 32)))
+    assert raw.frame_count == 3 and all(np.array_equal(getattr(raw, p), getattr(y4m, p)) for p in "yuv")
 
 
 def test_decode_frame_range_to_pngs_named_by_source_frame_with_normal_permissions(cli_encoded, tmp_path) -> None:

@@ -236,7 +236,8 @@ def decode_cmd(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, a folder of PNGs, - (y4m on stdout).
+    """Decode the .nrf file IN to OUT: .mp4 (H.264), .mkv (FFV1 lossless), .y4m, .yuv (raw yuv420p), a
+    folder of PNGs, - (y4m on stdout).
 
     Audio kept in IN goes into .mp4 and .mkv, cut to the frames decoded."""
     from ..media.writer import output_kind, refuse_replacing_other_files

@@ -15,7 +15,7 @@ from ..settings import EncodeSettings
 KEYFRAME_BITS_PER_PIXEL = 4.0  # intra keyframes spend well under this even at the top quality's QP
 CONTAINER_ALLOWANCE = 64 * 1024
 # bytes per pixel each output kind takes at most (mp4: CRF 12 H.264; png: RGB)
-OUTPUT_BYTES_PER_PIXEL = {"y4m": 1.5, "mkv": 1.7, "png": 3.1, "mp4": 1.0}
+OUTPUT_BYTES_PER_PIXEL = {"y4m": 1.5, "yuv": 1.5, "mkv": 1.7, "png": 3.1, "mp4": 1.0}
 
 
 def estimated_nrf_bytes(video: FrameSource, settings: EncodeSettings) -> int:

@@ -17,7 +17,7 @@ from bitstream import AudioPacket, AudioStream
 
 from .audio import describe_streams, packet_time
 
-NO_AUDIO = {"y4m": "a .y4m file", "png": "a folder of PNGs"}
+NO_AUDIO = {"y4m": "a .y4m file", "yuv": "a raw .yuv file", "png": "a folder of PNGs"}
 FALLBACK_CODEC = "aac"
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 ANY_ENCODER = {"strict": "experimental"}  # a remuxed stream's encoder only describes it, never runs

@@ -1,4 +1,5 @@
-"""Video out through PyAV: .mp4 (H.264), .mkv (FFV1, lossless), .y4m, a folder of PNGs, or y4m on stdout."""
+"""Video out through PyAV: .mp4 (H.264), .mkv (FFV1, lossless), .y4m, raw .yuv, a folder of PNGs, or y4m
+on stdout."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from bitstream import AudioStream
+from bitstream import AudioStream, Matrix
 
 from ..core.colour import upsample_chroma
 from ..core.ffmpeg import color_range_of, colorspace_of, frame_from_planes
@@ -29,7 +30,8 @@ PNG_NAME = re.compile(r"frame_\d+\.png")
 
 
 def output_kind(path: str | os.PathLike) -> str:
-    """'mp4', 'mkv', 'y4m' or 'png' (a folder of PNGs) from the output path; '-' (stdout) is y4m."""
+    """'mp4', 'mkv', 'y4m', 'yuv' (raw planes) or 'png' (a folder of PNGs) from the output path; '-'
+    (stdout) is y4m."""
     text = str(path)
     if is_stdio(text):
         return "y4m"
@@ -40,9 +42,11 @@ def output_kind(path: str | os.PathLike) -> str:
         return "mkv"
     if suffix == ".y4m":
         return "y4m"
+    if suffix == ".yuv":
+        return "yuv"
     if text.endswith(("/", os.sep)) or suffix == "" or Path(text).is_dir():
         return "png"
-    raise OutputError(f"unsupported output type {suffix!r}: use .mp4, .mkv, .y4m or a folder for PNGs")
+    raise OutputError(f"unsupported output type {suffix!r}: use .mp4, .mkv, .y4m, .yuv or a folder for PNGs")
 
 
 def write_video(path: str | os.PathLike, video: Video, audio: Sequence[AudioStream] = ()) -> None:
@@ -88,6 +92,14 @@ def video_writer(
         with atomic_output(path, is_dir=(kind == "png")) as tmp:
             if kind == "png":
                 yield VideoSink(lambda video: _write_pngs(tmp, video, digits))
+            elif kind == "yuv":
+                like.notes.append(
+                    f"a raw .yuv file says nothing of its frames: {like.width}x{like.height} yuv420p, "
+                    f"{like.fps} fps, {'BT.709' if like.matrix == int(Matrix.BT709) else 'BT.601'} "
+                    f"{'full' if like.full_range else 'limited'} range"
+                )
+                with open(tmp, "wb") as out:
+                    yield VideoSink(lambda video: _write_raw(out, video))
             else:
                 with _open_stream(tmp, kind, like, audio) as write:
                     yield VideoSink(write)
@@ -167,6 +179,13 @@ def _open_stream(
         for packet in stream.encode(None):
             container.mux(packet)
         sound.finish()
+
+
+def _write_raw(out: BinaryIO, video: Video) -> None:
+    """Each frame's Y, U and V planes back to back, as raw yuv420p."""
+    for t in range(video.frame_count):
+        for plane in (video.y[t], video.u[t], video.v[t]):
+            out.write(np.ascontiguousarray(plane).tobytes())
 
 
 def _write_pngs(folder: Path, video: Video, digits: int) -> None:

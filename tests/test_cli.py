@@ -230,6 +230,24 @@ def test_keyframe_qp_sets_the_rate_between_two_qualities(clip_path, tmp_path) ->
     assert not (tmp_path / "o.nrf").exists()
 
 
+def test_stats_give_each_frame_as_the_report_gives_the_clip(clip_path, tmp_path) -> None:
+    import csv
+
+    out, stats = tmp_path / "s.nrf", tmp_path / "s.csv"
+    result = run("encode", clip_path, out, *ENCODE_FAST, "--stats", stats, "--json", "-q")
+    assert result.exit_code == 0, result.stderr
+    report, rows = json.loads(result.stdout), list(csv.DictReader(stats.open()))
+    info = json.loads(run("info", out, "--json").stdout)
+    assert [int(r["frame"]) for r in rows] == list(range(report["frames"]))
+    assert [int(r["gop"]) for r in rows if r["coded_by"] == "keyframe"] == [g["gop"] for g in info["gops"]]
+    assert sum(int(r["bytes"]) for r in rows) == sum(g["bytes"] for g in info["gops"])
+    rgb = sum(float(r["psnr_rgb"]) for r in rows) / len(rows)  # the report's mean of per-frame PSNR
+    assert abs(rgb - report["quality"]["psnr_rgb"]) < 1e-3
+    again = run("encode", clip_path, tmp_path / "t.nrf", *ENCODE_FAST, "--stats", stats)
+    assert "-y (--overwrite)" in _one_line_error(again) and not (tmp_path / "t.nrf").exists()
+    assert "another file than OUT" in _one_line_error(run("encode", clip_path, out, "--stats", out, "-y"))
+
+
 def test_corrupted_nrf_names_the_problem(cli_encoded, tmp_path) -> None:
     path, _ = cli_encoded
     data = bytearray(path.read_bytes())

@@ -134,6 +134,14 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     "or local (docs/cluster.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option(
+    "--stats",
+    "stats_path",
+    metavar="FILE.csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write per-frame statistics (GOP, keyframe or fields, bytes, PSNR Y/U/V/YUV/RGB) as CSV "
+    "(the file is decoded once more for them).",
+)
 @overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (errors only).")
 @friendly_errors
@@ -159,6 +167,7 @@ def encode_cmd(
     no_audio: bool,
     ray_address: str | None,
     as_json: bool,
+    stats_path: Path | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -169,6 +178,10 @@ def encode_cmd(
     if is_stdio(output_path):
         raise OutputError("encode writes a file: give OUT.nrf, not -")
     refuse_existing(input_path, output_path, overwrite)
+    if stats_path is not None:
+        refuse_existing(input_path, stats_path, overwrite)
+        if stats_path.resolve() == output_path.resolve():
+            raise OutputError("--stats must name another file than OUT")
     form = input_format(framerate_text, size_text, pixel_format)
     settings = EncodeSettings(
         quality=quality,
@@ -201,6 +214,7 @@ def encode_cmd(
             audio=not no_audio,
             stages=stage_bars(quiet),
             form=form,
+            stats=stats_path,
         )
     finally:
         bar.close()

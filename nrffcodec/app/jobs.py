@@ -29,6 +29,7 @@ from ..media.writer import output_kind, video_writer
 from ..settings import EncodeSettings
 from .memory import fixed_mmap_threshold
 from .resources import estimated_nrf_bytes, estimated_video_bytes
+from .stats import write_frame_stats
 from .workdir import Workdir, job_key
 
 
@@ -69,6 +70,7 @@ def encode(
     audio: bool = True,
     stages: StageProgress | None = None,
     form: InputFormat = NO_INPUT_FORMAT,
+    stats: str | os.PathLike | None = None,
 ) -> FileReport:
     """Read a video file, encode it, write the .nrf atomically; never overwrites the input.
 
@@ -77,7 +79,8 @@ def encode(
     (app.cluster.RayRunner for a Ray cluster; default: this machine). The input's audio streams are
     kept as they are (AUDI sections), cut to the frames coded; `audio=False` drops them, with a note.
     `progress` and `stages` count the encode's work (encode_video_file). `form` says what the input
-    does not (a raw file's size) and may replace its frame rate.
+    does not (a raw file's size) and may replace its frame rate. `stats`: a CSV of per-frame statistics
+    written there too (app.stats; the file is decoded once more for it).
     """
     src, dst = Path(input_path), Path(output_path)
     refuse_overwrite(src, dst)
@@ -117,6 +120,8 @@ def encode(
             else:
                 os.replace(video_file, tmp)
             written = file_report(tmp, report, sound)
+    if stats is not None:
+        write_frame_stats(video, dst, stats, resolve_device(settings.device), stages and stages("statistics"))
     return written
 
 

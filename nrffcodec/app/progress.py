@@ -124,7 +124,7 @@ class Bar:
             self._bar = None
 
 
-STAGE_UNITS = {"keyframes": "frame", "verifying": "GOP"}
+STAGE_UNITS = {"keyframes": "frame", "verifying": "GOP", "statistics": "GOP"}
 
 
 def stage_bars(quiet: bool) -> Callable[[str], Bar]:

@@ -52,6 +52,30 @@ def rgb_mse(reference: tuple[np.ndarray, ...], decoded: tuple[np.ndarray, ...], 
     return _mse(yuv420_to_rgb8(*reference, matrix, full_range), yuv420_to_rgb8(*decoded, matrix, full_range))
 
 
+@dataclasses.dataclass(frozen=True)
+class FrameQuality:
+    """One frame's PSNR: each plane, YUV 4:2:0 (6:1:1) and RGB."""
+
+    psnr_y: float
+    psnr_u: float
+    psnr_v: float
+    psnr_yuv: float
+    psnr_rgb: float
+
+
+def frame_quality(reference: Video, decoded: Video, t: int) -> FrameQuality:
+    """Frame t of `decoded` against frame t of `reference`, measured as measure() measures a video."""
+    planes = reference.planes(t), decoded.planes(t)
+    mse_y, mse_u, mse_v = (_mse(a, b) for a, b in zip(*planes))
+    return FrameQuality(
+        psnr_y=psnr(mse_y),
+        psnr_u=psnr(mse_u),
+        psnr_v=psnr(mse_v),
+        psnr_yuv=psnr((6 * mse_y + mse_u + mse_v) / 8),
+        psnr_rgb=psnr(rgb_mse(*planes, reference.matrix, reference.full_range)),
+    )
+
+
 class QualityAccumulator:
     """measure() fed segment by segment: per-frame PSNR-RGB and whole-sequence squared-error sums (constant memory)."""
 

@@ -328,6 +328,7 @@ def test_a_raw_file_takes_its_size_rate_and_format_from_the_command_line(tmp_pat
         ("noname.yuv", ["--size", "16x8", "--pixel-format", "yuv421p"], "--pixel-format yuv421p: not a pixel format"),
         ("noname.yuv", ["--size", "16by8"], "--size must be WIDTHxHEIGHT"),
         ("noname.yuv", ["--size", "0x8"], "each side must be 1..16384"),
+        ("clip.mkv", ["--pixel-format", "yuv420p"], "--pixel-format is for raw input"),
     ],
 )
 def test_a_raw_file_that_cannot_be_read_as_told_is_one_line(

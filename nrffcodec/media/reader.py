@@ -184,6 +184,13 @@ def _frame_rate(
 def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | ImageSequence | RawVideo:
     """What av.open reads: the file's name, standard input's bytes, a folder's image sequence, or a
     raw file as `form` and its name describe it."""
+    raw = form.size is not None or (not is_stdio(path) and is_raw(Path(path)))
+    if is_stdio(path) and raw:
+        raise InputError(
+            "raw frames from a pipe are not read: pipe y4m (ffmpeg ... -f yuv4mpegpipe -), or give the file"
+        )
+    if form.pixel_format is not None and not raw:
+        raise InputError("--pixel-format is for raw input (a .yuv file, or --size): other inputs say their own")
     if is_stdio(path):
         if sys.stdin.isatty():
             raise InputError(
@@ -194,7 +201,7 @@ def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | Imag
         raise InputError(f"input not found: {path}")
     if Path(path).is_dir():
         return find_image_sequence(Path(path))
-    if is_raw(Path(path)) or form.size is not None:
+    if raw:
         return raw_video(Path(path), form)
     return str(path)
 

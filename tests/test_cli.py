@@ -54,6 +54,7 @@ def test_encode_reports_file_bytes_and_quality(cli_encoded) -> None:
     assert report["bytes"] == path.stat().st_size
     assert report["quality"]["psnr_rgb"] > 20 and report["quality"]["psnr_yuv"] > 20
     assert report["keyframe_bytes"] + report["network_bytes"] + report["container_bytes"] == report["bytes"]
+    assert 0 <= report["pilot_seconds"] + report["train_seconds"] <= report["seconds"]
 
 
 def test_info_json_total_equals_file_size(cli_encoded) -> None:

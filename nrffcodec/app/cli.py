@@ -30,7 +30,7 @@ from .sweep_cmd import sweep_cmd
 from .versions import version_option
 
 if TYPE_CHECKING:
-    from ..encoder.pipeline import EncodeReport
+    from ..encoder.report import EncodeReport
 
 
 @click.group("nrff", cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,12 +42,16 @@ def cli() -> None:
 overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
+PILOT_SHOWN_S = 0.1  # a pilot that took less (--gop given) goes unmentioned
+
+
 def summary_lines(report: EncodeReport, path: str) -> list[str]:
     q = report.quality
 
     def share(n: int) -> str:
         return f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"
 
+    pilot = f"pilot {report.pilot_seconds:.1f} s, " if report.pilot_seconds >= PILOT_SHOWN_S else ""
     audio_bytes = getattr(report, "audio_bytes", 0)  # app.jobs.FileReport: the file's audio sections
     size = (
         f"{report.bytes + audio_bytes:,} bytes = video {report.bytes:,} + audio {audio_bytes:,} "
@@ -63,7 +67,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
         f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
         f"keyframes {share(report.keyframe_bytes)} at QP {report.keyframe_qp}, networks {share(report.network_bytes)}, "
         f"container {share(report.container_bytes)}",
-        f"time {report.seconds:.1f} s (training {report.train_seconds:.1f} s on {report.device}), "
+        f"time {report.seconds:.1f} s ({pilot}training {report.train_seconds:.1f} s on {report.device}), "
         f"{report.seconds / report.frames:.2f} s/frame",
     ]
 

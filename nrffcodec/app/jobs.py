@@ -16,8 +16,9 @@ from ..core.gop import frame_span
 from ..core.retime import parse_rate
 from ..core.video import FrameSource
 from ..decoder import Progress, decode_at_rate_segments, decode_segments, output_instants_of
-from ..encoder.pipeline import EncodeReport, Log, encode_video_file
+from ..encoder.pipeline import Log, encode_video_file
 from ..encoder.progress import StageProgress
+from ..encoder.report import EncodeReport
 from ..encoder.runner import Runner
 from ..errors import OutputError
 from ..media.audio import cut_audio, read_audio

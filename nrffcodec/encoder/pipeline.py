@@ -25,7 +25,6 @@ from ..core.device import resolve_device
 from ..core.fields import parameter_shapes
 from ..core.gop import Gop, gop_sizes, reference_gops
 from ..core.keychain import KeyframeGroups
-from ..core.quality import Quality
 from ..core.video import FrameSource, Planes, Video
 from ..decoder import available_memory
 from ..settings import EncodeSettings, Schedule
@@ -35,6 +34,7 @@ from .keyframes import CodedKeyframes, StretchStore, code_keyframes, keyframe_gr
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
+from .report import EncodeReport
 from .runner import LocalRunner, Runner, default_jobs, jobs_that_fit
 from .spool import ResultSpool
 from .stretch_workers import StretchRunner, default_chain_jobs
@@ -55,33 +55,6 @@ class WorkStore(StretchStore, Protocol):
     ) -> Iterator[GopResult]: ...
 
     def save(self, result: GopResult) -> None: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class EncodeReport:
-    """What an encode produced, measured on the decoded file."""
-
-    bytes: int
-    bpp: float
-    quality: Quality
-    width: int
-    height: int
-    frames: int
-    gops: int
-    gop_length: int  # --gop, or the pilot's choice
-    keyframe_qp: int  # in the keyframe codec's own scale
-    keyframe_bytes: int
-    network_bytes: int
-    container_bytes: int
-    seconds: float
-    train_seconds: float
-    device: str
-    notes: list[str]
-
-    def as_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["quality"] = self.quality.as_dict()
-        return out
 
 
 def gop_task(
@@ -211,10 +184,9 @@ def encode_stages(
     `video` is a Video in memory or a source read segment by segment (media.stream.StreamedVideo):
     the encoder holds the frames of the GOPs in flight, never the whole clip, and the coded keyframes
     and trained GOPs wait on disk beside `into` until the file is written (spool; in memory for
-    bytes). With `store`, each
-    stretch of the keyframe chain and each trained GOP are kept there and reused by the same encode;
-    `runner` says where GOPs train (default: processes of this machine, settings.jobs of them); a
-    runner that is also a StretchRunner (a Ray cluster) codes the keyframe chain's stretches as well.
+    bytes). With `store`, each stretch of the keyframe chain and each trained GOP are kept there and
+    reused by the same encode; `runner` says where GOPs train (default: processes of this machine,
+    settings.jobs of them); a StretchRunner (a Ray cluster) codes the chain's stretches as well.
     `progress` counts training steps, the pilot's included; `stages` gives a count for each of the
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
     file ("verifying", in GOPs).
@@ -234,6 +206,7 @@ def encode_stages(
 
     steps = StepCount(progress)  # training steps, pilot included: one count, one ETA
     choice = choose_gop_length(video, settings, schedule, runner, make_task, steps, log)
+    pilot_seconds = time.perf_counter() - started  # what came before it takes next to nothing
     gop_length = choice.gop_length
     plan = plan_encode(video.frame_count, video.height, video.width, settings, gop_length)
     gops = plan.gops
@@ -343,6 +316,7 @@ def encode_stages(
         network_bytes=packed.network_bytes,
         container_bytes=packed.container_bytes,
         seconds=time.perf_counter() - started,
+        pilot_seconds=pilot_seconds,
         train_seconds=train_seconds,
         device=device,
         notes=list(video.notes),

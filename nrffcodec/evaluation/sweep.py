@@ -160,6 +160,7 @@ class NrffCodec(Codec):
         detail = {
             "keyframe_bytes": report.keyframe_bytes,
             "network_bytes": report.network_bytes,
+            "pilot_s": round(report.pilot_seconds, 3),
             "train_s": round(report.train_seconds, 3),
             "gops": report.gops,
             "gop_length": report.gop_length,

@@ -1,0 +1,36 @@
+"""What an encode reports: its file's bytes and where they went, its quality measured on the decoded
+file, and its times."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..core.quality import Quality
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeReport:
+    """What an encode produced, measured on the decoded file."""
+
+    bytes: int
+    bpp: float
+    quality: Quality
+    width: int
+    height: int
+    frames: int
+    gops: int
+    gop_length: int  # --gop, or the pilot's choice
+    keyframe_qp: int  # in the keyframe codec's own scale
+    keyframe_bytes: int
+    network_bytes: int
+    container_bytes: int
+    seconds: float
+    pilot_seconds: float  # choosing the GOP length (next to nothing with --gop)
+    train_seconds: float
+    device: str
+    notes: list[str]
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["quality"] = self.quality.as_dict()
+        return out

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from nrffcodec.errors import InputError
-from nrffcodec.media.raw import InputFormat
 from nrffcodec.media.reader import read_video
 from nrffcodec.media.writer import write_video
 
@@ -91,6 +90,43 @@ def test_audio_only_file(tmp_path) -> None:
         container.mux(stream.encode(None))
     line = one_line_error(run("encode", path, tmp_path / "o.nrf", *ENCODE_TINY))
     assert "no video stream" in line and "audio" in line
+
+
+def _with_cover(path: Path, video_frames: int) -> None:
+    """An MP4 holding a cover picture (an attached 16x16 JPEG), a second of silence, and `video_frames`
+    frames of 32x16 video."""
+    with av.open(str(path), "w", format="mp4") as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        sound = container.add_stream("aac", rate=8000)
+        video = container.add_stream("libx264", rate=25) if video_frames else None
+        if video:
+            video.width, video.height, video.pix_fmt = 32, 16, "yuv420p"
+        picture = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), "rgb24").reformat(format="yuvj420p")
+        container.mux([*cover.encode(picture), *cover.encode(None)])
+        for t in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 8000, 1024 * t
+            container.mux(sound.encode(frame))
+        container.mux(sound.encode(None))
+        clip = moving_texture(32, 16, max(1, video_frames))
+        for t in range(video_frames):
+            container.mux(video.encode(planar_frame((clip.y[t], clip.u[t], clip.v[t]), "yuv420p")))
+        if video:
+            container.mux(video.encode(None))
+
+
+def test_a_cover_picture_is_not_the_video(tmp_path) -> None:
+    """An album's cover (an MP3's, an M4A's) is not a one-frame video; beside a video it is left alone."""
+    song = tmp_path / "song.m4a"
+    _with_cover(song, 0)
+    line = one_line_error(run("encode", song, tmp_path / "o.nrf", *ENCODE_TINY))
+    assert "no video stream" in line and "(it has: a cover picture, audio)" in line
+    film = tmp_path / "film.mp4"
+    _with_cover(film, 6)
+    video = read_video(film)
+    assert (video.frame_count, video.width, video.height) == (6, 32, 16)
 
 
 def test_video_stream_without_frames(tmp_path) -> None:
@@ -196,144 +232,3 @@ def test_missing_frames_option_range_is_an_input_error(tmp_path) -> None:
     write_ffv1(path, moving_texture(16, 16, 4))
     with pytest.raises(InputError, match="outside the clip"):
         read_video(path, (4, 8))
-
-
-# ---------------------------------------------------------------- a folder of numbered images
-
-
-def test_a_folder_of_images_decode_wrote_encodes_back_at_the_rate_given(tmp_path) -> None:
-    """nrff decode's PNG folder is an input too: the same pictures, at --framerate (25 without it, with a note)."""
-    clip = moving_texture(17, 9, 5)
-    write_video(tmp_path / "pngs", clip)
-    (tmp_path / "pngs" / "notes.txt").write_text("other files are left alone")
-    images = read_video(tmp_path / "pngs")
-    assert images.frame_count == 5 and images.fps == 25
-    assert any("a folder of images has no frame rate" in note for note in images.notes)
-    one = read_video(tmp_path / "pngs" / "frame_000003.png")
-    assert all(np.array_equal(a[3], b[0]) for a, b in zip((images.y, images.u, images.v), (one.y, one.u, one.v)))
-    out = tmp_path / "seq.nrf"
-    assert run("encode", tmp_path / "pngs", out, *ENCODE_TINY, "--framerate", "30000/1001").exit_code == 0
-    decoded = read_video(_decoded(out, tmp_path))
-    assert (decoded.frame_count, decoded.width, decoded.height, decoded.fps) == (5, 17, 9, Fraction(30000, 1001))
-
-
-def _decoded(nrf: Path, folder: Path) -> Path:
-    path = folder / f"{nrf.stem}.y4m"
-    assert run("decode", nrf, path, "-q").exit_code == 0
-    return path
-
-
-def _images(folder: Path, *names: str) -> Path:
-    """`folder` holding the same 8x8 PNG under each of `names`."""
-    write_video(folder.parent / "source", moving_texture(8, 8, 1))
-    folder.mkdir()
-    for name in names:
-        (folder / name).write_bytes((folder.parent / "source" / "frame_000000.png").read_bytes())
-    return folder
-
-
-@pytest.mark.parametrize(
-    "names, count",
-    [
-        (
-            [
-                "f1.png",
-                "f2.png",
-                "f10.png",
-                "f11.png",
-                "f3.png",
-                "f4.png",
-                "f5.png",
-                "f6.png",
-                "f7.png",
-                "f8.png",
-                "f9.png",
-            ],
-            11,
-        ),
-        (["shot 5%_0098.png", "shot 5%_0099.png", "shot 5%_0100.png"], 3),  # a % in the name, numbers from 98
-        (["a_999.png", "a_1000.png"], 2),  # padded to 3, then wider
-    ],
-)
-def test_image_sequences_unpadded_or_not_from_any_first_number(tmp_path, names: list[str], count: int) -> None:
-    assert read_video(_images(tmp_path / "seq", *names)).frame_count == count
-
-
-@pytest.mark.parametrize(
-    "names, message",
-    [
-        ([], "a folder without numbered images"),
-        (["f_0.png", "f_1.png", "f_3.png"], "f_2.png is missing: the images must be numbered without a gap"),
-        (["f_0.png", "f_1.png", "g_0.png"], "more than one image sequence: f_N.png (2), g_N.png (1)"),
-        (["f_00.png", "f_01.png", "f_2.png"], "padded to different widths"),
-    ],
-)
-def test_a_folder_that_is_not_one_clean_sequence_is_one_line(tmp_path, names: list[str], message: str) -> None:
-    folder = _images(tmp_path / "seq", *names)
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        read_video(folder)
-    line = one_line_error(run("encode", folder, tmp_path / "o.nrf", *ENCODE_TINY))
-    assert message in line
-    assert not (tmp_path / "o.nrf").exists()
-
-
-def test_framerate_replaces_a_files_own_rate_with_a_note(tmp_path) -> None:
-    path = tmp_path / "c.mkv"
-    write_ffv1(path, moving_texture(16, 16, 4))
-    video = read_video(path, form=InputFormat(framerate=Fraction(50)))
-    assert video.fps == 50 and "frame rate 50 fps from --framerate (the input says 25)" in video.notes
-    for bad, says in (("2x", "must be a rate like 60"), ("0", "above zero"), ("5000", "above the 1000 fps")):
-        assert says in one_line_error(run("encode", path, tmp_path / "o.nrf", "--framerate", bad))
-
-
-# ---------------------------------------------------------------- raw .yuv files, as test sets ship them
-
-
-def _raw(path: Path, clip, ten_bit: bool = False) -> Path:
-    """The clip's planes back to back, frame after frame (10-bit: each code x4, little-endian words)."""
-    with open(path, "wb") as out:
-        for t in range(clip.frame_count):
-            for plane in (clip.y[t], clip.u[t], clip.v[t]):
-                out.write((plane.astype("<u2") * 4).tobytes() if ten_bit else plane.tobytes())
-    return path
-
-
-def test_a_raw_file_named_as_test_sets_name_them_reads_exactly(tmp_path) -> None:
-    clip = moving_texture(33, 17, 4)
-    video = read_video(_raw(tmp_path / "Clip_33x17_50fps_420_8bit_YUV.yuv", clip))
-    assert (video.frame_count, video.width, video.height, video.fps) == (4, 33, 17, 50)
-    assert all(np.array_equal(getattr(video, p), getattr(clip, p)) for p in "yuv")
-    assert "raw video 33x17 as its name says" in video.notes and "50 fps as its name says" in video.notes
-    ten = read_video(_raw(tmp_path / "clip_33x17_10bit.yuv", clip, ten_bit=True))
-    assert np.array_equal(ten.y, clip.y) and "samples read as yuv420p10le, as its name says" in ten.notes
-
-
-def test_a_raw_file_takes_its_size_rate_and_format_from_the_command_line(tmp_path) -> None:
-    clip = moving_texture(16, 8, 3)
-    path = _raw(tmp_path / "noname.yuv", clip)
-    out = tmp_path / "raw.nrf"
-    assert run("encode", path, out, *ENCODE_TINY, "--size", "16x8", "--framerate", "24000/1001").exit_code == 0
-    decoded = read_video(_decoded(out, tmp_path))
-    assert (decoded.frame_count, decoded.width, decoded.height, decoded.fps) == (3, 16, 8, Fraction(24000, 1001))
-    misnamed = path.rename(tmp_path / "clip_99x99.yuv")  # the command line wins over the name
-    video = read_video(misnamed, form=InputFormat(size=(16, 8), pixel_format="yuv420p"))
-    assert video.frame_count == 3 and np.array_equal(video.y, clip.y) and not any("name" in n for n in video.notes)
-
-
-@pytest.mark.parametrize(
-    "name, options, message",
-    [
-        ("noname.yuv", [], "does not say its size: give --size WIDTHxHEIGHT"),
-        ("clip_16x9.yuv", [], "is not a whole number of 16x9 yuv420p frames"),
-        ("noname.yuv", ["--size", "16x8", "--pixel-format", "yuv421p"], "--pixel-format yuv421p: not a pixel format"),
-        ("noname.yuv", ["--size", "16by8"], "--size must be WIDTHxHEIGHT"),
-        ("noname.yuv", ["--size", "0x8"], "each side must be 1..16384"),
-        ("clip.mkv", ["--pixel-format", "yuv420p"], "--pixel-format is for raw input"),
-    ],
-)
-def test_a_raw_file_that_cannot_be_read_as_told_is_one_line(
-    tmp_path, name: str, options: list[str], message: str
-) -> None:
-    path = _raw(tmp_path / name, moving_texture(16, 8, 3))
-    assert message in one_line_error(run("encode", path, tmp_path / "o.nrf", *ENCODE_TINY, *options))
-    assert not (tmp_path / "o.nrf").exists()

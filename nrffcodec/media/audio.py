@@ -19,7 +19,7 @@ from bitstream import AudioPacket, AudioParams, AudioStream
 from bitstream.audio import CODEC_NAME, LAYOUT_NAME, MAX_SECTION_PAYLOAD
 
 from ..core.video import FrameSource
-from .reader import failure_reason
+from .reader import failure_reason, video_stream
 
 
 def _plural(n: int, word: str) -> str:
@@ -73,7 +73,7 @@ def read_audio(path: str | os.PathLike, video: FrameSource, end: int | None, kee
 def _read_streams(
     container: av.container.InputContainer, streams: list, video: FrameSource, end: int | None
 ) -> list[AudioStream]:
-    picture = container.streams.video[0] if container.streams.video else None
+    picture = video_stream(container)
     start = Fraction(0)
     if picture is not None and picture.start_time is not None and picture.time_base:
         start = picture.start_time * Fraction(picture.time_base)

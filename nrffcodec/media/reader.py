@@ -103,10 +103,10 @@ def decode_planes(
             f"cannot open {path} as a video ({failure_reason(exc)}): not a video, or a damaged or truncated file"
         ) from None
     with container:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        stream = video_stream(container)
+        if stream is None:
+            kinds = sorted({"a cover picture" if is_cover(s) else s.type for s in container.streams}) or ["no streams"]
             raise InputError(f"no video stream in {path} (it has: {', '.join(kinds)})")
-        stream = container.streams.video[0]
         if stream.codec_context.name in TEXT_ART_CODECS:
             raise InputError(f"not a video file: {path} (FFmpeg reads it as text, {container.format.name})")
         stream.thread_type = "SLICE"
@@ -130,6 +130,16 @@ def decode_planes(
                 yield planes
             else:
                 scan.decoded += 1
+
+
+def is_cover(stream: av.stream.Stream) -> bool:
+    """A picture attached to the file (an album's or a film's cover), not frames of the video."""
+    return stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The input's video: its first video stream that is not a cover picture."""
+    return next((s for s in container.streams.video if not is_cover(s)), None)
 
 
 def finish_scan(path: str | os.PathLike, frames: tuple[int, int | None] | None, scan: Scan) -> list[str]:

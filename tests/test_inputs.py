@@ -232,3 +232,26 @@ def test_missing_frames_option_range_is_an_input_error(tmp_path) -> None:
     write_ffv1(path, moving_texture(16, 16, 4))
     with pytest.raises(InputError, match="outside the clip"):
         read_video(path, (4, 8))
+
+
+def test_interlaced_input_is_coded_as_progressive_frames_with_a_note(tmp_path) -> None:
+    path = tmp_path / "interlaced.mkv"
+    clip = moving_texture(32, 32, 4)
+    with av.open(str(path), "w") as container:
+        options = {"flags": "+ildct+ilme", "x264-params": "interlaced=1:tff=1", "qp": "0"}
+        stream = container.add_stream("libx264", rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for t in range(clip.frame_count):
+            frame = planar_frame((clip.y[t], clip.u[t], clip.v[t]), "yuv420p")
+            frame.pts = t
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    video = read_video(path)
+    assert video.frame_count == 4 and any(note.startswith("input is interlaced") for note in video.notes)
+    assert not any("interlaced" in note for note in read_video(_progressive(tmp_path)).notes)
+
+
+def _progressive(tmp_path: Path) -> Path:
+    path = tmp_path / "progressive.mp4"
+    write_mp4(path, frames=4)
+    return path

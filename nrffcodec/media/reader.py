@@ -32,6 +32,10 @@ NO_INPUT_FORMAT = InputFormat()
 
 # FFmpeg renders text files as "video" through these codecs (the tty demuxer): not real video input
 TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf"}
+INTERLACED_NOTE = (
+    "input is interlaced: each frame's two fields are coded together, as a progressive frame "
+    "(deinterlace it first for a better picture, e.g. ffmpeg -vf bwdif)"
+)
 
 
 def _to_yuv420(frame: av.VideoFrame, notes: set[str]) -> av.VideoFrame:
@@ -119,6 +123,8 @@ def decode_planes(
                 if frame.colorspace == AVCOL_SPC_BT709:
                     scan.matrix = int(Matrix.BT709)
                 scan.full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"  # JPEG's
+                if frame.interlaced_frame:
+                    scan.notes.add(INTERLACED_NOTE)
                 yuv = _to_yuv420(frame, scan.notes)
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
                 planes = _upright(planes_from_frame(yuv, yuv.height, yuv.width), rotation, scan.notes)

@@ -255,3 +255,22 @@ def _progressive(tmp_path: Path) -> Path:
     path = tmp_path / "progressive.mp4"
     write_mp4(path, frames=4)
     return path
+
+
+def test_hdr_input_is_coded_with_a_note_on_its_colours(tmp_path) -> None:
+    path = tmp_path / "hdr.mkv"
+    with av.open(str(path), "w") as container:
+        params = "colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:log-level=error"
+        stream = container.add_stream("libx265", rate=25, options={"x265-params": params})
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p10le"
+        stream.codec_context.colorspace, stream.codec_context.color_trc = 9, 16  # BT.2020, PQ
+        clip = moving_texture(32, 32, 2)
+        for t in range(clip.frame_count):
+            frame = planar_frame(
+                tuple(p.astype(np.uint16) * 4 for p in (clip.y[t], clip.u[t], clip.v[t])), "yuv420p10le"
+            )
+            frame.pts = t
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    notes = read_video(path).notes
+    assert any(n.startswith("input has the BT.2020 matrix and the PQ (HDR) transfer: nrff codes") for n in notes)

@@ -125,6 +125,8 @@ def decode_planes(
                 scan.full_range = frame.color_range == AVCOL_RANGE_JPEG or frame.format.name == "yuvj420p"  # JPEG's
                 if frame.interlaced_frame:
                     scan.notes.add(INTERLACED_NOTE)
+                if colour := _unsupported_colour(frame):
+                    scan.notes.add(colour)
                 yuv = _to_yuv420(frame, scan.notes)
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 13 reads the display matrix
                 planes = _upright(planes_from_frame(yuv, yuv.height, yuv.width), rotation, scan.notes)
@@ -136,6 +138,24 @@ def decode_planes(
                 yield planes
             else:
                 scan.decoded += 1
+
+
+# FFmpeg's colour matrices and transfers beyond BT.601 and BT.709 SDR (AVColorSpace, AVColorTransferCharacteristic)
+OTHER_MATRICES = {4: "FCC", 7: "SMPTE 240M", 8: "YCgCo", 9: "BT.2020", 10: "BT.2020 constant-luminance", 14: "ICtCp"}
+HDR_TRANSFERS = {16: "PQ (HDR)", 18: "HLG (HDR)"}
+
+
+def _unsupported_colour(frame: av.VideoFrame) -> str | None:
+    """A note where the input's colour is one nrff cannot tag (it stores BT.601 or BT.709 SDR)."""
+    matrix, transfer = OTHER_MATRICES.get(frame.colorspace), HDR_TRANSFERS.get(frame.color_trc)
+    parts = [f"{matrix} matrix"] * bool(matrix) + [f"{transfer} transfer"] * bool(transfer)
+    if not parts:
+        return None
+    return (
+        f"input has the {' and the '.join(parts)}: nrff codes BT.601 or BT.709 SDR video, so its samples "
+        "are coded as they are but tagged BT.601 and will show with shifted colours (convert it to BT.709 "
+        "first, e.g. with FFmpeg's zscale and tonemap filters)"
+    )
 
 
 def is_cover(stream: av.stream.Stream) -> bool:

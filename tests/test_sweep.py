@@ -220,6 +220,21 @@ def test_sweep_output_that_is_a_file(clip_path: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a folder" in result.stderr
 
 
+def test_a_clip_too_long_for_memory_is_refused_as_it_is_read(clip_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """The sweep holds its clip: with room for 5 frames of this 48x32 clip (12 frames), one line, no sweep."""
+    from nrffcodec.app.resources import SWEEP_COPIES
+
+    monkeypatch.setattr("nrffcodec.decoder.available_memory", lambda: 5 * 48 * 32 * 3 // 2 * SWEEP_COPIES)
+    result = run("sweep", clip_path, "--out", tmp_path / "s", "--qualities", "none", "--crfs", "30")
+    assert result.exit_code == 2 and not (tmp_path / "s").exists()
+    assert "more than 5 frames of 48x32 do not fit in memory for a sweep" in result.stderr
+    assert "--frames START:END" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    few = run(
+        "sweep", clip_path, "--out", tmp_path / "s", "--qualities", "none", "--crfs", "30", "--frames", "0:5", "-q"
+    )
+    assert few.exit_code == 0, few.stderr
+
+
 def test_svt_av1s_default_preset_is_that_of_nrffs_own_keyframes() -> None:
     for preset, label in (("fast", "svtav1 p3"), ("medium", "svtav1 p0"), ("slow", "svtav1 p-1")):
         assert SweepOptions(preset=preset).anchor_labels() == ["x264", "x265", label]

@@ -1,4 +1,5 @@
-"""Disk a job needs, estimated before the work starts.
+"""Disk and memory a job needs, estimated before the work starts (or, for a sweep's frames, as they
+are read).
 
 Estimates are deliberately generous: refusing a job that would have fitted costs a re-run with
 more room, running one that does not fit costs hours and leaves nothing.
@@ -6,10 +7,14 @@ more room, running one that does not fit costs hours and leaves nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..core.fields import parameter_count
 from ..core.gop import plan_gops
+from ..core.units import human_bytes
 from ..core.video import FrameSource
 from ..encoder.plan import field_archs
+from ..errors import InputError
 from ..settings import EncodeSettings
 
 KEYFRAME_BITS_PER_PIXEL = 4.0  # intra keyframes spend well under this even at the top quality's QP
@@ -31,3 +36,24 @@ def estimated_nrf_bytes(video: FrameSource, settings: EncodeSettings) -> int:
 def estimated_video_bytes(kind: str, frames: int, height: int, width: int) -> int:
     """An upper estimate of a decoded output's size, by output kind (media.writer.output_kind)."""
     return int(max(frames, 0) * height * width * OUTPUT_BYTES_PER_PIXEL[kind] + CONTAINER_ALLOWANCE)
+
+
+# A sweep holds its clip in memory several times over (the source, a point's decoded frames, their
+# RGB and float copies for the metrics): SWEEP_COPIES times the frames' 4:2:0 bytes (decision 0078).
+SWEEP_COPIES = 8
+
+
+def sweep_fits(available: int | None) -> Callable[[int, int, int], None]:
+    """read_video's `fits` for a sweep: refuse, as the frames are read, a clip that would not fit in
+    `available` bytes (None: the machine cannot say, nothing refused)."""
+
+    def fits(count: int, height: int, width: int) -> None:
+        needed = count * height * width * 3 // 2 * SWEEP_COPIES
+        if available is not None and needed > available:
+            raise InputError(
+                f"more than {count - 1:,} frames of {width}x{height} do not fit in memory for a sweep (it holds "
+                f"each about {SWEEP_COPIES} times over, {human_bytes(available)} is available): sweep fewer with "
+                "--frames START:END"
+            )
+
+    return fits

@@ -80,10 +80,12 @@ def sweep_cmd(
     quiet: bool,
 ) -> None:
     """Rate-distortion curves of nrff against x264/x265/SVT-AV1 on the same frames of IN, with BD-rates."""
+    from ..decoder import available_memory
     from ..evaluation.anchors import parse_presets
     from ..evaluation.sweep import Clip, SweepOptions, format_bd, parse_list, run_sweep
     from ..media.reader import read_video
     from .cluster import ray_runner
+    from .resources import sweep_fits
 
     options = SweepOptions(
         qualities=parse_list(qualities_text, "--qualities"),
@@ -96,9 +98,8 @@ def sweep_cmd(
         jobs=jobs,
         force=force,
     )
-    video = read_video(
-        input_path, parse_frame_range(frames_text), input_format(framerate_text, size_text, pixel_format)
-    )
+    form = input_format(framerate_text, size_text, pixel_format)
+    video = read_video(input_path, parse_frame_range(frames_text), form, sweep_fits(available_memory()))
     for note in video.notes:
         say(quiet, f"note: {note}")
     bars = PointBars(quiet)

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -65,17 +65,25 @@ class Scan:
 
 
 def read_video(
-    path: str | os.PathLike, frames: tuple[int, int | None] | None = None, form: InputFormat = NO_INPUT_FORMAT
+    path: str | os.PathLike,
+    frames: tuple[int, int | None] | None = None,
+    form: InputFormat = NO_INPUT_FORMAT,
+    fits: Callable[[int, int, int], None] | None = None,
 ) -> Video:
     """Decode `path` (any format FFmpeg opens; a folder of numbered images; a raw .yuv file; '-':
     standard input, e.g. y4m from a pipe) to 8-bit 4:2:0 planes, frames [start, end) only; `form`
     says what the input does not (a raw file's size) and may replace its frame rate.
 
     A damaged or truncated input gives the frames that decode, with a note saying how many;
-    display rotation is applied; a variable frame rate keeps every frame (see the notes).
+    display rotation is applied; a variable frame rate keeps every frame (see the notes). `fits(count,
+    height, width)` is asked before each frame is kept, and raises where that many would not fit.
     """
     scan = Scan()
-    planes = list(decode_planes(path, frames, scan, form))
+    planes: list[Planes] = []
+    for frame in decode_planes(path, frames, scan, form):
+        if fits:
+            fits(len(planes) + 1, *frame[0].shape)
+        planes.append(frame)
     notes = finish_scan(path, frames, scan)
     ys, us, vs = zip(*planes)
     start = frames[0] if frames else 0

@@ -274,3 +274,8 @@ def test_hdr_input_is_coded_with_a_note_on_its_colours(tmp_path) -> None:
         container.mux(stream.encode(None))
     notes = read_video(path).notes
     assert any(n.startswith("input has the BT.2020 matrix and the PQ (HDR) transfer: nrff codes") for n in notes)
+
+
+def test_a_url_is_one_line_naming_a_pipe(tmp_path) -> None:
+    line = one_line_error(run("encode", "https://example.com/clip.mp4", tmp_path / "o.nrf", *ENCODE_TINY))
+    assert "not URLs" in line and "yuv4mpegpipe" in line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -242,6 +243,11 @@ def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | Imag
             )
         return sys.stdin.buffer
     if not Path(path).exists():
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", str(path)):  # a URL (Path keeps one slash): not read
+            raise InputError(
+                "nrff reads files and pipes, not URLs: download it first, or pipe it "
+                "(ffmpeg -i URL -f yuv4mpegpipe - | nrff encode - OUT)"
+            )
         raise InputError(f"input not found: {path}")
     if Path(path).is_dir():
         return find_image_sequence(Path(path))

@@ -126,6 +126,9 @@ def test_a_raw_file_named_as_test_sets_name_them_reads_exactly(tmp_path) -> None
     assert "raw video 33x17 as its name says" in video.notes and "50 fps as its name says" in video.notes
     ten = read_video(_raw(tmp_path / "clip_33x17_10bit.yuv", clip, ten_bit=True))
     assert np.array_equal(ten.y, clip.y) and "samples read as yuv420p10le, as its name says" in ten.notes
+    assert read_video(_raw(tmp_path / "BasketballDrive_33x17_60.yuv", clip)).fps == 60  # the JVET's names
+    chroma = read_video(_raw(tmp_path / "clip_33x17_420_8bit.yuv", clip))  # 420 is its samples, not a rate
+    assert chroma.fps == 25 and "a raw file has no frame rate: coded at 25 fps (--framerate sets it)" in chroma.notes
 
 
 def test_a_raw_file_takes_its_size_rate_and_format_from_the_command_line(tmp_path) -> None:

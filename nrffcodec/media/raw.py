@@ -2,7 +2,8 @@
 test sets of the field, UVG, MCL-JCV, the JVET sequences, come that way) and a frame rate.
 
 A raw file's size, frame rate and sample format are read from the command line, else from its
-name the way those test sets name their files (`Beauty_1920x1080_120fps_420_8bit_YUV.yuv`).
+name the way those test sets name their files (`Beauty_1920x1080_120fps_420_8bit_YUV.yuv`,
+`BasketballDrive_1920x1080_50.yuv`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ DEFAULT_RAW_FORMAT = "yuv420p"
 MAX_RAW_SIDE = 16384
 _SIZE = re.compile(r"(?<![0-9])([0-9]{1,5})x([0-9]{1,5})(?![0-9])")
 _FPS = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)fps", re.IGNORECASE)
+# the JVET common test conditions' names give the rate bare, after the size: BasketballDrive_1920x1080_50.yuv
+_RATE_AFTER_SIZE = re.compile(r"(?<![0-9])[0-9]{1,5}x[0-9]{1,5}_([0-9]{1,3}(?:\.[0-9]+)?)(?=[_.])")
+CHROMA_NAMES = frozenset({"420", "422", "444"})
 _BITS = re.compile(r"(?<![0-9])(8|10|12|16)[-_]?bits?(?![a-z])", re.IGNORECASE)
 _CHROMA = re.compile(r"(?<![0-9x])(420|422|444)(?![0-9])")
 
@@ -88,7 +92,8 @@ def raw_video(path: Path, form: InputFormat) -> RawVideo:
         notes.append(f"raw video {size[0]}x{size[1]} as its name says")
         InputFormat(size=size)  # the name's size checked as the option's would be
     fps = form.framerate
-    if fps is None and (found := _FPS.search(name)):
+    found = _FPS.search(name) or _RATE_AFTER_SIZE.search(name)
+    if fps is None and found and found[1] not in CHROMA_NAMES and Fraction(found[1]) > 0:
         fps = Fraction(found[1])
         notes.append(f"{found[1]} fps as its name says")
     pixel_format = form.pixel_format or _format_from_name(name)

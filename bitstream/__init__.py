@@ -11,6 +11,7 @@ from .gop_chunk import GopChunk, Keyframe, WrittenChunk, encoded_networks_size
 from .header import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
+    MAGIC,
     FieldArch,
     Header,
     KeyframeCodec,
@@ -32,6 +33,7 @@ __all__ = [
     "BitstreamError",
     "FieldArch",
     "FORMAT_MAJOR",
+    "MAGIC",
     "FORMAT_MINOR",
     "GopChunk",
     "GopIndexEntry",

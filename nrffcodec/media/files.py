@@ -154,3 +154,12 @@ def _temporary_beside(target: Path, parent: Path, is_dir: bool) -> Iterator[Path
             with contextlib.suppress(OSError):
                 tmp.unlink()
         raise
+
+
+def starts_with(path: str | os.PathLike, magic: bytes) -> bool:
+    """Whether the file at `path` begins with `magic` (False where it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(magic)) == magic
+    except OSError:
+        return False

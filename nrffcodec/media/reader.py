@@ -20,12 +20,12 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from bitstream import Matrix
+from bitstream import MAGIC, Matrix
 
 from ..core.ffmpeg import AVCOL_RANGE_JPEG, AVCOL_SPC_BT709, YUV420_FORMATS, bits_per_component, planes_from_frame
 from ..core.video import DEFAULT_FPS, Planes, Video
 from ..errors import InputError
-from .files import is_stdio
+from .files import is_stdio, starts_with
 from .raw import InputFormat, RawVideo, is_raw, raw_video
 from .sequence import ImageSequence, find_image_sequence
 
@@ -253,6 +253,8 @@ def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | Imag
         return find_image_sequence(Path(path))
     if raw:
         return raw_video(Path(path), form)
+    if starts_with(path, MAGIC):
+        raise InputError(f"{path} is an .nrf file, nrff's own: decode it with nrff decode {path} OUT")
     return str(path)
 
 

@@ -269,15 +269,18 @@ def test_usage_errors_read_like_nrffs_own(clip_path, tmp_path) -> None:
 
 
 def test_swapped_commands_say_which_is_meant(cli_encoded, clip_path, tmp_path) -> None:
-    """An .nrf given to encode, a video given to decode or info: one line naming the other command."""
+    """An .nrf given to encode, a video given to decode or info, a video name for encode's output: one
+    line naming the other command."""
     path, _ = cli_encoded
+    line = _one_line_error(run("encode", clip_path, tmp_path / "o.mp4"))
+    assert f"name it {tmp_path / 'o.nrf'} (nrff decode writes .mp4 files)" in line
     assert f"{path} is an .nrf file, nrff's own: decode it with nrff decode" in _one_line_error(
         run("encode", path, tmp_path / "o.nrf")
     )
     for command in (("decode", clip_path, tmp_path / "o.mkv"), ("info", clip_path)):
         line = _one_line_error(run(*command))
         assert f"{clip_path} is not an .nrf file: to encode a video, run nrff encode {clip_path} OUT.nrf" in line
-    assert not (tmp_path / "o.nrf").exists() and not (tmp_path / "o.mkv").exists()
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_ray_address_nothing_listens_on_fails_at_once(tmp_path, clip_path) -> None:

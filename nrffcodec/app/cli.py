@@ -42,6 +42,8 @@ def cli() -> None:
 overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
+# names an encode's output must not have: nrff decode writes these, and a player would not open an .nrf
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".y4m", ".yuv"})
 PILOT_SHOWN_S = 0.1  # a pilot that took less (--gop given) goes unmentioned
 
 
@@ -182,6 +184,11 @@ def encode_cmd(
     if is_stdio(output_path):
         raise OutputError("encode writes a file: give OUT.nrf, not -")
     refuse_existing(input_path, output_path, overwrite)
+    if output_path.suffix.lower() in VIDEO_SUFFIXES:
+        raise OutputError(
+            f"encode writes an .nrf file, which players do not open: name it {output_path.with_suffix('.nrf')} "
+            f"(nrff decode writes {output_path.suffix} files)"
+        )
     if stats_path is not None:
         refuse_existing(input_path, stats_path, overwrite)
         if stats_path.resolve() == output_path.resolve():

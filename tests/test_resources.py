@@ -135,3 +135,18 @@ def test_cuda_oom_while_decoding_says_what_to_do(encoded, tmp_path, monkeypatch)
     line = one_line_error(run("decode", path, tmp_path / "o.mkv"))
     assert "CUDA ran out of memory: decode with --device cpu" in line
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_a_pipe_held_whole_is_refused_once_it_and_one_training_process_would_not_fit() -> None:
+    """An encode from a pipe holds its frames: 10 frames of 64x32 and a GOP-8 training process beside them."""
+    from nrffcodec.app.resources import pipe_fits
+    from nrffcodec.encoder.runner import TRAINING_BYTES, TRAINING_BYTES_PER_PIXEL
+    from nrffcodec.errors import InputError
+
+    frame, training = 64 * 32 * 3 // 2, TRAINING_BYTES + TRAINING_BYTES_PER_PIXEL * 64 * 32 * 8
+    fits = pipe_fits(10 * frame + training, 8)
+    for count in range(1, 11):
+        fits(count, 32, 64)
+    with pytest.raises(InputError, match="more than 10 frames of 64x32 do not fit in memory .a pipe is held whole"):
+        fits(11, 32, 64)
+    pipe_fits(None, 8)(10**9, 32, 64)  # a machine that cannot say refuses nothing

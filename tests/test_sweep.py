@@ -227,7 +227,7 @@ def test_a_clip_too_long_for_memory_is_refused_as_it_is_read(clip_path: Path, tm
     monkeypatch.setattr("nrffcodec.decoder.available_memory", lambda: 5 * 48 * 32 * 3 // 2 * SWEEP_COPIES)
     result = run("sweep", clip_path, "--out", tmp_path / "s", "--qualities", "none", "--crfs", "30")
     assert result.exit_code == 2 and not (tmp_path / "s").exists()
-    assert "more than 5 frames of 48x32 do not fit in memory for a sweep" in result.stderr
+    assert "more than 5 frames of 48x32 do not fit in memory (a sweep holds each about" in result.stderr
     assert "--frames START:END" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     few = run(
         "sweep", clip_path, "--out", tmp_path / "s", "--qualities", "none", "--crfs", "30", "--frames", "0:5", "-q"

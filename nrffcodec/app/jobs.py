@@ -15,7 +15,7 @@ from ..core.device import explain_cuda_oom, resolve_device
 from ..core.gop import frame_span
 from ..core.retime import parse_rate
 from ..core.video import FrameSource
-from ..decoder import Progress, decode_at_rate_segments, decode_segments, output_instants_of
+from ..decoder import Progress, available_memory, decode_at_rate_segments, decode_segments, output_instants_of
 from ..encoder.pipeline import Log, encode_video_file
 from ..encoder.progress import StageProgress
 from ..encoder.report import EncodeReport
@@ -29,7 +29,7 @@ from ..media.stream import StreamedVideo
 from ..media.writer import output_kind, video_writer
 from ..settings import EncodeSettings
 from .memory import fixed_mmap_threshold
-from .resources import estimated_nrf_bytes, estimated_video_bytes
+from .resources import estimated_nrf_bytes, estimated_video_bytes, pipe_fits
 from .stats import write_frame_stats
 from .workdir import Workdir, job_key
 
@@ -93,7 +93,9 @@ def encode(
     check_output(dst)  # fail before hours of work when the folder is unwritable...
     # one pass: size, colour, notes, hash; a file's frames are read later, GOP by GOP
     video: FrameSource = (
-        read_video(src, settings.frames, form) if is_stdio(src) else StreamedVideo(src, settings.frames, form)
+        read_video(src, settings.frames, form, pipe_fits(available_memory(), max(settings.gop_candidates)))
+        if is_stdio(src)
+        else StreamedVideo(src, settings.frames, form)
     )
     # stdin was read once, for the video: a pipe's audio is not kept
     sound = [] if is_stdio(src) else read_audio(src, video, settings.frames[1] if settings.frames else None, keep=audio)

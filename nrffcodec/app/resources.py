@@ -14,6 +14,7 @@ from ..core.gop import plan_gops
 from ..core.units import human_bytes
 from ..core.video import FrameSource
 from ..encoder.plan import field_archs
+from ..encoder.runner import TRAINING_BYTES, TRAINING_BYTES_PER_PIXEL
 from ..errors import InputError
 from ..settings import EncodeSettings
 
@@ -42,18 +43,39 @@ def estimated_video_bytes(kind: str, frames: int, height: int, width: int) -> in
 # RGB and float copies for the metrics): SWEEP_COPIES times the frames' 4:2:0 bytes (decision 0078).
 SWEEP_COPIES = 8
 
+Fits = Callable[[int, int, int], None]  # read_video's check: (frames so far, height, width), raises
 
-def sweep_fits(available: int | None) -> Callable[[int, int, int], None]:
-    """read_video's `fits` for a sweep: refuse, as the frames are read, a clip that would not fit in
-    `available` bytes (None: the machine cannot say, nothing refused)."""
+
+def frames_fit(available: int | None, copies: int, reserve: Callable[[int, int], int], held: str) -> Fits:
+    """A check that refuses, as the frames are read, more than `available` bytes (None: the machine
+    cannot say, nothing refused) for `copies` of their 4:2:0 bytes and `reserve(height, width)` beside
+    them; `held` says why they are held, in the message."""
 
     def fits(count: int, height: int, width: int) -> None:
-        needed = count * height * width * 3 // 2 * SWEEP_COPIES
+        needed = count * height * width * 3 // 2 * copies + reserve(height, width)
         if available is not None and needed > available:
             raise InputError(
-                f"more than {count - 1:,} frames of {width}x{height} do not fit in memory for a sweep (it holds "
-                f"each about {SWEEP_COPIES} times over, {human_bytes(available)} is available): sweep fewer with "
-                "--frames START:END"
+                f"more than {count - 1:,} frames of {width}x{height} do not fit in memory ({held}; "
+                f"{human_bytes(available)} is available): take fewer with --frames START:END"
             )
 
     return fits
+
+
+def sweep_fits(available: int | None) -> Fits:
+    """read_video's `fits` for a sweep, which holds its clip."""
+    return frames_fit(
+        available, SWEEP_COPIES, lambda height, width: 0, f"a sweep holds each about {SWEEP_COPIES} times over"
+    )
+
+
+def pipe_fits(available: int | None, longest_gop: int) -> Fits:
+    """read_video's `fits` for an encode from a pipe, held whole since it cannot be read twice: its frames
+    and, beside them, one training process at the longest GOP (encoder.runner's bound)."""
+
+    def training(height: int, width: int) -> int:
+        return TRAINING_BYTES + TRAINING_BYTES_PER_PIXEL * height * width * longest_gop
+
+    return frames_fit(
+        available, 1, training, "a pipe is held whole, since it cannot be read twice: encode a file instead"
+    )

@@ -6,7 +6,7 @@ Nothing outside this package reads or writes bytes of the format.
 from .audio import AudioPacket, AudioParams, AudioStream, add_audio, add_audio_file, audio_streams
 from .container import GopIndexEntry, NrfFile
 from .entropy import STEP_VALUES, QuantizedTensor, TensorCodingInfo
-from .errors import BitstreamError
+from .errors import BitstreamError, NotAnNrfFile
 from .gop_chunk import GopChunk, Keyframe, WrittenChunk, encoded_networks_size
 from .header import (
     FORMAT_MAJOR,
@@ -31,6 +31,7 @@ __all__ = [
     "add_audio_file",
     "audio_streams",
     "BitstreamError",
+    "NotAnNrfFile",
     "FieldArch",
     "FORMAT_MAJOR",
     "MAGIC",

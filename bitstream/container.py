@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .bytes_io import ByteReader
-from .errors import BitstreamError
+from .errors import BitstreamError, NotAnNrfFile
 from .framing import CRC, PREAMBLE, SECTION_HEAD, SECTION_OVERHEAD
 from .front import (
     FRONT_TAG,
@@ -117,11 +117,12 @@ class NrfFile:
         return payload, offset + SECTION_HEAD.size
 
     def _parse_front(self, stream: BinaryIO) -> None:
+        head = self._read_exact(stream, min(self.file_size, PREAMBLE.size), "preamble")
+        if len(head) >= len(MAGIC) and not head.startswith(MAGIC):  # some other file, however short
+            raise NotAnNrfFile(self.name, head[: len(MAGIC)], MAGIC)
         if self.file_size < PREAMBLE.size:
             raise BitstreamError(f"{self.name}: {self.file_size} bytes is too short to be an .nrf file")
-        magic, major, minor = PREAMBLE.unpack(self._read_exact(stream, PREAMBLE.size, "preamble"))
-        if magic != MAGIC:
-            raise BitstreamError(f"{self.name}: not an .nrf file (magic {magic!r}, expected {MAGIC!r})")
+        _, major, minor = PREAMBLE.unpack(head)
         if major not in NEWEST_MINOR:
             known = " and ".join(f"{m}.x (up to {m}.{n})" for m, n in sorted(NEWEST_MINOR.items()))
             raise BitstreamError(

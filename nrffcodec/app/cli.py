@@ -300,12 +300,11 @@ def decode_cmd(
 def info_cmd(input_path: Path, as_json: bool) -> None:
     """Show a .nrf file's header, GOP table and byte breakdown (every CRC is checked)."""
     from .info import info_lines, inspect_file
-    from .jobs import refuse_other_than_nrf
+    from .jobs import open_nrf
 
     if not input_path.exists():
         raise InputError(f"input not found: {input_path}")
-    refuse_other_than_nrf(input_path)
-    info = inspect_file(input_path)
+    info = inspect_file(open_nrf(input_path))
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

@@ -35,9 +35,9 @@ def named_enums(header: dict) -> dict:
     return header
 
 
-def inspect_file(path: str | os.PathLike | bytes) -> dict:
+def inspect_file(path: str | os.PathLike | bytes | NrfFile) -> dict:
     """Parse every chunk of a .nrf (CRCs checked) and summarise where its bytes go."""
-    nrf = NrfFile(path)
+    nrf = path if isinstance(path, NrfFile) else NrfFile(path)
     header = nrf.header
     shapes = network_shapes(header)
     gops, models = [], {}

@@ -9,7 +9,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from bitstream import MAGIC, AudioStream, NrfFile, add_audio_file, audio_streams
+from bitstream import AudioStream, NotAnNrfFile, NrfFile, add_audio_file, audio_streams
 
 from ..core.device import explain_cuda_oom, resolve_device
 from ..core.gop import frame_span
@@ -22,7 +22,7 @@ from ..encoder.report import EncodeReport
 from ..encoder.runner import Runner
 from ..errors import InputError, OutputError
 from ..media.audio import cut_audio, read_audio
-from ..media.files import atomic_output, check_output, is_stdio, refuse_overwrite, starts_with
+from ..media.files import atomic_output, check_output, is_stdio, refuse_overwrite
 from ..media.raw import InputFormat
 from ..media.reader import NO_INPUT_FORMAT, read_video
 from ..media.stream import StreamedVideo
@@ -156,8 +156,7 @@ def decode_file(
     fixed_mmap_threshold()  # peak memory flat over any length
     kind = output_kind(output_path)  # reject an unsupported extension before decoding
     rate = None if fps is None else parse_rate(fps)  # a bad --fps fails before the file is read
-    refuse_other_than_nrf(input_path)
-    nrf = NrfFile(input_path)
+    nrf = open_nrf(input_path)
     info = nrf.header.video
     start, end = frame_span(frames, info.frame_count)
     source_fps = Fraction(info.fps_num, info.fps_den)
@@ -178,7 +177,10 @@ def decode_file(
     return WrittenVideo(first.first_frame, sink.frames, info.width, info.height, first.fps, first.notes)
 
 
-def refuse_other_than_nrf(path: str | os.PathLike) -> None:
-    """A video given where an .nrf is read (decode, info) is one line saying how to encode it."""
-    if Path(path).is_file() and not starts_with(path, MAGIC) and Path(path).stat().st_size >= len(MAGIC):
-        raise InputError(f"{path} is not an .nrf file: to encode a video, run nrff encode {path} OUT.nrf")
+def open_nrf(path: str | os.PathLike) -> NrfFile:
+    """The .nrf file at `path`, where a video given in its place (decode, info) is one line saying how
+    to encode it."""
+    try:
+        return NrfFile(path)
+    except NotAnNrfFile:
+        raise InputError(f"{path} is not an .nrf file: to encode a video, run nrff encode {path} OUT.nrf") from None

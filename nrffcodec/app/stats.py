@@ -8,6 +8,8 @@ import csv
 import dataclasses
 import os
 
+from bitstream import NrfFile
+
 from ..core.quality import frame_quality
 from ..core.video import FrameSource
 from ..decoder import Progress, decode_segments
@@ -39,13 +41,14 @@ def write_frame_stats(
     its GOP, whether the keyframe codec coded it or the fields rendered it, the bytes of its GOP on its
     keyframe's row (0 on rendered frames: the column adds up to the GOPs' bytes), and PSNR as the encode
     reports it. Decoded GOP by GOP (`progress` counts them): memory bounded by the GOP; written atomically."""
-    gops = inspect_file(nrf)["gops"]
+    parsed = NrfFile(nrf)  # its front parsed once, for the GOP table and the decode
+    gops = inspect_file(parsed)["gops"]
     firsts = [g["first_frame"] for g in gops]
     reader = source.reader()
     with atomic_output(out) as tmp, open(tmp, "w", newline="") as handle:
         rows = csv.writer(handle)
         rows.writerow(STATS_COLUMNS)
-        for decoded in decode_segments(nrf, None, device, progress):
+        for decoded in decode_segments(parsed, None, device, progress):
             reference = reader.frames(decoded.first_frame, decoded.first_frame + decoded.frame_count)
             for t in range(decoded.frame_count):
                 frame = decoded.first_frame + t

@@ -112,6 +112,8 @@ def decode_planes(
         else:
             container = av.open(source)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if isinstance(source, str) and starts_with(source, MAGIC):
+            raise InputError(f"{path} is an .nrf file, nrff's own: decode it with nrff decode {path} OUT") from None
         raise InputError(
             f"cannot open {path} as a video ({failure_reason(exc)}): not a video, or a damaged or truncated file"
         ) from None
@@ -253,8 +255,6 @@ def _source(path: str | os.PathLike, form: InputFormat) -> str | BinaryIO | Imag
         return find_image_sequence(Path(path))
     if raw:
         return raw_video(Path(path), form)
-    if starts_with(path, MAGIC):
-        raise InputError(f"{path} is an .nrf file, nrff's own: decode it with nrff decode {path} OUT")
     return str(path)
 
 

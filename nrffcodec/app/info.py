@@ -8,6 +8,7 @@ import os
 from bitstream import KeyframeCodec, Matrix, NrfFile, PixelFormat, audio_streams, describe
 from bitstream.av1 import SHOWN_AGAIN
 
+from ..core.colour import colour_name
 from ..core.fields import network_shapes, parameter_count
 
 # header fields stored as numbers that mean names: --json gives the names (as the CLI spells them)
@@ -142,8 +143,7 @@ def info_lines(info: dict) -> list[str]:
     )
     lines.append(
         f"video: {v['width']}x{v['height']}, {v['frame_count']} frames, {v['fps_num']}/{v['fps_den']} fps, "
-        f"{v['pixel_format']}, {v['matrix'].upper().replace('BT', 'BT.')} "
-        f"{'full' if v['full_range'] else 'limited'} range"
+        f"{v['pixel_format']}, {colour_name(Matrix[v['matrix'].upper()], v['full_range'])}"
     )
     period = h["keyframe_period"]
     lines.append(

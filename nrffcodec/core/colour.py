@@ -17,6 +17,11 @@ from bitstream import Matrix
 _KR_KB = {Matrix.BT601: (0.299, 0.114), Matrix.BT709: (0.2126, 0.0722)}
 
 
+def colour_name(matrix: int, full_range: bool) -> str:
+    """'BT.601 limited range', 'BT.709 full range': a video's colour as messages name it."""
+    return f"{Matrix(matrix).name.replace('BT', 'BT.')} {'full' if full_range else 'limited'} range"
+
+
 def yuv_to_rgb_matrix(matrix: int, full_range: bool) -> tuple[np.ndarray, np.ndarray]:
     """(A, b) with rgb = A @ (Y, U, V)/255 + b, rgb in [0, 1] nominal."""
     kr, kb = _KR_KB[Matrix(matrix)]

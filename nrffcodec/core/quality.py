@@ -24,6 +24,11 @@ def psnr(mse: float, peak: float = 255.0) -> float:
     return min(PSNR_CAP, 10.0 * math.log10(peak * peak / mse))
 
 
+def psnr_yuv420(mse_y: float, mse_u: float, mse_v: float) -> float:
+    """PSNR-YUV 4:2:0, the codec convention: the planes' MSE weighted 6:1:1."""
+    return psnr((6 * mse_y + mse_u + mse_v) / 8)
+
+
 def mse_of(psnr_db: float, peak: float = 255.0) -> float:
     """The mean squared error a PSNR stands for (psnr's inverse below its cap)."""
     return peak * peak * 10 ** (-psnr_db / 10)
@@ -71,7 +76,7 @@ def frame_quality(reference: Video, decoded: Video, t: int) -> FrameQuality:
         psnr_y=psnr(mse_y),
         psnr_u=psnr(mse_u),
         psnr_v=psnr(mse_v),
-        psnr_yuv=psnr((6 * mse_y + mse_u + mse_v) / 8),
+        psnr_yuv=psnr_yuv420(mse_y, mse_u, mse_v),
         psnr_rgb=psnr(rgb_mse(*planes, reference.matrix, reference.full_range)),
     )
 
@@ -100,7 +105,7 @@ class QualityAccumulator:
         mse_y, mse_u, mse_v = (s / max(n, 1) for s, n in zip(self._sse, self._samples))
         return Quality(
             psnr_rgb=float(np.mean(self.per_frame)),
-            psnr_yuv=psnr((6 * mse_y + mse_u + mse_v) / 8),
+            psnr_yuv=psnr_yuv420(mse_y, mse_u, mse_v),
             psnr_y=psnr(mse_y),
             psnr_u=psnr(mse_u),
             psnr_v=psnr(mse_v),

@@ -15,9 +15,9 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from bitstream import AudioStream, Matrix
+from bitstream import AudioStream
 
-from ..core.colour import upsample_chroma
+from ..core.colour import colour_name, upsample_chroma
 from ..core.ffmpeg import color_range_of, colorspace_of, frame_from_planes
 from ..core.video import Video
 from ..errors import OutputError
@@ -95,8 +95,7 @@ def video_writer(
             elif kind == "yuv":
                 like.notes.append(
                     f"a raw .yuv file says nothing of its frames: {like.width}x{like.height} yuv420p, "
-                    f"{like.fps} fps, {'BT.709' if like.matrix == int(Matrix.BT709) else 'BT.601'} "
-                    f"{'full' if like.full_range else 'limited'} range"
+                    f"{like.fps} fps, {colour_name(like.matrix, like.full_range)}"
                 )
                 with open(tmp, "wb") as out:
                     yield VideoSink(lambda video: _write_raw(out, video))

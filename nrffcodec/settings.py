@@ -6,6 +6,7 @@ are in docs/decisions/.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from bitstream import KeyframeCodec
 
@@ -139,6 +140,7 @@ class EncodeSettings:
     iterations: int | None = None
     weight_bits: int | None = None
     keyframe_qp: int | None = None
+    bitrate: float | None = None  # bits per second of video: the keyframe QP is searched for it (encoder.rate)
     flow_width: int | None = None
     residual_width: int | None = None
     per_channel: bool = False
@@ -159,6 +161,10 @@ class EncodeSettings:
             raise InputError(f"--weight-bits must be 2..16, got {self.weight_bits}")
         if self.keyframe_qp is not None and not KEYFRAME_QP_MIN <= self.keyframe_qp <= KEYFRAME_QP_MAX:
             raise InputError(f"--keyframe-qp must be {KEYFRAME_QP_MIN}..{KEYFRAME_QP_MAX}, got {self.keyframe_qp}")
+        if self.bitrate is not None and not (math.isfinite(self.bitrate) and self.bitrate > 0):
+            raise InputError(f"--bitrate must be a positive number of bits per second, got {self.bitrate}")
+        if self.bitrate is not None and self.keyframe_qp is not None:
+            raise InputError("--bitrate and --keyframe-qp both set the rate: give one of them")
         if not 1 <= self.keyframe_period <= 65535:
             raise InputError(f"--keyframe-period must be 1..65535, got {self.keyframe_period}")
         if self.iterations is not None and self.iterations < 1:

@@ -24,7 +24,7 @@ from ..settings import (
     EncodeSettings,
 )
 from .exits import OneLineUsageGroup, friendly_errors, say, terminated
-from .options import input_format, input_format_options, parse_frame_range
+from .options import input_format, input_format_options, parse_bitrate, parse_frame_range
 from .progress import Bar, stage_bars
 from .sweep_cmd import sweep_cmd
 from .versions import version_option
@@ -61,7 +61,7 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
         if audio_bytes
         else f"{report.bytes:,} bytes, {report.bpp:.4f} bpp (no audio)"
     )
-    return [
+    lines = [
         f"wrote {path}: {size}, {report.frames} frames "
         f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
         f"of {gop_sizes(report.frames, report.gops)}",
@@ -72,6 +72,11 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
         f"time {report.seconds:.1f} s ({pilot}training {report.train_seconds:.1f} s on {report.device}), "
         f"{report.seconds / report.frames:.2f} s/frame",
     ]
+    if report.rate_trials:
+        tried = ", ".join(f"{qp}: {size:,} B" for qp, size in report.rate_trials)
+        count = len(report.rate_trials)
+        lines.append(f"--bitrate: at most {report.target_bytes:,} B of video; {count} encodes (--keyframe-qp): {tried}")
+    return lines
 
 
 @cli.command("encode")
@@ -107,6 +112,13 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     type=click.IntRange(KEYFRAME_QP_MIN, KEYFRAME_QP_MAX),
     help="Override the quality's keyframe QP (AV1 scale, lower = bigger file; x265 keyframes map it to "
     "theirs): rate control finer than --quality's steps.",
+)
+@click.option(
+    "--bitrate",
+    "bitrate_text",
+    metavar="RATE",
+    help="Aim at this video bitrate in bits/s (500k, 1.5M; audio not counted): the best keyframe QP whose "
+    "file fits it, found by several encodes, the pilot's GOP length held after the first.",
 )
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(
@@ -164,6 +176,7 @@ def encode_cmd(
     pixel_format: str | None,
     jobs: int | None,
     keyframe_qp: int | None,
+    bitrate_text: str | None,
     weight_bits: int | None,
     keyframe_codec: str,
     keyframe_period: int,
@@ -202,6 +215,7 @@ def encode_cmd(
         frames=parse_frame_range(frames_text),
         jobs=jobs,
         keyframe_qp=keyframe_qp,
+        bitrate=parse_bitrate(bitrate_text),
         weight_bits=weight_bits,
         seed=seed,
         iterations=iterations,

@@ -106,11 +106,13 @@ def encode(
     log = log or (lambda text: None)
     store = None
     if workdir is not None:
+        device = resolve_device(settings.device)
         store = Workdir(
             workdir,
-            job_key(video, settings, resolve_device(settings.device)),
+            job_key(video, settings, device),
             log,
             estimated_nrf_bytes(video, settings),
+            key_for=lambda other: job_key(video, other, device),
         )
     # The encoder writes the file beside the output and measures it there; it is renamed to the output
     # (its audio added on the way) once whole. A folder removed whatever stops the encode, but a kill.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import click
@@ -26,6 +27,21 @@ def parse_frame_range(text: str | None) -> tuple[int, int | None] | None:
     if start < 0 or (end is not None and end <= start):
         raise InputError(f"--frames {text}: need 0 <= START < END")
     return start, end
+
+
+BITRATE = re.compile(r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[kKmMgG]?)(?:bps|b/s|bit/s)?")
+BITRATE_UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def parse_bitrate(text: str | None) -> float | None:
+    """'500k', '1.5M', '800kbps', '64000' -> bits per second (SI prefixes, as FFmpeg's -b:v); None -> None."""
+    if text is None:
+        return None
+    match = BITRATE.fullmatch(text.strip())
+    rate = float(match["number"]) * BITRATE_UNITS[match["unit"].lower()] if match else 0.0
+    if rate <= 0:
+        raise InputError(f"--bitrate must be bits per second like 500k, 1.5M or 64000, got {text!r}")
+    return rate
 
 
 def input_format_options(command: Callable) -> Callable:

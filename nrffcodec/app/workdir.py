@@ -72,10 +72,19 @@ def _keyframes_file(gops: Sequence[Gop]) -> str:
 class Workdir:
     """One encode's finished keyframes and GOPs in a folder."""
 
-    def __init__(self, folder: str | Path, key: bytes, log: Log, needed_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        key: bytes,
+        log: Log,
+        needed_bytes: int = 0,
+        key_for: Callable[[EncodeSettings], bytes] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.key = key
         self._log = log
+        self._needed_bytes = needed_bytes
+        self._key_for = key_for  # the key of the same source at other settings (for_trial)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -84,6 +93,14 @@ class Workdir:
         self._gops: list[Gop] = []
         self._keyframes: Sequence[Keyframe] = ()
         self._reused_stretches = 0
+
+    def for_trial(self, settings: EncodeSettings) -> Workdir:
+        """A --bitrate search's trial at `settings` keeps its work in a folder of its own (qp-NN), so that
+        the search run again resumes every trial it made."""
+        if self._key_for is None:
+            raise ValueError("this work folder was made without key_for: it holds one encode only")
+        folder = self.folder / f"qp-{settings.keyframe_qp:02d}"
+        return Workdir(folder, self._key_for(settings), self._log, self._needed_bytes, self._key_for)
 
     # -- files
     def _read(self, name: str) -> bytes | None:

@@ -14,6 +14,7 @@ finished work in an optional store (the application's --workdir) and reports pro
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from .keyframes import CodedKeyframes, StretchStore, code_keyframes, keyframe_gr
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
+from .rate import encode_at_rate, target_bytes
 from .report import EncodeReport
 from .runner import LocalRunner, Runner, default_jobs, jobs_that_fit
 from .spool import ResultSpool
@@ -55,6 +57,10 @@ class WorkStore(StretchStore, Protocol):
     ) -> Iterator[GopResult]: ...
 
     def save(self, result: GopResult) -> None: ...
+
+    def for_trial(self, settings: EncodeSettings) -> WorkStore:
+        """The store of one trial encode of a --bitrate search (encoder.rate), at `settings`."""
+        ...
 
 
 def gop_task(
@@ -146,7 +152,12 @@ def encode_video(
     stages: StageProgress | None = None,
 ) -> tuple[bytes, EncodeReport]:
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode
-    (encode_stages has the arguments)."""
+    (encode_stages has the arguments; a --bitrate search writes its trials to a temporary folder)."""
+    if settings.bitrate is not None:
+        with tempfile.TemporaryDirectory(prefix="nrff-rate-") as folder:
+            path = Path(folder) / "video.nrf"
+            report = encode_video_file(video, path, settings, progress, log, store, runner, stages)
+            return path.read_bytes(), report
     packed, report = encode_stages(video, settings, progress, log, store, runner, stages)
     assert packed.data is not None, "packed in memory"
     return packed.data, report
@@ -164,8 +175,16 @@ def encode_video_file(
 ) -> EncodeReport:
     """encode_video's file written to `path` a section at a time and measured on its decode from
     there: memory holds neither the file (decision 0075) nor its coded keyframes and trained GOPs,
-    which wait in temporary files in `path`'s folder (0076)."""
-    return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
+    which wait in temporary files in `path`'s folder (0076). With settings.bitrate, the file of the
+    least keyframe QP that fits it, found by trial encodes into that folder (encoder.rate)."""
+    if settings.bitrate is None:
+        return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
+
+    def trial(at: EncodeSettings, into: Path) -> EncodeReport:
+        return encode_stages(video, at, progress, log, store and store.for_trial(at), runner, stages, into)[1]
+
+    target = target_bytes(settings.bitrate, video.frame_count, video.fps)
+    return encode_at_rate(trial, settings, path, target, log or (lambda text: None))
 
 
 def encode_stages(
@@ -191,6 +210,8 @@ def encode_stages(
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
     file ("verifying", in GOPs).
     """
+    if settings.bitrate is not None:
+        raise ValueError("a --bitrate search writes trial files: call encode_video_file or encode_video")
     started = time.perf_counter()
     log = log or (lambda text: None)
     device = resolve_device(settings.device)

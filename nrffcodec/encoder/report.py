@@ -29,6 +29,8 @@ class EncodeReport:
     train_seconds: float
     device: str
     notes: list[str]
+    target_bytes: int | None = None  # --bitrate: the most video bytes the file could have
+    rate_trials: tuple[tuple[int, int], ...] = ()  # --bitrate: (keyframe QP, video bytes) of each trial encode
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -118,7 +118,10 @@ def encode(
     # (its audio added on the way) once whole. A folder removed whatever stops the encode, but a kill.
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f".{dst.name}.", suffix=".encoding") as work:
         video_file = Path(work) / "video.nrf"
-        report = encode_video_file(video, video_file, settings, progress, log, store, runner, stages)
+        try:
+            report = encode_video_file(video, video_file, settings, progress, log, store, runner, stages)
+        except OutputError as exc:  # a full disk: name the output's folder, not the hidden one about to go
+            raise OutputError(str(exc).replace(work, str(dst.parent))) from None
         with atomic_output(dst) as tmp:
             if sound:
                 add_audio_file(video_file, tmp, sound)

@@ -1,11 +1,12 @@
-"""--bitrate on real clips: how many trial encodes the QP search takes, how close to the target the
-file lands, and what the search costs against its first trial (one ordinary encode, the pilot
-included) in the same run.
+"""--bitrate and --min-psnr on real clips: how many trial encodes the QP search takes, where the file
+lands against its goal, and what the search costs against its first trial (one ordinary encode,
+the pilot included) in the same run.
 
     python benchmarks/bitrate.py --only carphone,bikes,tree,vtest --bpp 0.03,0.08,0.2
+    python benchmarks/bitrate.py --min-psnr 36,40,44
 
-Each clip is prepared as rd.py does (32 frames, at most 384x288); each target is given in bits per
-pixel and turned into bits per second at the clip's rate.
+Each clip is prepared as rd.py does (32 frames, at most 384x288); a bitrate is given in bits per
+pixel and turned into bits per second at the clip's rate; --min-psnr's goals replace them.
 """
 
 from __future__ import annotations
@@ -25,55 +26,67 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
     parser.add_argument("--only", default="carphone,bikes,tree,vtest")
-    parser.add_argument("--bpp", default="0.03,0.08,0.2", help="targets, in bits per pixel")
+    parser.add_argument("--bpp", default="0.03,0.08,0.2", help="--bitrate goals, in bits per pixel")
+    parser.add_argument("--min-psnr", help="--min-psnr goals in dB PSNR-YUV, instead of --bpp's")
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "bitrate")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows, lines = (
-        [],
-        [
-            "| clip | target bpp | target bytes | trials (QP: bytes) | QP kept | bytes | of target | GOP | PSNR-YUV "
-            "| time | first trial | ratio |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ],
-    )
+    rows: list[dict] = []
+    lines = [
+        "| clip | goal | trials (QP: bytes, PSNR-YUV) | QP kept | bytes | bpp | GOP | PSNR-YUV | time | first trial "
+        "| ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as work:
         for source in clips_in(args.clips, args.only):
             clip = prepare(source, Path(work), FRAMES, MAX_SIZE)
             video = clip.video
-            for bpp in map(float, args.bpp.split(",")):
-                bitrate = bpp * video.width * video.height * float(video.fps)
-                settings = EncodeSettings(preset=args.preset, device="cpu", bitrate=bitrate)
+            pixels = video.width * video.height
+            goals = (
+                [{"min_psnr": float(db)} for db in args.min_psnr.split(",")]
+                if args.min_psnr
+                else [{"bitrate": float(bpp) * pixels * float(video.fps)} for bpp in args.bpp.split(",")]
+            )
+            for goal in goals:
+                settings = EncodeSettings(preset=args.preset, device="cpu", **goal)
                 firsts: list[float] = []
+                begun = time.perf_counter()
 
-                def note(text: str, firsts: list[float] = firsts, begun: float = time.perf_counter()) -> None:
-                    if text.startswith("--bitrate: QP") and not firsts:
+                def note(text: str, firsts: list[float] = firsts, begun: float = begun) -> None:
+                    if ": QP " in text and not firsts:  # the first trial's result line
                         firsts.append(time.perf_counter() - begun)
 
-                begun = time.perf_counter()
                 report = encode_video_file(video, Path(work) / "out.nrf", settings, log=note)
                 seconds = time.perf_counter() - begun
-                row = {
-                    "clip": clip.name,
-                    "size": f"{video.width}x{video.height}",
-                    "target_bpp": bpp,
-                    "target_bytes": report.target_bytes,
-                    "trials": report.rate_trials,
-                    "qp": report.keyframe_qp,
-                    "bytes": report.bytes,
-                    "gop_length": report.gop_length,
-                    "psnr_yuv": report.quality.psnr_yuv,
-                    "seconds": seconds,
-                    "first_trial_seconds": firsts[0],
-                }
-                rows.append(row)
-                tried = ", ".join(f"{qp}: {size:,}" for qp, size in report.rate_trials)
+                bpp = 8 * report.bytes / (pixels * video.frame_count)
+                rows.append(
+                    {
+                        "clip": clip.name,
+                        "size": f"{video.width}x{video.height}",
+                        "goal": goal,
+                        "target_bytes": report.target_bytes,
+                        "min_psnr": report.min_psnr,
+                        "trials": report.rate_trials,
+                        "qp": report.keyframe_qp,
+                        "bytes": report.bytes,
+                        "bpp": bpp,
+                        "gop_length": report.gop_length,
+                        "psnr_yuv": report.quality.psnr_yuv,
+                        "seconds": seconds,
+                        "first_trial_seconds": firsts[0],
+                    }
+                )
+                wanted = (
+                    f"at most {report.target_bytes:,} B ({goal['bitrate'] / pixels / float(video.fps):g} bpp)"
+                    if report.target_bytes is not None
+                    else f"at least {report.min_psnr:g} dB"
+                )
+                tried = ", ".join(f"{qp}: {size:,}, {psnr:.2f}" for qp, size, psnr in report.rate_trials)
                 lines.append(
-                    f"| {clip.name} {row['size']} | {bpp:g} | {report.target_bytes:,} | {tried} | {report.keyframe_qp} "
-                    f"| {report.bytes:,} | {report.bytes / report.target_bytes:.1%} | {report.gop_length} "
-                    f"| {report.quality.psnr_yuv:.2f} | {seconds:.0f} s | {firsts[0]:.0f} s "
-                    f"| x{seconds / firsts[0]:.2f} |"
+                    f"| {clip.name} {video.width}x{video.height} | {wanted} | {tried} | {report.keyframe_qp} "
+                    f"| {report.bytes:,} | {bpp:.4f} | {report.gop_length} | {report.quality.psnr_yuv:.2f} "
+                    f"| {seconds:.0f} s | {firsts[0]:.0f} s | x{seconds / firsts[0]:.2f} |"
                 )
                 print(lines[-1], flush=True)
     write_outputs(args.out, rows, lines, "bitrate.py", argv, started)

@@ -126,6 +126,10 @@ class QuantConfig:
         return 2 ** (self.bits - 1) - 1
 
 
+# The options that set the keyframe QP, each by itself: the settings they fill.
+RATE_OPTIONS = {"--keyframe-qp": "keyframe_qp", "--bitrate": "bitrate", "--min-psnr": "min_psnr"}
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodeSettings:
     """Everything `nrff encode` can be told. `iterations` overrides the preset (tests, experiments)."""
@@ -141,6 +145,7 @@ class EncodeSettings:
     weight_bits: int | None = None
     keyframe_qp: int | None = None
     bitrate: float | None = None  # bits per second of video: the keyframe QP is searched for it (encoder.rate)
+    min_psnr: float | None = None  # PSNR-YUV (6:1:1) in dB: the keyframe QP is searched for it (encoder.rate)
     flow_width: int | None = None
     residual_width: int | None = None
     per_channel: bool = False
@@ -163,8 +168,11 @@ class EncodeSettings:
             raise InputError(f"--keyframe-qp must be {KEYFRAME_QP_MIN}..{KEYFRAME_QP_MAX}, got {self.keyframe_qp}")
         if self.bitrate is not None and not (math.isfinite(self.bitrate) and self.bitrate > 0):
             raise InputError(f"--bitrate must be a positive number of bits per second, got {self.bitrate}")
-        if self.bitrate is not None and self.keyframe_qp is not None:
-            raise InputError("--bitrate and --keyframe-qp both set the rate: give one of them")
+        if self.min_psnr is not None and not (math.isfinite(self.min_psnr) and 0 < self.min_psnr < 100):
+            raise InputError(f"--min-psnr must be a PSNR in dB between 0 and 100, got {self.min_psnr}")
+        rate = [name for name, value in RATE_OPTIONS.items() if getattr(self, value) is not None]
+        if len(rate) > 1:
+            raise InputError(f"{' and '.join(rate)} each set the rate: give one of them")
         if not 1 <= self.keyframe_period <= 65535:
             raise InputError(f"--keyframe-period must be 1..65535, got {self.keyframe_period}")
         if self.iterations is not None and self.iterations < 1:

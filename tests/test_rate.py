@@ -1,4 +1,4 @@
-"""--bitrate: the search for the least keyframe QP whose file fits, on model curves and on real encodes."""
+"""--bitrate and --min-psnr: the search for the keyframe QP that meets a goal, on model curves and real encodes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nrffcodec.app.options import parse_bitrate
-from nrffcodec.encoder.rate import MAX_TRIALS, RateTrial, answer, encode_at_rate, next_qp, target_bytes
+from nrffcodec.encoder.rate import MAX_TRIALS, Goal, RateTrial, answer, encode_to_goal, next_qp, target_bytes
 from nrffcodec.errors import InputError
 from nrffcodec.settings import EncodeSettings
 
@@ -20,45 +20,60 @@ from .cli_tools import one_line_error, run
 FAST_GOP_1 = ["--preset", "fast", "--gop", "1", "--device", "cpu", "--jobs", "1"]
 
 
-def model_curve(rng: random.Random) -> dict[int, int]:
-    """Bytes per QP 1..63 falling 4-11% a step, with one step in ten flat (x265 keyframes map QPs pairwise)."""
-    size, curve = 200_000.0, {}
+Curve = dict[int, RateTrial]
+
+
+def model_curve(rng: random.Random) -> Curve:
+    """QP 1..63: bytes falling 4-11% a step and PSNR 0.1-0.5 dB, one step in ten flat in both (x265
+    keyframes map AV1 QPs pairwise)."""
+    size, psnr, curve = 200_000.0, 50.0, {}
     for qp in range(1, 64):
-        curve[qp] = round(size)
-        size *= 1.0 if rng.random() < 0.1 else 1.0 - rng.uniform(0.04, 0.11)
+        curve[qp] = RateTrial(qp, round(size), round(psnr, 2))
+        if rng.random() >= 0.1:
+            size *= 1.0 - rng.uniform(0.04, 0.11)
+            psnr -= rng.uniform(0.1, 0.5)
     return curve
 
 
-def search(curve: dict[int, int], target: int, first: int) -> list[RateTrial]:
+def search(curve: Curve, goal: Goal, first: int) -> list[RateTrial]:
     trials: list[RateTrial] = []
     qp: int | None = first
     while qp is not None:
-        trials.append(RateTrial(qp, curve[qp]))
-        qp = next_qp(trials, target)
+        trials.append(curve[qp])
+        qp = next_qp(trials, goal)
     return trials
 
 
-def test_the_search_finds_the_least_qp_that_fits_in_a_few_trials() -> None:
+@pytest.mark.parametrize("kind", ["bytes", "psnr"])
+def test_the_search_finds_the_qp_that_meets_the_goal_in_a_few_trials(kind: str) -> None:
+    """--bitrate: the least QP whose bytes fit; --min-psnr: the greatest whose PSNR reaches the floor."""
     rng = random.Random(7)
     counts = []
     for _ in range(60):
         curve = model_curve(rng)
         for first in (24, 40, 58):
             for _ in range(10):
-                target = round(math.exp(rng.uniform(math.log(curve[63] * 0.8), math.log(curve[1] * 1.2))))
-                trials = search(curve, target, first)
-                fitting = [qp for qp, size in curve.items() if size <= target]
-                kept = answer(trials, target)
-                assert kept.qp == (min(fitting) if fitting else 63), (target, trials)
+                if kind == "bytes":
+                    goal = Goal(max_bytes=round(math.exp(rng.uniform(math.log(curve[63].bytes * 0.8), 13.0))))
+                    meeting = [t.qp for t in curve.values() if t.bytes <= goal.max_bytes]
+                    best = min(meeting, default=63)  # none: the fewest bytes
+                else:
+                    goal = Goal(min_psnr=round(rng.uniform(curve[63].psnr_yuv - 2, 51.0), 2))
+                    meeting = [t.qp for t in curve.values() if t.psnr_yuv >= goal.min_psnr]
+                    best = max(meeting, default=1)  # none: the best picture
+                trials = search(curve, goal, first)
+                assert answer(trials, goal).qp == best, (goal, trials)
                 assert len({t.qp for t in trials}) == len(trials), "a QP tried twice"
                 counts.append(len(trials))
     assert max(counts) <= MAX_TRIALS and sum(counts) / len(counts) < 4.0, sorted(counts)[-20:]
 
 
-def test_a_target_out_of_reach_ends_at_the_scale_ends() -> None:
-    curve = {qp: 10_000 - 100 * qp for qp in range(1, 64)}
-    assert answer(search(curve, 100, 40), 100).qp == 63  # nothing fits: the fewest bytes
-    assert answer(search(curve, 10**9, 40), 10**9).qp == 1  # everything fits: the best picture
+def test_a_goal_out_of_reach_ends_at_the_scale_ends() -> None:
+    curve = {qp: RateTrial(qp, 10_000 - 100 * qp, 60.0 - qp / 2) for qp in range(1, 64)}
+    assert answer(search(curve, Goal(max_bytes=100), 40), Goal(max_bytes=100)).qp == 63  # the fewest bytes
+    assert answer(search(curve, Goal(max_bytes=10**9), 40), Goal(max_bytes=10**9)).qp == 1  # the best picture
+    assert answer(search(curve, Goal(min_psnr=70), 40), Goal(min_psnr=70)).qp == 1  # the best picture
+    assert answer(search(curve, Goal(min_psnr=10), 40), Goal(min_psnr=10)).qp == 63  # the fewest bytes
 
 
 def test_target_bytes_count_the_video_at_its_rate() -> None:
@@ -78,13 +93,24 @@ def test_a_bitrate_that_is_not_one_is_refused(text: str) -> None:
         parse_bitrate(text)
 
 
-def test_bitrate_and_keyframe_qp_exclude_each_other() -> None:
+@pytest.mark.parametrize(
+    "rates",
+    [{"bitrate": 1e5, "keyframe_qp": 30}, {"bitrate": 1e5, "min_psnr": 38.0}, {"min_psnr": 38, "keyframe_qp": 3}],
+)
+def test_the_options_that_set_the_rate_exclude_each_other(rates: dict) -> None:
     with pytest.raises(InputError, match="give one"):
-        EncodeSettings(bitrate=1e5, keyframe_qp=30)
+        EncodeSettings(**rates)
+
+
+@pytest.mark.parametrize("psnr", [0.0, -3.0, 100.0, math.inf, math.nan])
+def test_a_psnr_floor_out_of_range_is_refused(psnr: float) -> None:
+    with pytest.raises(InputError, match="--min-psnr"):
+        EncodeSettings(min_psnr=psnr)
 
 
 def test_the_search_keeps_one_file_and_holds_the_pilots_gop_length(tmp_path: Path) -> None:
     """encode_at_rate over a stand-in encoder: the kept trial's file becomes the output, the others go."""
+    from nrffcodec.core.quality import Quality
     from nrffcodec.encoder.report import EncodeReport
 
     seen: list[EncodeSettings] = []
@@ -93,18 +119,26 @@ def test_the_search_keeps_one_file_and_holds_the_pilots_gop_length(tmp_path: Pat
         seen.append(settings)
         size = 40_000 - 500 * settings.keyframe_qp
         path.write_bytes(bytes(size))
-        qp, quality = settings.keyframe_qp, None
+        qp = settings.keyframe_qp
+        quality = Quality(*[60.0 - qp / 2] * 5, 1)
         return EncodeReport(size, 0.0, quality, 1, 1, 1, 1, 8, qp, size, 0, 0, 1.0, 0.5, 0.0, "cpu", [])
 
+    def quiet(text: str) -> None:
+        pass
+
     out = tmp_path / "video.nrf"
-    report = encode_at_rate(fake_encode, EncodeSettings(bitrate=1e5), out, 20_200, lambda text: None)
+    report = encode_to_goal(fake_encode, EncodeSettings(bitrate=1e5), out, Goal(max_bytes=20_200), quiet)
     assert report.keyframe_qp == 40 and out.stat().st_size == 20_000 and report.target_bytes == 20_200
     assert [p.name for p in tmp_path.iterdir()] == ["video.nrf"], "trial files left behind"
     assert seen[0].gop is None and all(s.gop == 8 for s in seen[1:]) and len(seen) >= 2
-    assert all(s.bitrate is None for s in seen) and report.rate_trials[0] == (40, 20_000)
+    assert all(s.bitrate is None for s in seen) and report.rate_trials[0] == (40, 20_000, 40.0)
     assert report.pilot_seconds == 0.5 * len(seen) and not report.notes
-    far = encode_at_rate(fake_encode, EncodeSettings(bitrate=1e5), tmp_path / "far.nrf", 100, lambda text: None)
-    assert far.keyframe_qp == 63 and "smallest file" in far.notes[0]
+    far = encode_to_goal(fake_encode, EncodeSettings(bitrate=1e5), tmp_path / "far.nrf", Goal(max_bytes=100), quiet)
+    assert far.keyframe_qp == 63 and "--bitrate not met" in far.notes[0]
+    seen.clear()
+    floor = encode_to_goal(fake_encode, EncodeSettings(min_psnr=38), tmp_path / "floor.nrf", Goal(min_psnr=38), quiet)
+    assert floor.keyframe_qp == 44 and floor.min_psnr == 38 and floor.target_bytes is None
+    assert all(s.min_psnr is None for s in seen) and {t[0] for t in floor.rate_trials} >= {44, 45}
 
 
 def test_bitrate_writes_the_file_of_the_qp_it_reports(clip_path: Path, tmp_path: Path) -> None:
@@ -124,7 +158,7 @@ def test_bitrate_writes_the_file_of_the_qp_it_reports(clip_path: Path, tmp_path:
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     qp = report["keyframe_qp"]
-    tried = dict(report["rate_trials"])
+    tried = {t[0]: t[1] for t in report["rate_trials"]}
     assert qp in (45, 46) and tried[qp] == report["bytes"] <= report["target_bytes"] < tried.get(qp - 1, sizes[44])
     assert (tmp_path / "rate.nrf").read_bytes() == (
         (tmp_path / "46.nrf").read_bytes() if qp == 46 else _encoded_at(clip_path, tmp_path, qp)
@@ -135,6 +169,26 @@ def test_bitrate_writes_the_file_of_the_qp_it_reports(clip_path: Path, tmp_path:
     assert json.loads(again.stdout)["rate_trials"] == report["rate_trials"]
     assert "give one" in one_line_error(run(*args, "-y", "--keyframe-qp", "30"))
     assert "--bitrate" in one_line_error(run(*args[:-3], "--bitrate", "lots", "-y"))
+
+
+def test_min_psnr_writes_the_smallest_file_that_reaches_it(clip_path: Path, tmp_path: Path) -> None:
+    psnr = {}
+    for qp in (44, 46):
+        result = run("encode", clip_path, tmp_path / f"{qp}.nrf", *FAST_GOP_1, "--keyframe-qp", qp, "--json")
+        assert result.exit_code == 0, result.stderr
+        psnr[qp] = json.loads(result.stdout)["quality"]["psnr_yuv"]
+    assert psnr[44] > psnr[46]
+    floor = round((psnr[44] + psnr[46]) / 2, 3)  # 46 falls short; the answer is 44 or 45
+    result = run("encode", clip_path, tmp_path / "floor.nrf", *FAST_GOP_1, "--min-psnr", floor, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    qp, tried = report["keyframe_qp"], {t[0]: t[2] for t in report["rate_trials"]}
+    assert qp in (44, 45) and report["quality"]["psnr_yuv"] >= floor > tried.get(qp + 1, psnr[46])
+    assert report["min_psnr"] == floor and report["target_bytes"] is None
+    expected = (tmp_path / "44.nrf").read_bytes() if qp == 44 else _encoded_at(clip_path, tmp_path, qp)
+    assert (tmp_path / "floor.nrf").read_bytes() == expected
+    text = run("encode", clip_path, tmp_path / "text.nrf", *FAST_GOP_1, "--min-psnr", floor)
+    assert f"--min-psnr: at least {floor:g} dB PSNR-YUV;" in text.stderr, text.stderr
 
 
 def _encoded_at(clip_path: Path, tmp_path: Path, qp: int) -> bytes:

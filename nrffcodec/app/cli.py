@@ -7,11 +7,9 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from ..core.gop import gop_sizes
 from ..errors import InputError, OutputError
 from ..media.files import is_stdio, refuse_existing
 from ..settings import (
@@ -26,11 +24,9 @@ from ..settings import (
 from .exits import OneLineUsageGroup, friendly_errors, say, terminated
 from .options import input_format, input_format_options, parse_bitrate, parse_frame_range
 from .progress import Bar, stage_bars
+from .summary import summary_lines
 from .sweep_cmd import sweep_cmd
 from .versions import version_option
-
-if TYPE_CHECKING:
-    from ..encoder.report import EncodeReport
 
 
 @click.group("nrff", cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,39 +40,6 @@ overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace
 
 # names an encode's output must not have: nrff decode writes these, and a player would not open an .nrf
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".y4m", ".yuv"})
-PILOT_SHOWN_S = 0.1  # a pilot that took less (--gop given) goes unmentioned
-
-
-def summary_lines(report: EncodeReport, path: str) -> list[str]:
-    q = report.quality
-
-    def share(n: int) -> str:
-        return f"{n:,} B ({100.0 * n / report.bytes:.1f}%)"
-
-    pilot = f"pilot {report.pilot_seconds:.1f} s, " if report.pilot_seconds >= PILOT_SHOWN_S else ""
-    audio_bytes = getattr(report, "audio_bytes", 0)  # app.jobs.FileReport: the file's audio sections
-    size = (
-        f"{report.bytes + audio_bytes:,} bytes = video {report.bytes:,} + audio {audio_bytes:,} "
-        f"({', '.join(report.audio)}), {report.bpp:.4f} bpp (video only)"
-        if audio_bytes
-        else f"{report.bytes:,} bytes, {report.bpp:.4f} bpp (no audio)"
-    )
-    lines = [
-        f"wrote {path}: {size}, {report.frames} frames "
-        f"{report.width}x{report.height}, {report.gops} GOP{'s' * (report.gops != 1)} "
-        f"of {gop_sizes(report.frames, report.gops)}",
-        f"PSNR-RGB {q.psnr_rgb:.2f} dB, PSNR-YUV420 {q.psnr_yuv:.2f} dB "
-        f"(Y {q.psnr_y:.2f}, U {q.psnr_u:.2f}, V {q.psnr_v:.2f}) measured on the decoded file",
-        f"keyframes {share(report.keyframe_bytes)} at QP {report.keyframe_qp}, networks {share(report.network_bytes)}, "
-        f"container {share(report.container_bytes)}",
-        f"time {report.seconds:.1f} s ({pilot}training {report.train_seconds:.1f} s on {report.device}), "
-        f"{report.seconds / report.frames:.2f} s/frame",
-    ]
-    if report.rate_trials:
-        tried = ", ".join(f"{qp}: {size:,} B" for qp, size in report.rate_trials)
-        count = len(report.rate_trials)
-        lines.append(f"--bitrate: at most {report.target_bytes:,} B of video; {count} encodes (--keyframe-qp): {tried}")
-    return lines
 
 
 @cli.command("encode")
@@ -119,6 +82,13 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
     metavar="RATE",
     help="Aim at this video bitrate in bits/s (500k, 1.5M; audio not counted): the best keyframe QP whose "
     "file fits it, found by several encodes, the pilot's GOP length held after the first.",
+)
+@click.option(
+    "--min-psnr",
+    type=float,
+    metavar="DB",
+    help="Aim at this PSNR-YUV (6:1:1, as the summary measures it): the smallest file that reaches it, "
+    "found as --bitrate's is.",
 )
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(
@@ -177,6 +147,7 @@ def encode_cmd(
     jobs: int | None,
     keyframe_qp: int | None,
     bitrate_text: str | None,
+    min_psnr: float | None,
     weight_bits: int | None,
     keyframe_codec: str,
     keyframe_period: int,
@@ -216,6 +187,7 @@ def encode_cmd(
         jobs=jobs,
         keyframe_qp=keyframe_qp,
         bitrate=parse_bitrate(bitrate_text),
+        min_psnr=min_psnr,
         weight_bits=weight_bits,
         seed=seed,
         iterations=iterations,

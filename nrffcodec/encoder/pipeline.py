@@ -35,7 +35,7 @@ from .keyframes import CodedKeyframes, StretchStore, code_keyframes, keyframe_gr
 from .pack import PackedFile, pack_file
 from .plan import EncodePlan, header_for, plan_encode
 from .progress import Progress, StageProgress, StepCount, gop_steps
-from .rate import encode_at_rate, target_bytes
+from .rate import encode_to_goal, goal_of
 from .report import EncodeReport
 from .runner import LocalRunner, Runner, default_jobs, jobs_that_fit
 from .spool import ResultSpool
@@ -152,8 +152,9 @@ def encode_video(
     stages: StageProgress | None = None,
 ) -> tuple[bytes, EncodeReport]:
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode
-    (encode_stages has the arguments; a --bitrate search writes its trials to a temporary folder)."""
-    if settings.bitrate is not None:
+    (encode_stages has the arguments; a --bitrate or --min-psnr search writes its trials to a
+    temporary folder)."""
+    if goal_of(settings, video.frame_count, video.fps) is not None:
         with tempfile.TemporaryDirectory(prefix="nrff-rate-") as folder:
             path = Path(folder) / "video.nrf"
             report = encode_video_file(video, path, settings, progress, log, store, runner, stages)
@@ -175,16 +176,16 @@ def encode_video_file(
 ) -> EncodeReport:
     """encode_video's file written to `path` a section at a time and measured on its decode from
     there: memory holds neither the file (decision 0075) nor its coded keyframes and trained GOPs,
-    which wait in temporary files in `path`'s folder (0076). With settings.bitrate, the file of the
-    least keyframe QP that fits it, found by trial encodes into that folder (encoder.rate)."""
-    if settings.bitrate is None:
+    which wait in temporary files in `path`'s folder (0076). With settings.bitrate or .min_psnr, the
+    file of the keyframe QP that meets it, found by trial encodes into that folder (encoder.rate)."""
+    goal = goal_of(settings, video.frame_count, video.fps)
+    if goal is None:
         return encode_stages(video, settings, progress, log, store, runner, stages, path)[1]
 
     def trial(at: EncodeSettings, into: Path) -> EncodeReport:
         return encode_stages(video, at, progress, log, store and store.for_trial(at), runner, stages, into)[1]
 
-    target = target_bytes(settings.bitrate, video.frame_count, video.fps)
-    return encode_at_rate(trial, settings, path, target, log or (lambda text: None))
+    return encode_to_goal(trial, settings, path, goal, log or (lambda text: None))
 
 
 def encode_stages(
@@ -210,8 +211,8 @@ def encode_stages(
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
     file ("verifying", in GOPs).
     """
-    if settings.bitrate is not None:
-        raise ValueError("a --bitrate search writes trial files: call encode_video_file or encode_video")
+    if goal_of(settings, video.frame_count, video.fps) is not None:
+        raise ValueError("a --bitrate or --min-psnr search writes trial files: call encode_video_file")
     started = time.perf_counter()
     log = log or (lambda text: None)
     device = resolve_device(settings.device)

@@ -1,11 +1,13 @@
-"""--bitrate: the least keyframe QP (the best picture) whose file's video fits a target size, found by
-encoding (decision 0079).
+"""--bitrate and --min-psnr: the keyframe QP of the file that meets a goal, found by encoding
+(decisions 0079, 0080).
 
-Each trial is an ordinary encode at one keyframe QP, the file `--keyframe-qp QP` would write. The
-first trial runs the pilot, which chooses the GOP length; the others hold that length, so where it
-is 1 (the keyframe codec codes every frame) a trial is the keyframe chain alone. The file's bytes
-fall by 4-11% a QP step (decision 0077): a secant in log bytes over the QP, kept inside what the
-trials so far have settled, finds the QP in a few trials.
+--bitrate asks for the best picture whose video fits a number of bytes: the least QP that fits.
+--min-psnr asks for the smallest file whose PSNR-YUV (6:1:1) reaches a floor: the greatest QP that
+does. Each trial is an ordinary encode at one keyframe QP, the file `--keyframe-qp QP` would write.
+The first trial runs the pilot, which chooses the GOP length; the others hold that length, so where
+it is 1 (the keyframe codec codes every frame) a trial is the keyframe chain alone. Bytes fall by
+4-11% and PSNR by 0.1-0.5 dB a QP step (decision 0077): a secant over the QP, in log bytes or in
+dB, kept inside what the trials so far have settled, finds the QP in a few trials.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pathlib import Path
 from ..settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, EncodeSettings
 from .report import EncodeReport
 
-# Log bytes per QP step until two trials measure it: the middle of decision 0077's 4.4-10.6%.
-ASSUMED_STEP = math.log(1.07)
-MAX_TRIALS = 8  # a bound for a curve that is far from the model; a secant needs 3-5
+# What one QP step moves until two trials measure it: the middle of decision 0077's ranges.
+ASSUMED_LOG_BYTES_STEP = math.log(1.07)
+ASSUMED_PSNR_STEP = 0.25  # dB
+MAX_TRIALS = 8  # a bound for a curve far from the model; a secant needs 2-6
 
 Log = Callable[[str], None]
 TrialEncode = Callable[[EncodeSettings, Path], EncodeReport]  # settings -> the report of the file written
@@ -31,10 +34,50 @@ TrialEncode = Callable[[EncodeSettings, Path], EncodeReport]  # settings -> the 
 
 @dataclasses.dataclass(frozen=True)
 class RateTrial:
-    """One trial encode: its keyframe QP (AV1 scale, as --keyframe-qp takes it) and its video bytes."""
+    """One trial encode: its keyframe QP (AV1 scale, as --keyframe-qp takes it), video bytes and PSNR-YUV."""
 
     qp: int
     bytes: int
+    psnr_yuv: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Goal:
+    """What the file must meet: at most `max_bytes` of video, or at least `min_psnr` dB PSNR-YUV.
+
+    The search sees either as a value that falls along a position, and looks for the least position
+    whose value is at most the limit: log bytes along the QP, or minus the PSNR along the QP
+    counted from the top (the greatest QP that reaches the floor is the least position)."""
+
+    max_bytes: int | None = None
+    min_psnr: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.max_bytes is None) == (self.min_psnr is None):
+            raise ValueError("a goal is a number of bytes or a PSNR, one of them")
+
+    def fits(self, trial: RateTrial) -> bool:
+        return self.value(trial) <= self.limit
+
+    def position(self, qp: int) -> int:
+        return qp if self.max_bytes is not None else KEYFRAME_QP_MAX + KEYFRAME_QP_MIN - qp
+
+    def value(self, trial: RateTrial) -> float:
+        return math.log(max(trial.bytes, 1)) if self.max_bytes is not None else -trial.psnr_yuv
+
+    @property
+    def limit(self) -> float:
+        return math.log(max(self.max_bytes, 1)) if self.max_bytes is not None else -float(self.min_psnr or 0.0)
+
+    @property
+    def assumed_step(self) -> float:
+        return ASSUMED_LOG_BYTES_STEP if self.max_bytes is not None else ASSUMED_PSNR_STEP
+
+    def describe(self, trial: RateTrial) -> str:
+        if self.max_bytes is not None:
+            return f"{trial.bytes:,} bytes, {'fits' if self.fits(trial) else 'over'} (at most {self.max_bytes:,})"
+        met = "reaches" if self.fits(trial) else "short of"
+        return f"{trial.bytes:,} bytes, PSNR-YUV {trial.psnr_yuv:.2f} dB, {met} {self.min_psnr:g} dB"
 
 
 def target_bytes(bitrate: float, frames: int, fps: Fraction) -> int:
@@ -42,91 +85,97 @@ def target_bytes(bitrate: float, frames: int, fps: Fraction) -> int:
     return math.floor(Fraction(bitrate) * frames / Fraction(fps) / 8)
 
 
-def settled(trials: Sequence[RateTrial], target: int) -> tuple[int, int]:
-    """(least QP that may still fit, least QP known to fit, or one past the scale's top): the answer lies
-    between them, taking bytes never to grow with the QP."""
-    low = max((t.qp for t in trials if t.bytes > target), default=KEYFRAME_QP_MIN - 1) + 1
-    high = min((t.qp for t in trials if t.bytes <= target), default=KEYFRAME_QP_MAX + 1)
+def goal_of(settings: EncodeSettings, frames: int, fps: Fraction) -> Goal | None:
+    """The goal settings.bitrate or settings.min_psnr sets for `frames` frames at `fps`; None without either."""
+    if settings.bitrate is not None:
+        return Goal(max_bytes=target_bytes(settings.bitrate, frames, fps))
+    if settings.min_psnr is not None:
+        return Goal(min_psnr=settings.min_psnr)
+    return None
+
+
+def settled(trials: Sequence[RateTrial], goal: Goal) -> tuple[int, int]:
+    """(least position that may still meet the goal, least position known to, or one past the scale):
+    the answer lies between them, taking the value never to grow along the position."""
+    low = max((goal.position(t.qp) for t in trials if not goal.fits(t)), default=KEYFRAME_QP_MIN - 1) + 1
+    high = min((goal.position(t.qp) for t in trials if goal.fits(t)), default=KEYFRAME_QP_MAX + 1)
     return low, high
 
 
-def log_slope(a: RateTrial, b: RateTrial) -> float | None:
-    """How much log bytes fall per QP step from `a` to `b`, where they fall at all."""
-    if a.qp == b.qp or a.bytes == b.bytes:
+def slope(a: tuple[int, float], b: tuple[int, float]) -> float | None:
+    """How much the value falls per position step from point `a` to point `b`, where it falls at all."""
+    if a[0] == b[0] or a[1] == b[1]:
         return None
-    slope = (math.log(a.bytes) - math.log(b.bytes)) / (b.qp - a.qp)
-    return slope if slope > 0 else None
+    fall = (a[1] - b[1]) / (b[0] - a[0])
+    return fall if fall > 0 else None
 
 
-def estimate_qp(trials: Sequence[RateTrial], target: int) -> float:
-    """The QP at which the file would have `target` bytes: between the nearest trials on either side
-    of it, else from the trial nearest to it at the slope the trials measure (ASSUMED_STEP before two)."""
-    over = [t for t in trials if t.bytes > target]
-    fits = [t for t in trials if t.bytes <= target]
-    if over and fits:
-        a, b = max(over, key=lambda t: t.qp), min(fits, key=lambda t: t.qp)
-        slope = log_slope(a, b)
-        if slope is None:
-            return (a.qp + b.qp) / 2
-        return a.qp + (math.log(a.bytes) - math.log(target)) / slope
-    near = sorted(trials, key=lambda t: abs(math.log(t.bytes) - math.log(target)))
-    slope = (log_slope(*sorted(near[:2], key=lambda t: t.qp)) if len(near) > 1 else None) or ASSUMED_STEP
-    return near[0].qp + (math.log(near[0].bytes) - math.log(target)) / slope
+def estimate_position(trials: Sequence[RateTrial], goal: Goal) -> float:
+    """Where the value would meet the limit: between the nearest trials on either side of it, else
+    from the trial nearest to it at the slope the trials measure (goal.assumed_step before two)."""
+    points = [(goal.position(t.qp), goal.value(t)) for t in trials]
+    over = [p for p in points if p[1] > goal.limit]
+    meets = [p for p in points if p[1] <= goal.limit]
+    if over and meets:
+        a, b = max(over), min(meets)
+        fall = slope(a, b)
+        return (a[0] + b[0]) / 2 if fall is None else a[0] + (a[1] - goal.limit) / fall
+    near = sorted(points, key=lambda p: abs(p[1] - goal.limit))
+    fall = (slope(*sorted(near[:2])) if len(near) > 1 else None) or goal.assumed_step
+    return near[0][0] + (near[0][1] - goal.limit) / fall
 
 
-def next_qp(trials: Sequence[RateTrial], target: int) -> int | None:
-    """The QP to try next, or None once the trials settle the least QP that fits (or that none does)."""
-    low, high = settled(trials, target)
+def next_qp(trials: Sequence[RateTrial], goal: Goal) -> int | None:
+    """The QP to try next, or None once the trials settle the QP that meets the goal (or that none does)."""
+    low, high = settled(trials, goal)
     if low >= high or low > KEYFRAME_QP_MAX or len(trials) >= MAX_TRIALS:
         return None
-    top = min(high - 1, KEYFRAME_QP_MAX)  # the untried QPs that may be the answer: low..top
-    return min(max(math.ceil(estimate_qp(trials, target) - 1e-9), low), top)
+    top = min(high - 1, KEYFRAME_QP_MAX)  # the untried positions that may be the answer: low..top
+    position = min(max(math.ceil(estimate_position(trials, goal) - 1e-9), low), top)
+    return goal.position(position)  # a position is its own inverse's QP
 
 
-def answer(trials: Sequence[RateTrial], target: int) -> RateTrial:
-    """The trial to keep: the least QP that fits, else (nothing fits) the fewest bytes."""
-    fits = [t for t in trials if t.bytes <= target]
-    if fits:
-        return min(fits, key=lambda t: t.qp)
-    return min(trials, key=lambda t: (t.bytes, -t.qp))
+def answer(trials: Sequence[RateTrial], goal: Goal) -> RateTrial:
+    """The trial to keep: the least position that meets the goal, else (none does) the least value."""
+    meets = [t for t in trials if goal.fits(t)]
+    if meets:
+        return min(meets, key=lambda t: goal.position(t.qp))
+    return min(trials, key=lambda t: (goal.value(t), -goal.position(t.qp)))
 
 
-def encode_at_rate(encode: TrialEncode, settings: EncodeSettings, path: Path, target: int, log: Log) -> EncodeReport:
-    """Write to `path` the trial file of the least QP whose video has at most `target` bytes (the
-    fewest bytes where none does, with a note); its report, with the search's trials and times."""
+def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, goal: Goal, log: Log) -> EncodeReport:
+    """Write to `path` the trial file of the QP that meets `goal` (the closest where none does, with a
+    note); its report, with the search's trials and times."""
     started = time.perf_counter()
-    held = dataclasses.replace(settings, bitrate=None)
+    held = dataclasses.replace(settings, bitrate=None, min_psnr=None)
     reports: dict[int, EncodeReport] = {}
     trials: list[RateTrial] = []
+    option = "--bitrate" if goal.max_bytes is not None else "--min-psnr"
 
     def trial_path(qp: int) -> Path:
         return path.with_name(f"{path.name}.qp{qp}")
 
     qp: int | None = settings.rung.keyframe_qp
-    log(f"--bitrate: the least keyframe QP whose video fits {target:,} bytes, starting at QP {qp}")
+    log(f"{option}: searching the keyframe QP, starting at {qp}")
     while qp is not None:
         report = encode(dataclasses.replace(held, keyframe_qp=qp), trial_path(qp))
         if not trials and held.gop is None:
             held = dataclasses.replace(held, gop=report.gop_length)
-            log(f"--bitrate: the trials that follow hold GOP length {report.gop_length}, the pilot's choice")
-        trials.append(RateTrial(qp, report.bytes))
+            log(f"{option}: the trials that follow hold GOP length {report.gop_length}, the pilot's choice")
+        trials.append(RateTrial(qp, report.bytes, report.quality.psnr_yuv))
         reports[qp] = report
-        kept = answer(trials, target)
-        verdict = "fits" if report.bytes <= target else "over"
-        log(f"--bitrate: QP {qp}: {report.bytes:,} bytes, {verdict} (target {target:,})")
-        for other in reports.keys() - {kept.qp, qp}:
+        log(f"{option}: QP {qp}: {goal.describe(trials[-1])}")
+        kept = answer(trials, goal).qp
+        for other in reports.keys() - {kept}:
             trial_path(other).unlink(missing_ok=True)
-        if qp != kept.qp:
-            trial_path(qp).unlink(missing_ok=True)
-        qp = next_qp(trials, target)
-    kept = answer(trials, target)
-    os.replace(trial_path(kept.qp), path)
-    chosen = reports[kept.qp]
+        qp = next_qp(trials, goal)
+    kept_trial = answer(trials, goal)
+    os.replace(trial_path(kept_trial.qp), path)
+    chosen = reports[kept_trial.qp]
     notes = list(chosen.notes)
-    if kept.bytes > target:
+    if not goal.fits(kept_trial):
         notes.append(
-            f"--bitrate asks for at most {target:,} bytes of video; the smallest file, at keyframe QP {kept.qp}, "
-            f"has {kept.bytes:,}"
+            f"{option} not met: the closest file, at keyframe QP {kept_trial.qp}, has {goal.describe(kept_trial)}"
         )
     return dataclasses.replace(
         chosen,
@@ -134,6 +183,7 @@ def encode_at_rate(encode: TrialEncode, settings: EncodeSettings, path: Path, ta
         pilot_seconds=sum(r.pilot_seconds for r in reports.values()),
         train_seconds=sum(r.train_seconds for r in reports.values()),
         notes=notes,
-        target_bytes=target,
-        rate_trials=tuple((t.qp, t.bytes) for t in trials),
+        target_bytes=goal.max_bytes,
+        min_psnr=goal.min_psnr,
+        rate_trials=tuple((t.qp, t.bytes, round(t.psnr_yuv, 4)) for t in trials),
     )

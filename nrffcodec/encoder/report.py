@@ -30,7 +30,9 @@ class EncodeReport:
     device: str
     notes: list[str]
     target_bytes: int | None = None  # --bitrate: the most video bytes the file could have
-    rate_trials: tuple[tuple[int, int], ...] = ()  # --bitrate: (keyframe QP, video bytes) of each trial encode
+    min_psnr: float | None = None  # --min-psnr: the least PSNR-YUV it could have
+    # --bitrate, --min-psnr: (keyframe QP, video bytes, PSNR-YUV) of each trial encode, in order
+    rate_trials: tuple[tuple[int, int, float], ...] = ()
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -3,7 +3,8 @@
 DIR holds one `keyframes-FIRST-END-COUNT.nrw` per stretch of the keyframe chain (frames FIRST to
 END, COUNT GOPs: one intra keyframe and the keyframes up to the next, written as each is coded) and
 one `gop-NNNNNN.nrw` per trained GOP (its keyframe and quantized networks), in the versioned,
-CRC-checked format of `bitstream.workfile`. Every file carries a key that hashes all that decides
+CRC-checked format of `bitstream.workfile`; a --bitrate or --min-psnr search keeps each trial's in
+DIR/qp-NN. Every file carries a key that hashes all that decides
 the output (settings, source frames, software versions), so a different command never reuses them;
 its files, and damaged ones, are replaced. Writes are atomic, so a kill leaves whole files only.
 Resumed GOPs are the very integers an uninterrupted run would write: the .nrf comes out identical.
@@ -95,8 +96,8 @@ class Workdir:
         self._reused_stretches = 0
 
     def for_trial(self, settings: EncodeSettings) -> Workdir:
-        """A --bitrate search's trial at `settings` keeps its work in a folder of its own (qp-NN), so that
-        the search run again resumes every trial it made."""
+        """A --bitrate or --min-psnr search's trial at `settings` keeps its work in a folder of its own
+        (qp-NN), so that the search run again resumes every trial it made."""
         if self._key_for is None:
             raise ValueError("this work folder was made without key_for: it holds one encode only")
         folder = self.folder / f"qp-{settings.keyframe_qp:02d}"

@@ -92,7 +92,17 @@ def test_failed_write_leaves_nothing_behind(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler for the test: a shell starts a background job (CI run with `&`)
+    with SIGINT ignored, and Python then keeps it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("is_dir", [False, True])
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_during_the_rename_takes_effect_once_the_output_is_recorded(tmp_path, monkeypatch, is_dir) -> None:
     """A signal landing between the rename and its record used to make the CLI say "no output
     written" over a complete new output (seen once in CI, on a loaded machine)."""

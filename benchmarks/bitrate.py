@@ -5,7 +5,7 @@ the pilot included) in the same run.
     python benchmarks/bitrate.py --only carphone,bikes,tree,vtest --bpp 0.03,0.08,0.2
     python benchmarks/bitrate.py --min-psnr 36,40,44
 
-Each clip is prepared as rd.py does (32 frames, at most 384x288); a bitrate is given in bits per
+Each clip is prepared as rd.py does (32 frames unless --frames says, at most 384x288); a bitrate is given in bits per
 pixel and turned into bits per second at the clip's rate; --min-psnr's goals replace them.
 """
 
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bpp", default="0.03,0.08,0.2", help="--bitrate goals, in bits per pixel")
     parser.add_argument("--min-psnr", help="--min-psnr goals in dB PSNR-YUV, instead of --bpp's")
     parser.add_argument("--preset", default="medium")
+    parser.add_argument("--frames", type=int, default=FRAMES, help="frames of each clip (from rd.py's first)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "bitrate")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     with tempfile.TemporaryDirectory() as work:
         for source in clips_in(args.clips, args.only):
-            clip = prepare(source, Path(work), FRAMES, MAX_SIZE)
+            clip = prepare(source, Path(work), args.frames, MAX_SIZE)
             video = clip.video
             pixels = video.width * video.height
             goals = (

@@ -104,9 +104,9 @@ def encode(
     # the sections wait for their front; or the video alone waits for its audio)
     check_output(dst, 3 * (estimated_nrf_bytes(video, settings) + audio_estimate))
     log = log or (lambda text: None)
+    device = resolve_device(settings.device)
     store = None
     if workdir is not None:
-        device = resolve_device(settings.device)
         store = Workdir(
             workdir,
             job_key(video, settings, device),
@@ -129,7 +129,7 @@ def encode(
                 os.replace(video_file, tmp)
             written = file_report(tmp, report, sound)
     if stats is not None:
-        write_frame_stats(video, dst, stats, resolve_device(settings.device), stages and stages("statistics"))
+        write_frame_stats(video, dst, stats, device, stages and stages("statistics"))
     return written
 
 

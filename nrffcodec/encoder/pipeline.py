@@ -59,7 +59,7 @@ class WorkStore(StretchStore, Protocol):
     def save(self, result: GopResult) -> None: ...
 
     def for_trial(self, settings: EncodeSettings) -> WorkStore:
-        """The store of one trial encode of a --bitrate search (encoder.rate), at `settings`."""
+        """The store of one trial encode of a --bitrate or --min-psnr search (encoder.rate), at `settings`."""
         ...
 
 

@@ -179,6 +179,11 @@ class EncodeSettings:
             raise InputError("iterations must be positive")
 
     @property
+    def searches_keyframe_qp(self) -> bool:
+        """--bitrate or --min-psnr: the keyframe QP is found by trial encodes (encoder.rate)."""
+        return self.bitrate is not None or self.min_psnr is not None
+
+    @property
     def quant_config(self) -> QuantConfig:
         return QuantConfig(self.rung.weight_bits, self.per_channel, self.step_ratio)
 

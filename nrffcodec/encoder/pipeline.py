@@ -154,7 +154,7 @@ def encode_video(
     """Encode decoded frames to .nrf bytes; returns the bytes and the report measured on their decode
     (encode_stages has the arguments; a --bitrate or --min-psnr search writes its trials to a
     temporary folder)."""
-    if goal_of(settings, video.frame_count, video.fps) is not None:
+    if settings.searches_keyframe_qp:
         with tempfile.TemporaryDirectory(prefix="nrff-rate-") as folder:
             path = Path(folder) / "video.nrf"
             report = encode_video_file(video, path, settings, progress, log, store, runner, stages)
@@ -211,7 +211,7 @@ def encode_stages(
     other long stages: the keyframe chain ("keyframes", in frames) and the decode that measures the
     file ("verifying", in GOPs).
     """
-    if goal_of(settings, video.frame_count, video.fps) is not None:
+    if settings.searches_keyframe_qp:
         raise ValueError("a --bitrate or --min-psnr search writes trial files: call encode_video_file")
     started = time.perf_counter()
     log = log or (lambda text: None)

@@ -191,3 +191,16 @@ def test_motion_grid_rate_proxy_grows_with_the_grids_detail() -> None:
     uniform = torch.full((2, 2, 3, 4), 0.5)  # one jump per row from no motion, then nothing to send
     busy = torch.randn(2, 2, 3, 4)
     assert 0 < float(grid.rate_proxy(uniform, blend)) < float(grid.rate_proxy(busy, blend))
+
+
+def test_rate_search_replays_every_goal_of_a_curve_to_its_answer() -> None:
+    """benchmarks/rate_search.py: a goal between each two QPs, each searched to the QP that meets it."""
+    replay = pytest.importorskip("rate_search")
+    points = [[qp, round(400_000 * 0.93**qp), round(52.0 - 0.3 * qp, 4), 1.0] for qp in range(1, 64)]
+    rows, lines = replay.replay([{"clip": "model", "size": "64x48", "points": points}])
+    assert [(row["kind"], len(row["counts"]), row["wrong"]) for row in rows] == [
+        ("bytes", 62 * 8, 0),
+        ("psnr", 62 * 8, 0),
+    ]
+    assert all(2 <= count <= 8 for row in rows for count in row["counts"])
+    assert lines[-1].startswith("| all | both | 992 |")

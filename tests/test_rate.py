@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bitstream import KeyframeCodec
 from nrffcodec.app.options import parse_bitrate
-from nrffcodec.encoder.rate import MAX_TRIALS, Goal, RateTrial, answer, encode_to_goal, next_qp, target_bytes
+from nrffcodec.core.quantizer import log_steps
+from nrffcodec.encoder.rate import MAX_TRIALS, Goal, RateTrial, answer, encode_to_goal, next_qp, qp_at, target_bytes
 from nrffcodec.errors import InputError
-from nrffcodec.settings import EncodeSettings
+from nrffcodec.settings import KEYFRAME_QP_MAX, EncodeSettings
 
 from .cli_tools import one_line_error, run
 
@@ -23,24 +25,28 @@ FAST_GOP_1 = ["--preset", "fast", "--gop", "1", "--device", "cpu", "--jobs", "1"
 Curve = dict[int, RateTrial]
 
 
+AV1_STEPS = log_steps(KeyframeCodec.AV1)
+
+
 def model_curve(rng: random.Random) -> Curve:
-    """QP 1..63: bytes falling 4-11% a step and PSNR 0.1-0.5 dB, one step in ten flat in both (x265
-    keyframes map AV1 QPs pairwise)."""
-    size, psnr, curve = 200_000.0, 50.0, {}
+    """QP 1..63: bytes falling 4-11% and PSNR 0.1-0.5 dB for each 7.6% of AV1's quantizer step (a QP
+    step at QP 40, decision 0077), one step in ten flat in both (x265 keyframes map AV1 QPs pairwise)."""
+    size, psnr, curve = 1_000_000.0, 55.0, {}
     for qp in range(1, 64):
         curve[qp] = RateTrial(qp, round(size), round(psnr, 2))
-        if rng.random() >= 0.1:
-            size *= 1.0 - rng.uniform(0.04, 0.11)
-            psnr -= rng.uniform(0.1, 0.5)
+        if rng.random() >= 0.1 and qp < 63:
+            units = (AV1_STEPS[qp + 1] - AV1_STEPS[qp]) / math.log(1.076)
+            size *= (1.0 - rng.uniform(0.04, 0.11)) ** units
+            psnr -= rng.uniform(0.1, 0.5) * units
     return curve
 
 
-def search(curve: Curve, goal: Goal, first: int) -> list[RateTrial]:
+def search(curve: Curve, goal: Goal, first: int, steps: tuple[float, ...] = AV1_STEPS) -> list[RateTrial]:
     trials: list[RateTrial] = []
     qp: int | None = first
     while qp is not None:
         trials.append(curve[qp])
-        qp = next_qp(trials, goal)
+        qp = next_qp(trials, goal, steps)
     return trials
 
 
@@ -54,11 +60,12 @@ def test_the_search_finds_the_qp_that_meets_the_goal_in_a_few_trials(kind: str) 
         for first in (24, 40, 58):
             for _ in range(10):
                 if kind == "bytes":
-                    goal = Goal(max_bytes=round(math.exp(rng.uniform(math.log(curve[63].bytes * 0.8), 13.0))))
+                    low, high = math.log(curve[63].bytes * 0.8), math.log(curve[1].bytes * 1.2)
+                    goal = Goal(max_bytes=round(math.exp(rng.uniform(low, high))))
                     meeting = [t.qp for t in curve.values() if t.bytes <= goal.max_bytes]
                     best = min(meeting, default=63)  # none: the fewest bytes
                 else:
-                    goal = Goal(min_psnr=round(rng.uniform(curve[63].psnr_yuv - 2, 51.0), 2))
+                    goal = Goal(min_psnr=round(rng.uniform(curve[63].psnr_yuv - 2, curve[1].psnr_yuv + 1), 2))
                     meeting = [t.qp for t in curve.values() if t.psnr_yuv >= goal.min_psnr]
                     best = max(meeting, default=1)  # none: the best picture
                 trials = search(curve, goal, first)
@@ -66,6 +73,34 @@ def test_the_search_finds_the_qp_that_meets_the_goal_in_a_few_trials(kind: str) 
                 assert len({t.qp for t in trials}) == len(trials), "a QP tried twice"
                 counts.append(len(trials))
     assert max(counts) <= MAX_TRIALS and sum(counts) / len(counts) < 4.0, sorted(counts)[-20:]
+
+
+def test_the_log_steps_rise_with_the_qp_and_read_back() -> None:
+    """AV1's step is the spec's AC step at qindex 4 x QP (249, 255 at the top); x265's doubles every 6 of its QPs."""
+    for codec in KeyframeCodec:
+        steps = log_steps(codec)
+        assert len(steps) == KEYFRAME_QP_MAX + 1 and all(a < b for a, b in zip(steps, steps[1:]))
+        for qp in range(KEYFRAME_QP_MAX + 1):
+            assert qp_at(steps[qp], steps) == pytest.approx(qp)
+        assert qp_at((steps[20] + steps[21]) / 2, steps) == pytest.approx(20.5)
+        assert qp_at(steps[-1] + 2 * (steps[-1] - steps[-2]), steps) == pytest.approx(KEYFRAME_QP_MAX + 2)
+    assert [round(math.exp(s)) for s in log_steps(KeyframeCodec.AV1)[::21]] == [4, 91, 353, 1828]
+    hevc = log_steps(KeyframeCodec.HEVC)
+    assert hevc[KEYFRAME_QP_MAX] - hevc[KEYFRAME_QP_MAX - 40] == pytest.approx(0.45 * 40 / 6 * math.log(2))
+
+
+def test_the_search_finds_the_qp_on_x265s_scale_too() -> None:
+    """x265 keyframes: AV1 QPs map pairwise to one of x265's, so the curve is flat every other step."""
+    hevc = log_steps(KeyframeCodec.HEVC)
+    curve = {
+        qp: RateTrial(qp, round(300_000 * 0.89 ** round(0.45 * qp)), 50.0 - 0.6 * round(0.45 * qp))
+        for qp in range(1, 64)
+    }
+    for limit in (12_000, 40_000, 150_000, 280_000):
+        goal = Goal(max_bytes=limit)
+        trials = search(curve, goal, 40, hevc)
+        assert answer(trials, goal).qp == min(qp for qp, t in curve.items() if t.bytes <= limit)
+        assert len(trials) <= 6, trials
 
 
 def test_a_goal_out_of_reach_ends_at_the_scale_ends() -> None:

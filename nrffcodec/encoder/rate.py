@@ -6,12 +6,14 @@
 does. Each trial is an ordinary encode at one keyframe QP, the file `--keyframe-qp QP` would write.
 The first trial runs the pilot, which chooses the GOP length; the others hold that length, so where
 it is 1 (the keyframe codec codes every frame) a trial is the keyframe chain alone. Bytes fall by
-4-11% and PSNR by 0.1-0.5 dB a QP step (decision 0077): a secant over the QP, in log bytes or in
-dB, kept inside what the trials so far have settled, finds the QP in a few trials.
+4-11% and PSNR by 0.1-0.5 dB a QP step (decision 0077): a secant in log bytes or in dB along the
+log of the quantizer step (0082), kept inside what the trials so far have settled, finds the QP in
+a few trials.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import os
@@ -20,12 +22,14 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
+from ..core.quantizer import log_steps
 from ..settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, EncodeSettings
 from .report import EncodeReport
 
-# What one QP step moves until two trials measure it: the middle of decision 0077's ranges.
-ASSUMED_LOG_BYTES_STEP = math.log(1.07)
-ASSUMED_PSNR_STEP = 0.25  # dB
+# What a unit of log quantizer step moves until two trials measure it: decision 0077's middle (7%
+# of the bytes and 0.25 dB a QP step) at quality 4's QP 40, where AV1's step grows 7.6% a QP.
+ASSUMED_LOG_BYTES_SLOPE = math.log(1.07) / math.log(1.076)
+ASSUMED_PSNR_SLOPE = 0.25 / math.log(1.076)  # dB
 MAX_TRIALS = 8  # a bound for a curve far from the model; a secant needs 2-6
 
 Log = Callable[[str], None]
@@ -70,8 +74,8 @@ class Goal:
         return math.log(max(self.max_bytes, 1)) if self.max_bytes is not None else -float(self.min_psnr or 0.0)
 
     @property
-    def assumed_step(self) -> float:
-        return ASSUMED_LOG_BYTES_STEP if self.max_bytes is not None else ASSUMED_PSNR_STEP
+    def assumed_slope(self) -> float:
+        return ASSUMED_LOG_BYTES_SLOPE if self.max_bytes is not None else ASSUMED_PSNR_SLOPE
 
     def describe(self, trial: RateTrial) -> str:
         if self.max_bytes is not None:
@@ -102,36 +106,54 @@ def settled(trials: Sequence[RateTrial], goal: Goal) -> tuple[int, int]:
     return low, high
 
 
-def slope(a: tuple[int, float], b: tuple[int, float]) -> float | None:
-    """How much the value falls per position step from point `a` to point `b`, where it falls at all."""
+def slope(a: tuple[float, float], b: tuple[float, float]) -> float | None:
+    """How much the value falls per unit of place from point `a` to point `b`, where it falls at all."""
     if a[0] == b[0] or a[1] == b[1]:
         return None
     fall = (a[1] - b[1]) / (b[0] - a[0])
     return fall if fall > 0 else None
 
 
-def estimate_position(trials: Sequence[RateTrial], goal: Goal) -> float:
+def place(goal: Goal, qp: int, steps: Sequence[float]) -> float:
+    """Where a trial at `qp` lies on the axis its value falls along: the log of its quantizer step
+    (core.quantizer), counted down from the top for a PSNR floor, as its position is."""
+    return steps[qp] if goal.max_bytes is not None else -steps[qp]
+
+
+def qp_at(step: float, steps: Sequence[float]) -> float:
+    """The QP, between two integers, whose log step is `step`: `steps` read backwards, straight
+    between two QPs and past the scale's ends at its end's slope."""
+    upper = min(max(bisect.bisect_left(steps, step), 1), len(steps) - 1)
+    low, high = steps[upper - 1], steps[upper]
+    return upper - 1 + (step - low) / (high - low)
+
+
+def estimate_position(trials: Sequence[RateTrial], goal: Goal, steps: Sequence[float]) -> float:
     """Where the value would meet the limit: between the nearest trials on either side of it, else
-    from the trial nearest to it at the slope the trials measure (goal.assumed_step before two)."""
-    points = [(goal.position(t.qp), goal.value(t)) for t in trials]
+    from the trial nearest to it at the slope the trials measure (goal.assumed_slope before two);
+    straight along the trials' places (their log quantizer steps), read back as a position."""
+    points = [(place(goal, t.qp, steps), goal.value(t)) for t in trials]
     over = [p for p in points if p[1] > goal.limit]
     meets = [p for p in points if p[1] <= goal.limit]
     if over and meets:
         a, b = max(over), min(meets)
         fall = slope(a, b)
-        return (a[0] + b[0]) / 2 if fall is None else a[0] + (a[1] - goal.limit) / fall
-    near = sorted(points, key=lambda p: abs(p[1] - goal.limit))
-    fall = (slope(*sorted(near[:2])) if len(near) > 1 else None) or goal.assumed_step
-    return near[0][0] + (near[0][1] - goal.limit) / fall
+        where = (a[0] + b[0]) / 2 if fall is None else a[0] + (a[1] - goal.limit) / fall
+    else:
+        near = sorted(points, key=lambda p: abs(p[1] - goal.limit))
+        fall = (slope(*sorted(near[:2])) if len(near) > 1 else None) or goal.assumed_slope
+        where = near[0][0] + (near[0][1] - goal.limit) / fall
+    return goal.position(qp_at(where if goal.max_bytes is not None else -where, steps))
 
 
-def next_qp(trials: Sequence[RateTrial], goal: Goal) -> int | None:
-    """The QP to try next, or None once the trials settle the QP that meets the goal (or that none does)."""
+def next_qp(trials: Sequence[RateTrial], goal: Goal, steps: Sequence[float]) -> int | None:
+    """The QP to try next, or None once the trials settle the QP that meets the goal (or that none does).
+    `steps`: the log quantizer step at each QP (core.quantizer.log_steps)."""
     low, high = settled(trials, goal)
     if low >= high or low > KEYFRAME_QP_MAX or len(trials) >= MAX_TRIALS:
         return None
     top = min(high - 1, KEYFRAME_QP_MAX)  # the untried positions that may be the answer: low..top
-    position = min(max(math.ceil(estimate_position(trials, goal) - 1e-9), low), top)
+    position = min(max(math.ceil(estimate_position(trials, goal, steps) - 1e-9), low), top)
     return goal.position(position)  # a position is its own inverse's QP
 
 
@@ -151,6 +173,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
     reports: dict[int, EncodeReport] = {}
     trials: list[RateTrial] = []
     option = "--bitrate" if goal.max_bytes is not None else "--min-psnr"
+    steps = log_steps(settings.keyframe_codec)
 
     def trial_path(qp: int) -> Path:
         return path.with_name(f"{path.name}.qp{qp}")
@@ -168,7 +191,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
         kept = answer(trials, goal).qp
         for other in reports.keys() - {kept}:
             trial_path(other).unlink(missing_ok=True)
-        qp = next_qp(trials, goal)
+        qp = next_qp(trials, goal, steps)
     kept_trial = answer(trials, goal)
     os.replace(trial_path(kept_trial.qp), path)
     chosen = reports[kept_trial.qp]

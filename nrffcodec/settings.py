@@ -127,7 +127,12 @@ class QuantConfig:
 
 
 # The options that set the keyframe QP, each by itself: the settings they fill.
-RATE_OPTIONS = {"--keyframe-qp": "keyframe_qp", "--bitrate": "bitrate", "--min-psnr": "min_psnr"}
+RATE_OPTIONS = {
+    "--keyframe-qp": "keyframe_qp",
+    "--bitrate": "bitrate",
+    "--min-psnr": "min_psnr",
+    "--min-psnr-rgb": "min_psnr_rgb",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +151,7 @@ class EncodeSettings:
     keyframe_qp: int | None = None
     bitrate: float | None = None  # bits per second of video: the keyframe QP is searched for it (encoder.rate)
     min_psnr: float | None = None  # PSNR-YUV (6:1:1) in dB: the keyframe QP is searched for it (encoder.rate)
+    min_psnr_rgb: float | None = None  # PSNR-RGB (mean over frames) in dB: the same search
     flow_width: int | None = None
     residual_width: int | None = None
     per_channel: bool = False
@@ -168,8 +174,10 @@ class EncodeSettings:
             raise InputError(f"--keyframe-qp must be {KEYFRAME_QP_MIN}..{KEYFRAME_QP_MAX}, got {self.keyframe_qp}")
         if self.bitrate is not None and not (math.isfinite(self.bitrate) and self.bitrate > 0):
             raise InputError(f"--bitrate must be a positive number of bits per second, got {self.bitrate}")
-        if self.min_psnr is not None and not (math.isfinite(self.min_psnr) and 0 < self.min_psnr < 100):
-            raise InputError(f"--min-psnr must be a PSNR in dB between 0 and 100, got {self.min_psnr}")
+        for option in ("--min-psnr", "--min-psnr-rgb"):
+            floor = getattr(self, RATE_OPTIONS[option])
+            if floor is not None and not (math.isfinite(floor) and 0 < floor < 100):
+                raise InputError(f"{option} must be a PSNR in dB between 0 and 100, got {floor}")
         rate = [name for name, value in RATE_OPTIONS.items() if getattr(self, value) is not None]
         if len(rate) > 1:
             raise InputError(f"{' and '.join(rate)} each set the rate: give one of them")
@@ -180,8 +188,8 @@ class EncodeSettings:
 
     @property
     def searches_keyframe_qp(self) -> bool:
-        """--bitrate or --min-psnr: the keyframe QP is found by trial encodes (encoder.rate)."""
-        return self.bitrate is not None or self.min_psnr is not None
+        """--bitrate, --min-psnr or --min-psnr-rgb: the keyframe QP is found by trial encodes (encoder.rate)."""
+        return any(getattr(self, name) is not None for name in ("bitrate", "min_psnr", "min_psnr_rgb"))
 
     @property
     def quant_config(self) -> QuantConfig:

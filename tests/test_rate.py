@@ -130,7 +130,12 @@ def test_a_bitrate_that_is_not_one_is_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     "rates",
-    [{"bitrate": 1e5, "keyframe_qp": 30}, {"bitrate": 1e5, "min_psnr": 38.0}, {"min_psnr": 38, "keyframe_qp": 3}],
+    [
+        {"bitrate": 1e5, "keyframe_qp": 30},
+        {"bitrate": 1e5, "min_psnr": 38.0},
+        {"min_psnr": 38, "keyframe_qp": 3},
+        {"min_psnr": 38, "min_psnr_rgb": 32},
+    ],
 )
 def test_the_options_that_set_the_rate_exclude_each_other(rates: dict) -> None:
     with pytest.raises(InputError, match="give one"):
@@ -138,9 +143,10 @@ def test_the_options_that_set_the_rate_exclude_each_other(rates: dict) -> None:
 
 
 @pytest.mark.parametrize("psnr", [0.0, -3.0, 100.0, math.inf, math.nan])
-def test_a_psnr_floor_out_of_range_is_refused(psnr: float) -> None:
-    with pytest.raises(InputError, match="--min-psnr"):
-        EncodeSettings(min_psnr=psnr)
+@pytest.mark.parametrize("option", ["--min-psnr", "--min-psnr-rgb"])
+def test_a_psnr_floor_out_of_range_is_refused(psnr: float, option: str) -> None:
+    with pytest.raises(InputError, match=f"^{option} must"):
+        EncodeSettings(**{option[2:].replace("-", "_"): psnr})
 
 
 def test_the_search_keeps_one_file_and_holds_the_pilots_gop_length(tmp_path: Path) -> None:
@@ -166,7 +172,7 @@ def test_the_search_keeps_one_file_and_holds_the_pilots_gop_length(tmp_path: Pat
     assert report.keyframe_qp == 40 and out.stat().st_size == 20_000 and report.target_bytes == 20_200
     assert [p.name for p in tmp_path.iterdir()] == ["video.nrf"], "trial files left behind"
     assert seen[0].gop is None and all(s.gop == 8 for s in seen[1:]) and len(seen) >= 2
-    assert all(s.bitrate is None for s in seen) and report.rate_trials[0] == (40, 20_000, 40.0)
+    assert all(s.bitrate is None for s in seen) and report.rate_trials[0] == (40, 20_000, 40.0, 40.0)
     assert report.pilot_seconds == 0.5 * len(seen) and not report.notes
     far = encode_to_goal(fake_encode, EncodeSettings(bitrate=1e5), tmp_path / "far.nrf", Goal(max_bytes=100), quiet)
     assert far.keyframe_qp == 63 and "--bitrate not met" in far.notes[0]
@@ -206,24 +212,29 @@ def test_bitrate_writes_the_file_of_the_qp_it_reports(clip_path: Path, tmp_path:
     assert "--bitrate" in one_line_error(run(*args[:-3], "--bitrate", "lots", "-y"))
 
 
-def test_min_psnr_writes_the_smallest_file_that_reaches_it(clip_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("metric", ["yuv", "rgb"])
+def test_min_psnr_writes_the_smallest_file_that_reaches_it(clip_path: Path, tmp_path: Path, metric: str) -> None:
+    """--min-psnr (PSNR-YUV) and --min-psnr-rgb: the greatest QP whose file reaches the floor, Q + 1's falls short."""
+    option, key, column = ("--min-psnr", "min_psnr", 2) if metric == "yuv" else ("--min-psnr-rgb", "min_psnr_rgb", 3)
     psnr = {}
     for qp in (44, 46):
         result = run("encode", clip_path, tmp_path / f"{qp}.nrf", *FAST_GOP_1, "--keyframe-qp", qp, "--json")
         assert result.exit_code == 0, result.stderr
-        psnr[qp] = json.loads(result.stdout)["quality"]["psnr_yuv"]
+        psnr[qp] = json.loads(result.stdout)["quality"][f"psnr_{metric}"]
     assert psnr[44] > psnr[46]
     floor = round((psnr[44] + psnr[46]) / 2, 3)  # 46 falls short; the answer is 44 or 45
-    result = run("encode", clip_path, tmp_path / "floor.nrf", *FAST_GOP_1, "--min-psnr", floor, "--json")
+    result = run("encode", clip_path, tmp_path / "floor.nrf", *FAST_GOP_1, option, floor, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    qp, tried = report["keyframe_qp"], {t[0]: t[2] for t in report["rate_trials"]}
-    assert qp in (44, 45) and report["quality"]["psnr_yuv"] >= floor > tried.get(qp + 1, psnr[46])
-    assert report["min_psnr"] == floor and report["target_bytes"] is None
+    qp, tried = report["keyframe_qp"], {t[0]: t[column] for t in report["rate_trials"]}
+    assert qp in (44, 45) and report["quality"][f"psnr_{metric}"] >= floor > tried.get(qp + 1, psnr[46])
+    assert report[key] == floor and report["target_bytes"] is None
+    assert report["min_psnr" if metric == "rgb" else "min_psnr_rgb"] is None
     expected = (tmp_path / "44.nrf").read_bytes() if qp == 44 else _encoded_at(clip_path, tmp_path, qp)
     assert (tmp_path / "floor.nrf").read_bytes() == expected
-    text = run("encode", clip_path, tmp_path / "text.nrf", *FAST_GOP_1, "--min-psnr", floor)
-    assert f"--min-psnr: at least {floor:g} dB PSNR-YUV;" in text.stderr, text.stderr
+    text = run("encode", clip_path, tmp_path / "text.nrf", *FAST_GOP_1, option, floor)
+    assert f"{option}: at least {floor:g} dB PSNR-{metric.upper()};" in text.stderr, text.stderr
+    assert f"{option}: QP {qp}: " in text.stderr and f"PSNR-{metric.upper()} " in text.stderr
 
 
 def _encoded_at(clip_path: Path, tmp_path: Path, qp: int) -> bytes:

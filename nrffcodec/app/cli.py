@@ -90,6 +90,12 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".y
     help="Aim at this PSNR-YUV (6:1:1, as the summary measures it): the smallest file that reaches it, "
     "found as --bitrate's is.",
 )
+@click.option(
+    "--min-psnr-rgb",
+    type=float,
+    metavar="DB",
+    help="As --min-psnr, for PSNR-RGB (the mean of per-frame PSNRs, as neural video papers report it).",
+)
 @click.option("--weight-bits", type=click.IntRange(2, 16), help="Override the quality's weight bits.")
 @click.option(
     "--keyframe-codec",
@@ -148,6 +154,7 @@ def encode_cmd(
     keyframe_qp: int | None,
     bitrate_text: str | None,
     min_psnr: float | None,
+    min_psnr_rgb: float | None,
     weight_bits: int | None,
     keyframe_codec: str,
     keyframe_period: int,
@@ -188,6 +195,7 @@ def encode_cmd(
         keyframe_qp=keyframe_qp,
         bitrate=parse_bitrate(bitrate_text),
         min_psnr=min_psnr,
+        min_psnr_rgb=min_psnr_rgb,
         weight_bits=weight_bits,
         seed=seed,
         iterations=iterations,

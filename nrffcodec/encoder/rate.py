@@ -38,16 +38,19 @@ TrialEncode = Callable[[EncodeSettings, Path], EncodeReport]  # settings -> the 
 
 @dataclasses.dataclass(frozen=True)
 class RateTrial:
-    """One trial encode: its keyframe QP (AV1 scale, as --keyframe-qp takes it), video bytes and PSNR-YUV."""
+    """One trial encode: its keyframe QP (AV1 scale, as --keyframe-qp takes it), video bytes, PSNR-YUV
+    and PSNR-RGB (nan where not measured)."""
 
     qp: int
     bytes: int
     psnr_yuv: float
+    psnr_rgb: float = math.nan
 
 
 @dataclasses.dataclass(frozen=True)
 class Goal:
-    """What the file must meet: at most `max_bytes` of video, or at least `min_psnr` dB PSNR-YUV.
+    """What the file must meet: at most `max_bytes` of video, or at least `min_psnr` dB PSNR-YUV
+    (PSNR-RGB with `rgb`).
 
     The search sees either as a value that falls along a position, and looks for the least position
     whose value is at most the limit: log bytes along the QP, or minus the PSNR along the QP
@@ -55,10 +58,23 @@ class Goal:
 
     max_bytes: int | None = None
     min_psnr: float | None = None
+    rgb: bool = False
 
     def __post_init__(self) -> None:
         if (self.max_bytes is None) == (self.min_psnr is None):
             raise ValueError("a goal is a number of bytes or a PSNR, one of them")
+
+    @property
+    def option(self) -> str:
+        """The command-line option that sets this goal."""
+        return "--bitrate" if self.max_bytes is not None else "--min-psnr-rgb" if self.rgb else "--min-psnr"
+
+    @property
+    def metric(self) -> str:
+        return "PSNR-RGB" if self.rgb else "PSNR-YUV"
+
+    def psnr(self, trial: RateTrial) -> float:
+        return trial.psnr_rgb if self.rgb else trial.psnr_yuv
 
     def fits(self, trial: RateTrial) -> bool:
         return self.value(trial) <= self.limit
@@ -67,7 +83,7 @@ class Goal:
         return qp if self.max_bytes is not None else KEYFRAME_QP_MAX + KEYFRAME_QP_MIN - qp
 
     def value(self, trial: RateTrial) -> float:
-        return math.log(max(trial.bytes, 1)) if self.max_bytes is not None else -trial.psnr_yuv
+        return math.log(max(trial.bytes, 1)) if self.max_bytes is not None else -self.psnr(trial)
 
     @property
     def limit(self) -> float:
@@ -81,7 +97,7 @@ class Goal:
         if self.max_bytes is not None:
             return f"{trial.bytes:,} bytes, {'fits' if self.fits(trial) else 'over'} (at most {self.max_bytes:,})"
         met = "reaches" if self.fits(trial) else "short of"
-        return f"{trial.bytes:,} bytes, PSNR-YUV {trial.psnr_yuv:.2f} dB, {met} {self.min_psnr:g} dB"
+        return f"{trial.bytes:,} bytes, {self.metric} {self.psnr(trial):.2f} dB, {met} {self.min_psnr:g} dB"
 
 
 def target_bytes(bitrate: float, frames: int, fps: Fraction) -> int:
@@ -90,11 +106,13 @@ def target_bytes(bitrate: float, frames: int, fps: Fraction) -> int:
 
 
 def goal_of(settings: EncodeSettings, frames: int, fps: Fraction) -> Goal | None:
-    """The goal settings.bitrate or settings.min_psnr sets for `frames` frames at `fps`; None without either."""
+    """The goal settings.bitrate, .min_psnr or .min_psnr_rgb sets for `frames` frames at `fps`; None without one."""
     if settings.bitrate is not None:
         return Goal(max_bytes=target_bytes(settings.bitrate, frames, fps))
     if settings.min_psnr is not None:
         return Goal(min_psnr=settings.min_psnr)
+    if settings.min_psnr_rgb is not None:
+        return Goal(min_psnr=settings.min_psnr_rgb, rgb=True)
     return None
 
 
@@ -169,10 +187,10 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
     """Write to `path` the trial file of the QP that meets `goal` (the closest where none does, with a
     note); its report, with the search's trials and times."""
     started = time.perf_counter()
-    held = dataclasses.replace(settings, bitrate=None, min_psnr=None)
+    held = dataclasses.replace(settings, bitrate=None, min_psnr=None, min_psnr_rgb=None)
     reports: dict[int, EncodeReport] = {}
     trials: list[RateTrial] = []
-    option = "--bitrate" if goal.max_bytes is not None else "--min-psnr"
+    option = goal.option
     steps = log_steps(settings.keyframe_codec)
 
     def trial_path(qp: int) -> Path:
@@ -185,7 +203,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
         if not trials and held.gop is None:
             held = dataclasses.replace(held, gop=report.gop_length)
             log(f"{option}: the trials that follow hold GOP length {report.gop_length}, the pilot's choice")
-        trials.append(RateTrial(qp, report.bytes, report.quality.psnr_yuv))
+        trials.append(RateTrial(qp, report.bytes, report.quality.psnr_yuv, report.quality.psnr_rgb))
         reports[qp] = report
         log(f"{option}: QP {qp}: {goal.describe(trials[-1])}")
         kept = answer(trials, goal).qp
@@ -207,6 +225,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
         train_seconds=sum(r.train_seconds for r in reports.values()),
         notes=notes,
         target_bytes=goal.max_bytes,
-        min_psnr=goal.min_psnr,
-        rate_trials=tuple((t.qp, t.bytes, round(t.psnr_yuv, 4)) for t in trials),
+        min_psnr=None if goal.rgb else goal.min_psnr,
+        min_psnr_rgb=goal.min_psnr if goal.rgb else None,
+        rate_trials=tuple((t.qp, t.bytes, round(t.psnr_yuv, 4), round(t.psnr_rgb, 4)) for t in trials),
     )

@@ -31,8 +31,9 @@ class EncodeReport:
     notes: list[str]
     target_bytes: int | None = None  # --bitrate: the most video bytes the file could have
     min_psnr: float | None = None  # --min-psnr: the least PSNR-YUV it could have
-    # --bitrate, --min-psnr: (keyframe QP, video bytes, PSNR-YUV) of each trial encode, in order
-    rate_trials: tuple[tuple[int, int, float], ...] = ()
+    min_psnr_rgb: float | None = None  # --min-psnr-rgb: the least PSNR-RGB it could have
+    # --bitrate, --min-psnr(-rgb): (keyframe QP, video bytes, PSNR-YUV, PSNR-RGB) of each trial encode, in order
+    rate_trials: tuple[tuple[int, int, float, float], ...] = ()
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)

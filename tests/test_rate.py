@@ -13,7 +13,17 @@ import pytest
 from bitstream import KeyframeCodec
 from nrffcodec.app.options import parse_bitrate
 from nrffcodec.core.quantizer import log_steps
-from nrffcodec.encoder.rate import MAX_TRIALS, Goal, RateTrial, answer, encode_to_goal, next_qp, qp_at, target_bytes
+from nrffcodec.encoder.rate import (
+    MAX_TRIALS,
+    Goal,
+    RateTrial,
+    answer,
+    encode_to_goal,
+    next_qp,
+    qp_at,
+    still_open,
+    target_bytes,
+)
 from nrffcodec.errors import InputError
 from nrffcodec.settings import KEYFRAME_QP_MAX, EncodeSettings
 
@@ -101,6 +111,18 @@ def test_the_search_finds_the_qp_on_x265s_scale_too() -> None:
         trials = search(curve, goal, 40, hevc)
         assert answer(trials, goal).qp == min(qp for qp, t in curve.items() if t.bytes <= limit)
         assert len(trials) <= 6, trials
+
+
+def test_each_trials_line_says_where_the_answer_still_lies() -> None:
+    bound, floor = Goal(max_bytes=5_000), Goal(min_psnr=40.0)
+    assert still_open([RateTrial(40, 4_000, 41.0)], bound) == "; the answer lies in QP 1..40"
+    assert (
+        still_open([RateTrial(40, 4_000, 41.0), RateTrial(30, 6_000, 43.0)], bound) == "; the answer lies in QP 31..40"
+    )
+    assert still_open([RateTrial(40, 4_000, 41.0), RateTrial(39, 5_001, 41.2)], bound) == ""  # settled: 40
+    assert still_open([RateTrial(63, 9_000, 30.0)], bound) == ""  # nothing fits: QP 63 kept
+    assert still_open([RateTrial(40, 4_000, 39.0)], floor) == "; the answer lies in QP 1..39"
+    assert still_open([RateTrial(40, 4_000, 41.0)], floor) == "; the answer lies in QP 40..63"
 
 
 def test_a_goal_out_of_reach_ends_at_the_scale_ends() -> None:

@@ -175,6 +175,13 @@ def next_qp(trials: Sequence[RateTrial], goal: Goal, steps: Sequence[float]) -> 
     return goal.position(position)  # a position is its own inverse's QP
 
 
+def still_open(trials: Sequence[RateTrial], goal: Goal) -> str:
+    """What a trial's log line adds while the search goes on: the QPs that may still be the answer."""
+    low, high = settled(trials, goal)
+    ends = sorted(goal.position(p) for p in (low, min(high, KEYFRAME_QP_MAX)))
+    return "" if low >= high or low > KEYFRAME_QP_MAX else f"; the answer lies in QP {ends[0]}..{ends[1]}"
+
+
 def answer(trials: Sequence[RateTrial], goal: Goal) -> RateTrial:
     """The trial to keep: the least position that meets the goal, else (none does) the least value."""
     meets = [t for t in trials if goal.fits(t)]
@@ -205,7 +212,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
             log(f"{option}: the trials that follow hold GOP length {report.gop_length}, the pilot's choice")
         trials.append(RateTrial(qp, report.bytes, report.quality.psnr_yuv, report.quality.psnr_rgb))
         reports[qp] = report
-        log(f"{option}: QP {qp}: {goal.describe(trials[-1])}")
+        log(f"{option}: QP {qp}: {goal.describe(trials[-1])}{still_open(trials, goal)}")
         kept = answer(trials, goal).qp
         for other in reports.keys() - {kept}:
             trial_path(other).unlink(missing_ok=True)

@@ -32,7 +32,7 @@ Curve = dict[int, RateTrial]
 
 
 def measure_curves(args: argparse.Namespace) -> list[dict]:
-    """Each clip at GOP length 1 and every QP: its video bytes, PSNR-YUV and encode time."""
+    """Each clip at GOP length 1 and every QP: [QP, video bytes, PSNR-YUV, encode seconds, PSNR-RGB]."""
     clips: list[dict] = []
     qps = range(KEYFRAME_QP_MIN, KEYFRAME_QP_MAX + 1)
     with tempfile.TemporaryDirectory() as work:
@@ -43,7 +43,9 @@ def measure_curves(args: argparse.Namespace) -> list[dict]:
                 settings = EncodeSettings(preset=args.preset, device="cpu", gop=1, keyframe_qp=qp)
                 begun = time.perf_counter()
                 report = encode_video_file(clip.video, Path(work) / "out.nrf", settings)
-                points.append([qp, report.bytes, round(report.quality.psnr_yuv, 4), time.perf_counter() - begun])
+                seconds = time.perf_counter() - begun
+                quality = report.quality
+                points.append([qp, report.bytes, round(quality.psnr_yuv, 4), seconds, round(quality.psnr_rgb, 4)])
             video = clip.video
             clips.append({"clip": clip.name, "size": f"{video.width}x{video.height}", "points": points})
             print(f"{clip.name}: {len(points)} QPs measured", flush=True)
@@ -61,16 +63,20 @@ def search(curve: Curve, goal: Goal, first: int) -> list[RateTrial]:
     return trials
 
 
-def goals(curve: Curve) -> list[Goal]:
-    """A goal between each two neighbouring QPs (the geometric mean of their bytes, the mean of their
-    PSNRs), where they differ: every answer the curve has, each once."""
+def goals(curve: Curve, option: str) -> list[Goal]:
+    """The `option`'s goal between each two neighbouring QPs (the geometric mean of their bytes, the
+    mean of their PSNRs), where they differ: every answer the curve has, each once."""
     out: list[Goal] = []
     for qp in range(KEYFRAME_QP_MIN, KEYFRAME_QP_MAX):
         a, b = curve[qp], curve[qp + 1]
-        if a.bytes != b.bytes:
-            out.append(Goal(max_bytes=math.floor(math.sqrt(a.bytes * b.bytes))))
-        if a.psnr_yuv != b.psnr_yuv:
-            out.append(Goal(min_psnr=round((a.psnr_yuv + b.psnr_yuv) / 2, 4)))
+        if option == "--bitrate":
+            if a.bytes != b.bytes:
+                out.append(Goal(max_bytes=math.floor(math.sqrt(a.bytes * b.bytes))))
+            continue
+        rgb = option == "--min-psnr-rgb"
+        low, high = (a.psnr_rgb, b.psnr_rgb) if rgb else (a.psnr_yuv, b.psnr_yuv)
+        if low != high:
+            out.append(Goal(min_psnr=round((low + high) / 2, 4), rgb=rgb))
     return out
 
 
@@ -94,12 +100,11 @@ def replay(clips: list[dict]) -> tuple[list[dict], list[str]]:
     ]
     all_counts: list[int] = []
     for clip in clips:
-        curve = {qp: RateTrial(qp, size, psnr) for qp, size, psnr, *_ in clip["points"]}
-        for kind in ("bytes", "psnr"):
+        curve = {p[0]: RateTrial(p[0], p[1], p[2], p[4] if len(p) > 4 else math.nan) for p in clip["points"]}
+        has_rgb = not any(math.isnan(t.psnr_rgb) for t in curve.values())  # curves measured before it was kept
+        for kind in ("--bitrate", "--min-psnr", "--min-psnr-rgb")[: 3 if has_rgb else 2]:
             counts, wrong = [], 0
-            for goal in goals(curve):
-                if (goal.max_bytes is not None) != (kind == "bytes"):
-                    continue
+            for goal in goals(curve, kind):
                 for first in firsts:
                     trials = search(curve, goal, first)
                     counts.append(len(trials))
@@ -108,10 +113,10 @@ def replay(clips: list[dict]) -> tuple[list[dict], list[str]]:
             rows.append({"clip": clip["clip"], "kind": kind, "counts": counts, "wrong": wrong})
             all_counts += counts
             lines.append(
-                f"| {clip['clip']} {clip['size']} | {'--bitrate' if kind == 'bytes' else '--min-psnr'} | {len(counts)} "
+                f"| {clip['clip']} {clip['size']} | {kind} | {len(counts)} "
                 f"| {statistics.mean(counts):.2f} | {max(counts)} | {' / '.join(map(str, histogram))} | {wrong} |"
             )
-    lines.append(f"| all | both | {len(all_counts)} | {statistics.mean(all_counts):.2f} | {max(all_counts)} | | |")
+    lines.append(f"| all | all | {len(all_counts):,} | {statistics.mean(all_counts):.2f} | {max(all_counts)} | | |")
     return rows, lines
 
 

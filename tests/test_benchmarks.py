@@ -196,11 +196,9 @@ def test_motion_grid_rate_proxy_grows_with_the_grids_detail() -> None:
 def test_rate_search_replays_every_goal_of_a_curve_to_its_answer() -> None:
     """benchmarks/rate_search.py: a goal between each two QPs, each searched to the QP that meets it."""
     replay = pytest.importorskip("rate_search")
-    points = [[qp, round(400_000 * 0.93**qp), round(52.0 - 0.3 * qp, 4), 1.0] for qp in range(1, 64)]
+    points = [[qp, round(400_000 * 0.93**qp), round(52.0 - 0.3 * qp, 4), 1.0, 48.0 - 0.28 * qp] for qp in range(1, 64)]
     rows, lines = replay.replay([{"clip": "model", "size": "64x48", "points": points}])
-    assert [(row["kind"], len(row["counts"]), row["wrong"]) for row in rows] == [
-        ("bytes", 62 * 8, 0),
-        ("psnr", 62 * 8, 0),
-    ]
+    kinds = ("--bitrate", "--min-psnr", "--min-psnr-rgb")
+    assert [(row["kind"], len(row["counts"]), row["wrong"]) for row in rows] == [(kind, 62 * 8, 0) for kind in kinds]
     assert all(2 <= count <= 8 for row in rows for count in row["counts"])
-    assert lines[-1].startswith("| all | both | 992 |")
+    assert lines[-1].startswith("| all | all | 1,488 |")

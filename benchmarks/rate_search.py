@@ -29,6 +29,7 @@ from nrffcodec.encoder.rate import Goal, RateTrial, answer, next_qp
 from nrffcodec.settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, QUALITY_LADDER, EncodeSettings
 
 Curve = dict[int, RateTrial]
+AV1_STEPS = log_steps(KeyframeCodec.AV1)  # the curves are SVT-AV1's
 
 
 def measure_curves(args: argparse.Namespace) -> list[dict]:
@@ -56,10 +57,9 @@ def search(curve: Curve, goal: Goal, first: int) -> list[RateTrial]:
     """The trials the search makes on `curve`, first at `first`."""
     trials: list[RateTrial] = []
     qp: int | None = first
-    steps = log_steps(KeyframeCodec.AV1)
     while qp is not None:
         trials.append(curve[qp])
-        qp = next_qp(trials, goal, steps)
+        qp = next_qp(trials, goal, AV1_STEPS)
     return trials
 
 

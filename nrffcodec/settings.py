@@ -133,6 +133,8 @@ RATE_OPTIONS = {
     "--min-psnr": "min_psnr",
     "--min-psnr-rgb": "min_psnr_rgb",
 }
+# Those of them that are goals the keyframe QP is searched for (encoder.rate), not a QP.
+SEARCHED_GOALS = tuple(name for option, name in RATE_OPTIONS.items() if option != "--keyframe-qp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +191,7 @@ class EncodeSettings:
     @property
     def searches_keyframe_qp(self) -> bool:
         """--bitrate, --min-psnr or --min-psnr-rgb: the keyframe QP is found by trial encodes (encoder.rate)."""
-        return any(getattr(self, name) is not None for name in ("bitrate", "min_psnr", "min_psnr_rgb"))
+        return any(getattr(self, name) is not None for name in SEARCHED_GOALS)
 
     @property
     def quant_config(self) -> QuantConfig:

@@ -38,13 +38,13 @@ def summary_lines(report: EncodeReport, path: str) -> list[str]:
         f"{report.seconds / report.frames:.2f} s/frame",
     ]
     if report.rate_trials:
+        rgb = report.min_psnr_rgb is not None  # each trial's PSNR is given in the goal's metric
         if report.target_bytes is not None:
             goal = f"--bitrate: at most {report.target_bytes:,} B of video"
-        elif report.min_psnr_rgb is not None:
+        elif rgb:
             goal = f"--min-psnr-rgb: at least {report.min_psnr_rgb:g} dB PSNR-RGB"
         else:
             goal = f"--min-psnr: at least {report.min_psnr:g} dB PSNR-YUV"
-        rgb = report.min_psnr_rgb is not None  # each trial's PSNR in the goal's metric
         tried = ", ".join(
             f"{qp}: {size:,} B {rgb_db if rgb else yuv_db:.2f} dB" for qp, size, yuv_db, rgb_db in report.rate_trials
         )

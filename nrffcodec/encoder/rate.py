@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..core.quantizer import log_steps
-from ..settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, EncodeSettings
+from ..settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, SEARCHED_GOALS, EncodeSettings
 from .report import EncodeReport
 
 # What a unit of log quantizer step moves until two trials measure it: decision 0077's middle (7%
@@ -194,7 +194,7 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
     """Write to `path` the trial file of the QP that meets `goal` (the closest where none does, with a
     note); its report, with the search's trials and times."""
     started = time.perf_counter()
-    held = dataclasses.replace(settings, bitrate=None, min_psnr=None, min_psnr_rgb=None)
+    held = dataclasses.replace(settings, **dict.fromkeys(SEARCHED_GOALS))  # each trial: its QP, no goal
     reports: dict[int, EncodeReport] = {}
     trials: list[RateTrial] = []
     option = goal.option

@@ -25,7 +25,7 @@ from common import DEFAULT_CLIPS, FRAMES, MAX_SIZE, REPO, clips_in, prepare, wri
 from bitstream import KeyframeCodec
 from nrffcodec.core.quantizer import log_steps
 from nrffcodec.encoder.pipeline import encode_video_file
-from nrffcodec.encoder.rate import Goal, RateTrial, answer, next_qp
+from nrffcodec.encoder.rate import Goal, RateTrial, answer, search
 from nrffcodec.settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, QUALITY_LADDER, EncodeSettings
 
 Curve = dict[int, RateTrial]
@@ -51,16 +51,6 @@ def measure_curves(args: argparse.Namespace) -> list[dict]:
             clips.append({"clip": clip.name, "size": f"{video.width}x{video.height}", "points": points})
             print(f"{clip.name}: {len(points)} QPs measured", flush=True)
     return clips
-
-
-def search(curve: Curve, goal: Goal, first: int) -> list[RateTrial]:
-    """The trials the search makes on `curve`, first at `first`."""
-    trials: list[RateTrial] = []
-    qp: int | None = first
-    while qp is not None:
-        trials.append(curve[qp])
-        qp = next_qp(trials, goal, AV1_STEPS)
-    return trials
 
 
 def goals(curve: Curve, option: str) -> list[Goal]:
@@ -106,7 +96,7 @@ def replay(clips: list[dict]) -> tuple[list[dict], list[str]]:
             counts, wrong = [], 0
             for goal in goals(curve, kind):
                 for first in firsts:
-                    trials = search(curve, goal, first)
+                    trials = search(curve.__getitem__, goal, first, AV1_STEPS)
                     counts.append(len(trials))
                     wrong += answer(trials, goal).qp != best(curve, goal)
             histogram = [sum(c == n for c in counts) for n in (2, 3, 4, 5)] + [sum(c >= 6 for c in counts)]

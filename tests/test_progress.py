@@ -8,8 +8,9 @@ import io
 import pytest
 
 from nrffcodec import EncodeSettings
-from nrffcodec.app.progress import Bar, LineProgress, duration
+from nrffcodec.app.progress import Bar, LineProgress
 from nrffcodec.core.gop import plan_gops
+from nrffcodec.core.units import duration
 from nrffcodec.encoder.pipeline import encode_video, gop_task
 from nrffcodec.encoder.plan import plan_encode
 from nrffcodec.encoder.progress import StepCount, plan_steps

@@ -13,13 +13,14 @@ import pytest
 from bitstream import KeyframeCodec
 from nrffcodec.app.options import parse_bitrate
 from nrffcodec.core.quantizer import log_steps
+from nrffcodec.encoder import rate
 from nrffcodec.encoder.rate import (
     MAX_TRIALS,
     Goal,
     RateTrial,
     answer,
     encode_to_goal,
-    next_qp,
+    encodes_left,
     qp_at,
     still_open,
     target_bytes,
@@ -52,12 +53,7 @@ def model_curve(rng: random.Random) -> Curve:
 
 
 def search(curve: Curve, goal: Goal, first: int, steps: tuple[float, ...] = AV1_STEPS) -> list[RateTrial]:
-    trials: list[RateTrial] = []
-    qp: int | None = first
-    while qp is not None:
-        trials.append(curve[qp])
-        qp = next_qp(trials, goal, steps)
-    return trials
+    return rate.search(curve.__getitem__, goal, first, steps)
 
 
 @pytest.mark.parametrize("kind", ["bytes", "psnr"])
@@ -115,14 +111,35 @@ def test_the_search_finds_the_qp_on_x265s_scale_too() -> None:
 
 def test_each_trials_line_says_where_the_answer_still_lies() -> None:
     bound, floor = Goal(max_bytes=5_000), Goal(min_psnr=40.0)
-    assert still_open([RateTrial(40, 4_000, 41.0)], bound) == "; the answer lies in QP 1..40"
-    assert (
-        still_open([RateTrial(40, 4_000, 41.0), RateTrial(30, 6_000, 43.0)], bound) == "; the answer lies in QP 31..40"
-    )
-    assert still_open([RateTrial(40, 4_000, 41.0), RateTrial(39, 5_001, 41.2)], bound) == ""  # settled: 40
+    first = [RateTrial(40, 4_000, 41.0)]
+    assert still_open(first, bound) == "; the answer lies in QP 1..40: at most 7 more encodes"
+    two = [*first, RateTrial(30, 6_000, 43.0)]
+    timed = "; the answer lies in QP 31..40: at most 6 more encodes, about 1 min 15 s each"
+    assert still_open(two, bound, 75.0) == timed
+    last = "; the answer lies in QP 39..40: 1 more encode, about 4 s each"
+    assert still_open([*first, RateTrial(38, 5_500, 41.5)], bound, 4.0) == last
+    assert still_open([*first, RateTrial(39, 5_001, 41.2)], bound) == ""  # settled: 40
     assert still_open([RateTrial(63, 9_000, 30.0)], bound) == ""  # nothing fits: QP 63 kept
-    assert still_open([RateTrial(40, 4_000, 39.0)], floor) == "; the answer lies in QP 1..39"
-    assert still_open([RateTrial(40, 4_000, 41.0)], floor) == "; the answer lies in QP 40..63"
+    assert still_open([RateTrial(40, 4_000, 39.0)], floor) == "; the answer lies in QP 1..39: at most 7 more encodes"
+    assert still_open(first, floor) == "; the answer lies in QP 40..63: at most 7 more encodes"
+    capped = [RateTrial(qp, 4_000, 41.0) for qp in range(40, 40 + MAX_TRIALS)]
+    assert still_open(capped, floor) == ""  # the search stops at MAX_TRIALS, whatever is open
+
+
+def promises(curve: Curve, goal: Goal) -> tuple[list[RateTrial], list[int]]:
+    """A search's trials, and after each the most encodes its line said were left."""
+    promised: list[int] = []
+    trials = rate.search(curve.__getitem__, goal, 40, AV1_STEPS, lambda t: promised.append(encodes_left(t, goal)))
+    return trials, promised
+
+
+def test_the_search_makes_no_more_trials_than_each_line_promised() -> None:
+    rng = random.Random(11)
+    for _ in range(40):
+        curve = model_curve(rng)
+        size = math.exp(rng.uniform(math.log(curve[63].bytes), math.log(curve[1].bytes)))
+        trials, promised = promises(curve, Goal(max_bytes=round(size)))
+        assert all(len(trials) - n <= left for n, left in enumerate(promised, 1)) and promised[-1] == 0
 
 
 def test_a_goal_out_of_reach_ends_at_the_scale_ends() -> None:
@@ -198,6 +215,11 @@ def test_the_search_keeps_one_file_and_holds_the_pilots_gop_length(tmp_path: Pat
     assert report.pilot_seconds == 0.5 * len(seen) and not report.notes
     far = encode_to_goal(fake_encode, EncodeSettings(bitrate=1e5), tmp_path / "far.nrf", Goal(max_bytes=100), quiet)
     assert far.keyframe_qp == 63 and "--bitrate not met" in far.notes[0]
+    lines: list[str] = []
+    encode_to_goal(fake_encode, EncodeSettings(bitrate=1e5), tmp_path / "x.nrf", Goal(max_bytes=30_000), lines.append)
+    open_lines = [line for line in lines if "more encode" in line]
+    assert open_lines[0].endswith("at most 7 more encodes")  # the first trial ran the pilot: not timed
+    assert len(open_lines) > 1 and all(line.endswith(", about 1 s each") for line in open_lines[1:])
     seen.clear()
     floor = encode_to_goal(fake_encode, EncodeSettings(min_psnr=38), tmp_path / "floor.nrf", Goal(min_psnr=38), quiet)
     assert floor.keyframe_qp == 44 and floor.min_psnr == 38 and floor.target_bytes is None

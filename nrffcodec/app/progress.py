@@ -9,19 +9,11 @@ from collections.abc import Callable
 
 import click
 
+from ..core.units import duration
+
 # Where stderr is not a terminal, a progress line this often: a bar redrawn ten times a second with
 # carriage returns would fill a long encode's log with megabytes of one unreadable line.
 LINE_INTERVAL_S = 30.0
-
-
-def duration(seconds: float) -> str:
-    """45 -> '45 s', 220 -> '3 min 40 s', 7500 -> '2 h 05 min'."""
-    whole = max(0, round(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 class LineProgress:

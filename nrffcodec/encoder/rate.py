@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..core.quantizer import log_steps
+from ..core.units import duration
 from ..settings import KEYFRAME_QP_MAX, KEYFRAME_QP_MIN, SEARCHED_GOALS, EncodeSettings
 from .report import EncodeReport
 
@@ -175,11 +176,41 @@ def next_qp(trials: Sequence[RateTrial], goal: Goal, steps: Sequence[float]) -> 
     return goal.position(position)  # a position is its own inverse's QP
 
 
-def still_open(trials: Sequence[RateTrial], goal: Goal) -> str:
-    """What a trial's log line adds while the search goes on: the QPs that may still be the answer."""
+def encodes_left(trials: Sequence[RateTrial], goal: Goal) -> int:
+    """The most trials the search may still make: each settles at least one of the QPs still open."""
+    low, high = settled(trials, goal)
+    return max(0, min(MAX_TRIALS - len(trials), min(high, KEYFRAME_QP_MAX + 1) - low))
+
+
+def still_open(trials: Sequence[RateTrial], goal: Goal, each_seconds: float | None = None) -> str:
+    """What a trial's log line adds while the search goes on: the QPs that may still be the answer and
+    the most encodes left (of about `each_seconds`, where a trial at the held GOP length measured it)."""
+    left = encodes_left(trials, goal)
+    if not left:
+        return ""
     low, high = settled(trials, goal)
     ends = sorted(goal.position(p) for p in (low, min(high, KEYFRAME_QP_MAX)))
-    return "" if low >= high or low > KEYFRAME_QP_MAX else f"; the answer lies in QP {ends[0]}..{ends[1]}"
+    encodes = "1 more encode" if left == 1 else f"at most {left} more encodes"
+    each = "" if each_seconds is None else f", about {duration(each_seconds)} each"
+    return f"; the answer lies in QP {ends[0]}..{ends[1]}: {encodes}{each}"
+
+
+def search(
+    measure: Callable[[int], RateTrial],
+    goal: Goal,
+    first: int,
+    steps: Sequence[float],
+    after: Callable[[Sequence[RateTrial]], None] = lambda trials: None,
+) -> list[RateTrial]:
+    """The trials of the search for `goal`'s QP, the first at QP `first`: `measure` encodes at a QP (or
+    reads a measured curve), `after` sees the trials so far after each. `steps`: as next_qp's."""
+    trials: list[RateTrial] = []
+    qp: int | None = first
+    while qp is not None:
+        trials.append(measure(qp))
+        after(trials)
+        qp = next_qp(trials, goal, steps)
+    return trials
 
 
 def answer(trials: Sequence[RateTrial], goal: Goal) -> RateTrial:
@@ -196,27 +227,34 @@ def encode_to_goal(encode: TrialEncode, settings: EncodeSettings, path: Path, go
     started = time.perf_counter()
     held = dataclasses.replace(settings, **dict.fromkeys(SEARCHED_GOALS))  # each trial: its QP, no goal
     reports: dict[int, EncodeReport] = {}
-    trials: list[RateTrial] = []
     option = goal.option
     steps = log_steps(settings.keyframe_codec)
 
     def trial_path(qp: int) -> Path:
         return path.with_name(f"{path.name}.qp{qp}")
 
-    qp: int | None = settings.rung.keyframe_qp
-    log(f"{option}: searching the keyframe QP, starting at {qp}")
-    while qp is not None:
+    first = settings.rung.keyframe_qp
+    log(f"{option}: searching the keyframe QP, starting at {first}")
+
+    def measure(qp: int) -> RateTrial:
+        nonlocal held
         report = encode(dataclasses.replace(held, keyframe_qp=qp), trial_path(qp))
-        if not trials and held.gop is None:
+        if not reports and held.gop is None:
             held = dataclasses.replace(held, gop=report.gop_length)
             log(f"{option}: the trials that follow hold GOP length {report.gop_length}, the pilot's choice")
-        trials.append(RateTrial(qp, report.bytes, report.quality.psnr_yuv, report.quality.psnr_rgb))
         reports[qp] = report
-        log(f"{option}: QP {qp}: {goal.describe(trials[-1])}{still_open(trials, goal)}")
+        return RateTrial(qp, report.bytes, report.quality.psnr_yuv, report.quality.psnr_rgb)
+
+    def after(trials: Sequence[RateTrial]) -> None:
+        # A first trial that ran the pilot may have done part of its encode there: it times no other.
+        timed = len(trials) > 1 or settings.gop is not None
+        each = reports[trials[-1].qp].seconds if timed else None
+        log(f"{option}: QP {trials[-1].qp}: {goal.describe(trials[-1])}{still_open(trials, goal, each)}")
         kept = answer(trials, goal).qp
         for other in reports.keys() - {kept}:
             trial_path(other).unlink(missing_ok=True)
-        qp = next_qp(trials, goal, steps)
+
+    trials = search(measure, goal, first, steps, after)
     kept_trial = answer(trials, goal)
     os.replace(trial_path(kept_trial.qp), path)
     chosen = reports[kept_trial.qp]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nrffcodec.errors import InputError
-from nrffcodec.media.raw import InputFormat
+from nrffcodec.media.raw import InputFormat, frame_bytes
 from nrffcodec.media.reader import read_video
 from nrffcodec.media.writer import write_video
 
@@ -144,10 +144,31 @@ def test_a_raw_file_takes_its_size_rate_and_format_from_the_command_line(tmp_pat
 
 
 @pytest.mark.parametrize(
+    "pixel_format, width, height, size",
+    [
+        ("yuv420p", 5, 5, 25 + 2 * 9),  # chroma planes rounded up
+        ("nv12", 5, 5, 25 + 2 * 9),
+        ("yuyv422", 5, 3, 4 * 3 * 3),  # a pair of pixels in 4 bytes, the odd one padded
+        ("bgr0", 4, 4, 4 * 16),  # the unused byte counts
+        ("rgb565", 3, 3, 2 * 9),
+        ("x2rgb10le", 3, 1, 4 * 3),
+        ("gray10le", 3, 3, 2 * 9),
+        ("pal8", 4, 4, 16 + 1024),  # the palette follows each frame
+        ("monow", 9, 2, 2 * 2),  # a bit a pixel, each row in whole bytes
+    ],
+)
+def test_a_raw_frames_bytes_are_what_ffmpeg_reads(pixel_format: str, width: int, height: int, size: int) -> None:
+    assert frame_bytes(pixel_format, width, height) == size
+
+
+@pytest.mark.parametrize(
     "name, options, message",
     [
         ("noname.yuv", [], "does not say its size: give --size WIDTHxHEIGHT"),
         ("clip_16x9.yuv", [], "is not a whole number of 16x9 yuv420p frames"),
+        ("noname.yuv", ["--size", "16x8", "--pixel-format", "rgb565"], "not a whole number of 16x8 rgb565 frames"),
+        ("noname.yuv", ["--size", "16x8", "--pixel-format", "x2rgb10le"], "not a whole number of 16x8 x2rgb10le"),
+        ("noname.yuv", ["--size", "16384x16384", "--pixel-format", "rgba64le"], "FFmpeg cannot read 16384x16384"),
         ("noname.yuv", ["--size", "16x8", "--pixel-format", "yuv421p"], "--pixel-format yuv421p: not a pixel format"),
         ("noname.yuv", ["--size", "16by8"], "--size must be WIDTHxHEIGHT"),
         ("noname.yuv", ["--size", "0x8"], "each side must be 1..16384"),

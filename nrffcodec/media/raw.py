@@ -9,6 +9,7 @@ name the way those test sets name their files (`Beauty_1920x1080_120fps_420_8bit
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -102,7 +103,7 @@ def raw_video(path: Path, form: InputFormat) -> RawVideo:
     raw = RawVideo(path, size[0], size[1], pixel_format, fps, tuple(notes))
     frame = frame_bytes(pixel_format, *size)
     length = path.stat().st_size
-    if frame and length % frame:  # a wrong size or format, far more often than a cut file
+    if length % frame:  # a wrong size or format, far more often than a cut file
         raise InputError(
             f"{path}: {length:,} bytes is not a whole number of {size[0]}x{size[1]} {pixel_format} frames "
             f"({frame:,} bytes each): check --size and --pixel-format (a cut file: trim it to whole frames)"
@@ -111,14 +112,17 @@ def raw_video(path: Path, form: InputFormat) -> RawVideo:
 
 
 def frame_bytes(pixel_format: str, width: int, height: int) -> int:
-    """Bytes of one raw frame: each sample in whole bytes (10 bits in two); 0 where samples are packed
-    into words (rgb565, x2rgb10: not checked)."""
+    """Bytes of one raw frame, as FFmpeg's rawvideo demuxer reads them: packed samples, padding and a
+    palette counted as FFmpeg counts them (its stream's bit rate at one frame a second)."""
     import av
 
-    form = av.VideoFormat(pixel_format, width, height)
-    if not form.is_planar and any(c.bits != 8 for c in form.components):
-        return 0
-    return sum(c.width * c.height * ((c.bits + 7) // 8) for c in form.components)
+    options = {"video_size": f"{width}x{height}", "pixel_format": pixel_format, "framerate": "1"}
+    try:
+        with av.open(os.devnull, format="rawvideo", options=options) as demuxer:
+            return demuxer.streams.video[0].codec_context.bit_rate // 8
+    except av.FFmpegError as error:
+        reason = f"{error.strerror} (FFmpeg reads frames of less than 2 GiB)"
+        raise InputError(f"FFmpeg cannot read {width}x{height} {pixel_format} frames: {reason}") from None
 
 
 def _format_from_name(name: str) -> str:

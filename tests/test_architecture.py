@@ -153,3 +153,30 @@ def test_every_suppression_says_why() -> None:
                 if match and not match.group(2).strip(" -#"):
                     bare.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not bare, "suppressions without a reason:\n" + "\n".join(bare)
+
+
+def readme_module_map() -> dict[str, str]:
+    """The README's map of the code ("How it works"): each row's package cell -> the rest of the row."""
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\|[ a-z]*\| `([\w/.]+)` \| (.*) \|$", text, flags=re.MULTILINE)
+    return {package.rstrip("/").removesuffix(".py").replace("/", "."): rest for package, rest in rows}
+
+
+def test_the_readmes_map_names_every_module_and_no_other() -> None:
+    """A newcomer reads the layers' table to find a module's job: it names each, in its package's row."""
+    rows = readme_module_map()
+    missing = []
+    for name, path in modules().items():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        package = name if name in rows else name.rpartition(".")[0]
+        row = rows.get(package, rows.get("nrffcodec.settings", "") if package == "nrffcodec" else "")
+        if name not in rows and f"`{path.name}`" not in row:
+            missing.append(name)
+    assert not missing, f"modules the README's map does not name: {missing}"
+    stale = []
+    for package, row in rows.items():
+        folder = ROOT / package.replace(".", "/")
+        folder = folder if folder.is_dir() else folder.parent  # a module's row names its neighbours
+        stale += [f"{package}: {file}" for file in re.findall(r"`(\w+\.py)`", row) if not (folder / file).exists()]
+    assert not stale, f"the README's map names modules that do not exist: {stale}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nrffcodec.core.gop import plan_gops
-from nrffcodec.encoder.gop_length import PilotMeasure
+from nrffcodec.encoder.pilot_measure import PilotMeasure
 
 PIXELS = 100
 

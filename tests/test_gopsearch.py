@@ -11,20 +11,17 @@ from bitstream import KeyframeCodec, NrfFile
 from nrffcodec import EncodeSettings
 from nrffcodec.core.gop import gop_sizes, plan_gops
 from nrffcodec.encoder.gop_length import (
-    GOP_FRAMING_BYTES,
-    RUN_FRAMING_BYTES,
-    above_floor_curve,
     choose,
     descending_search,
     distinct_plans,
     length_label,
     lengths_phrase,
-    other_floor_qp,
     pilot_gop,
     pilot_rounds,
     pilot_schedule,
 )
 from nrffcodec.encoder.keyframes import code_keyframes
+from nrffcodec.encoder.pilot_measure import GOP_FRAMING_BYTES, RUN_FRAMING_BYTES, above_floor_curve, other_floor_qp
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.plan import plan_encode
 from nrffcodec.media.reader import read_video
@@ -189,13 +186,14 @@ def test_encode_without_gop_runs_the_pilot_and_writes_its_choice(clip_path) -> N
     assert again == data
 
 
-def test_on_a_clip_no_field_predicts_the_pilot_measures_one_round() -> None:
+def test_on_a_clip_no_field_predicts_the_pilot_measures_one_round_and_stops_its_training() -> None:
     frames = [moving_texture(32, 32, 1, seed=seed) for seed in range(16)]  # a new picture every frame
     video = dataclasses.replace(frames[0], **{p: np.concatenate([getattr(f, p) for f in frames]) for p in "yuv"})
     lines: list[str] = []
     _, report = encode_video(video, EncodeSettings(**{**FAST, "gop": None, "iterations": 40}), log=lines.append)
     pilot = next(line for line in lines if line.startswith("pilot (per frame"))
     assert report.gop_length == 1 and "GOP 8:" in pilot and "GOP 4:" not in pilot and "GOP 2:" not in pilot, pilot
+    assert "GOP 8: stopped short of the curve" in pilot  # far below the floor's curve (decision 0084)
 
 
 def test_gop_length_1_pays_its_framing_and_wins_when_the_fields_are_dear() -> None:

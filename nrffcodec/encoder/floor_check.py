@@ -15,8 +15,9 @@ from bitstream import encoded_networks_size
 
 from ..core.gop import Gop
 from ..core.quality import mse_of
-from .gop_length import PilotChoice, PilotMeasure, above_floor_curve
+from .gop_length import PilotChoice
 from .keyframes import CodedKeyframes
+from .pilot_measure import PilotMeasure, above_floor_curve
 from .train import GopResult
 
 

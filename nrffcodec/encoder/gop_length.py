@@ -14,13 +14,14 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bitstream import KeyframeCodec, encoded_networks_size
+from bitstream import encoded_networks_size
 
 from ..core.gop import Gop, gop_sizes, plan_gops
-from ..core.quality import mse_of, psnr
+from ..core.quality import mse_of
 from ..core.video import FrameSource, Planes, Video
-from ..settings import KEYFRAME_QP_MAX, EncodeSettings, Schedule
+from ..settings import EncodeSettings, Schedule
 from .keyframes import CodedKeyframes, code_keyframes, decode_all, keyframe_sse
+from .pilot_measure import PilotMeasure, above_floor_curve, give_up_for, other_floor_qp, pilot_psnr
 from .plan import EncodePlan, plan_encode
 from .progress import StepCount, plan_steps
 from .runner import Runner
@@ -32,55 +33,12 @@ PILOT_FRACTION = 0.25  # of the preset's training steps
 # The descent goes on while the round's shortest length costs at most this much above the best so far:
 # the cost is not convex in the length (networks narrow at 4 and 2 frames; one pilot GOP is noisy).
 PILOT_TOLERANCE = 0.15
-# What each GOP adds around its keyframe and networks: GOPC framing and CRC (12), its index entry and
-# place (about 7), its keyframe's NAL counts and lengths (about 4). Counted so that GOP length 1 pays
-# its per-frame container cost in the comparison.
-GOP_FRAMING_BYTES = 23
-# A GOP with nothing to predict has no networks and shares a keyframe run with its neighbours: in a
-# KRUN (HEVC keyframes) it adds its keyframe's layout byte and slice lengths (docs/decisions/0039),
-# in a KPAK (AV1) nothing but its OBUs less their header bytes, which stored_bytes takes off (0044, 0061).
-RUN_FRAMING_BYTES = {KeyframeCodec.HEVC: 3, KeyframeCodec.AV1: 0}
-
-
-# The floor's curve: GOP 1 coded again this many keyframe QPs higher, at most the AV1 scale's top,
-# and a length with fields kept only above the line through the two (decisions 0042, 0048).
-FLOOR_CURVE_QP_STEP = 6
-
-
-@dataclasses.dataclass(frozen=True)
-class PilotMeasure:
-    """What the pilot measured for one GOP length on the window."""
-
-    gop_length: int
-    gops: Sequence[Gop]  # the window's plan at this length
-    keyframe_bytes: int  # every keyframe of the window, parameter sets included
-    keyframe_sse: float  # squared error of the decoded keyframes, summed over their pixels
-    network_bytes: float  # the coded networks of a GOP with frames to predict (the one trained, or a mean)
-    network_mse: float  # per-pixel squared error of the predicted frames
-    keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
-
-    @property
-    def frames(self) -> int:
-        """The frames the measure's GOPs span."""
-        return self.gops[-1].end - self.gops[0].first
-
-    def bits(self) -> float:
-        trained = sum(1 for g in self.gops if g.predicted)
-        run = RUN_FRAMING_BYTES[self.keyframe_codec]
-        framing = GOP_FRAMING_BYTES * trained + run * (len(self.gops) - trained)
-        return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + framing)
-
-    def distortion(self, pixels_per_frame: int) -> float:
-        predicted = sum(len(g.predicted) for g in self.gops)
-        return self.keyframe_sse + self.network_mse * pixels_per_frame * predicted
-
-    def cost(self, lam: float, pixels_per_frame: int) -> float:
-        return self.distortion(pixels_per_frame) + lam * self.bits()
-
-
-def pilot_psnr(measure: PilotMeasure, pixels_per_frame: int) -> float:
-    """The measure's PSNR-RGB estimate over the window."""
-    return psnr(measure.distortion(pixels_per_frame) / pixels_per_frame / measure.frames)
+# Where a length's training stops once it can no longer reach the floor's curve (decision 0084): after
+# each fraction of the float steps, when its validation PSNR lies more than the margin (dB) below the
+# least its networks need at their bytes then: 1.5 dB more than any pilot GOP measured gained after
+# that point on any preset. Their bytes are counted at 90% (fine-tuning moved them by up to 3%).
+GIVE_UP_POINTS = ((0.5, 4.7), (0.8, 2.5))
+GIVE_UP_BYTES_SHARE = 0.9
 
 
 def lengths_phrase(lengths: Sequence[int]) -> str:
@@ -99,26 +57,10 @@ def length_label(measure: PilotMeasure) -> str:
 
 def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
     """The log's 'GOP n: bytes a frame, PSNR-RGB' over the measure's window."""
+    if measure.given_up:
+        return f"{length_label(measure)}: stopped short of the curve"
     rate, quality = measure.bits() / 8 / measure.frames, pilot_psnr(measure, pixels_per_frame)
     return f"{length_label(measure)}: {rate:,.0f} B, {quality:.2f} dB"
-
-
-def above_floor_curve(
-    measure: PilotMeasure,
-    floor: PilotMeasure,
-    other_floor: PilotMeasure,
-    pixels_per_frame: int,
-    rate_scale: float = 1.0,
-) -> bool:
-    """Whether `measure` lies above the keyframe codec's own curve at its rate: the line, in log rate
-    and PSNR, through the floor at two QPs (extended past them). Fields below it cost more than the
-    keyframe codec's own inter frames at equal quality. `rate_scale`: the floor's frames over the
-    measure's, where they span different windows."""
-    (ra, pa), (rb, pb) = ((math.log(m.bits()), pilot_psnr(m, pixels_per_frame)) for m in (floor, other_floor))
-    if ra == rb:
-        return True
-    line = pa + (pb - pa) * (math.log(measure.bits() * rate_scale) - ra) / (rb - ra)
-    return pilot_psnr(measure, pixels_per_frame) >= line
 
 
 def choose(measures: Sequence[PilotMeasure], lam: float, pixels_per_frame: int) -> PilotMeasure:
@@ -208,30 +150,37 @@ def measure_length(
     return plan, keyframes, keyframe_sse(window, plan.gops, decoded), task
 
 
-def other_floor_qp(qp: int) -> int:
-    """The keyframe QP of the floor's second point: cheaper than the rung's, where fields land (a GOP
-    with fields costs fewer bytes than the floor at the same QP), so that the line is read near its
-    points. FLOOR_CURVE_QP_STEP higher, else the scale's top while that is at least half a step away
-    (two points closer than that give a noisy slope), else a step lower."""
-    if qp + FLOOR_CURVE_QP_STEP <= KEYFRAME_QP_MAX:
-        return qp + FLOOR_CURVE_QP_STEP
-    return KEYFRAME_QP_MAX if KEYFRAME_QP_MAX - qp >= FLOOR_CURVE_QP_STEP // 2 else qp - FLOOR_CURVE_QP_STEP
-
-
 def other_floor(window: Video, settings: EncodeSettings, schedule: Schedule, make_task: MakeTask) -> PilotMeasure:
     """GOP length 1 at other_floor_qp: a second point of the floor's curve."""
     other_qp = other_floor_qp(settings.rung.keyframe_qp)
     plan, keyframes, key_sse, _ = measure_length(
         window, dataclasses.replace(settings, keyframe_qp=other_qp), 1, schedule, make_task
     )
+    return keyframes_measure(plan, keyframes, key_sse)
+
+
+def keyframes_measure(plan: EncodePlan, keyframes: CodedKeyframes, key_sse: float) -> PilotMeasure:
+    """The pilot's measure of `plan` before its networks are trained: its keyframes as stored."""
     stored = keyframes.stored_bytes(plan.gops, plan.keyframe_codec)
-    return PilotMeasure(1, plan.gops, stored, key_sse, 0, 0.0, plan.keyframe_codec)
+    return PilotMeasure(plan.gop_length, plan.gops, stored, key_sse, 0, 0.0, plan.keyframe_codec)
+
+
+def with_give_up(
+    task: GopTask, keyframes_only: PilotMeasure, floors: tuple[PilotMeasure, PilotMeasure] | None, pixels: int
+) -> GopTask:
+    """`task`, told where to stop (GIVE_UP_POINTS) when its length cannot reach the floor's curve."""
+    if floors is None:
+        return task
+    give_up = give_up_for(keyframes_only, *floors, pixels, GIVE_UP_POINTS, GIVE_UP_BYTES_SHARE)
+    return dataclasses.replace(task, give_up=give_up)
 
 
 def network_measure(result: GopResult | None) -> tuple[int, float]:
     """(bytes, per-pixel squared error) of the pilot GOP's networks; nothing for a GOP with no frame to predict."""
     if result is None:
         return 0, 0.0
+    if result.given_up:  # no networks: its PSNR where it stopped
+        return 0, mse_of(result.train_psnr)
     return encoded_networks_size([result.flow, result.residual]), mse_of(result.train_psnr)
 
 
@@ -293,9 +242,20 @@ def choose_gop_length(
         length = length or (choose(trained, lam, pixels).gop_length if trained else candidates[0])
         return plan_steps(plan_gops(video.frame_count, length), schedule, pixels)
 
+    floors: tuple[PilotMeasure, PilotMeasure] | None = None  # GOP length 1 at two QPs, once measured
+
     def measure_round(lengths: Sequence[int]) -> list[PilotMeasure]:
-        pending = [measure_length(window, settings, length, schedule, make_task) for length in lengths]
-        trainable = [(plan.gop_length, task) for plan, *_, task in pending if task.gop.predicted]
+        pending = [
+            (plan, keyframes, keyframes_measure(plan, keyframes, key_sse), task)
+            for plan, keyframes, key_sse, task in (
+                measure_length(window, settings, length, schedule, make_task) for length in lengths
+            )
+        ]
+        trainable = [
+            (plan.gop_length, with_give_up(task, measure, floors, pixels))
+            for plan, _, measure, task in pending
+            if task.gop.predicted
+        ]
         sizes = [task_steps(task) for _, task in trainable]
         steps.begin(sizes, f"pilot: GOP {' and '.join(map(str, lengths))}", encode_steps())
 
@@ -303,18 +263,21 @@ def choose_gop_length(
 
         def on_result(position: int, result: GopResult) -> None:
             results[position] = result
-            steps.finished(position, f"pilot: GOP {trainable[position][0]}: {result.train_psnr:.2f} dB train")
+            how = "stopped short of the floor's curve" if result.given_up else f"{result.train_psnr:.2f} dB train"
+            steps.finished(position, f"pilot: GOP {trainable[position][0]}: {how}")
 
         runner.run([task for _, task in trainable], on_result, log, steps.steps)
         trained = iter(results[position] for position in range(len(trainable)))
         out = []
-        for plan, keyframes, key_sse, task in pending:
-            network_bytes, network_mse = network_measure(next(trained) if task.gop.predicted else None)
-            stored = keyframes.stored_bytes(plan.gops, plan.keyframe_codec)
-            measure = PilotMeasure(
-                plan.gop_length, plan.gops, stored, key_sse, network_bytes, network_mse, plan.keyframe_codec
+        for plan, keyframes, keyframes_only, task in pending:
+            result = next(trained) if task.gop.predicted else None
+            network_bytes, network_mse = network_measure(result)
+            given_up = result is not None and result.given_up
+            out.append(
+                dataclasses.replace(
+                    keyframes_only, network_bytes=network_bytes, network_mse=network_mse, given_up=given_up
+                )
             )
-            out.append(measure)
             if plan.gop_length == 1:
                 floor_keyframes.append(keyframes)
         seen.extend(out)
@@ -322,7 +285,8 @@ def choose_gop_length(
         return out
 
     floor = measure_round([1]) if 1 in candidates else []
-    floors = (floor[0], other_floor(window, settings, schedule, make_task)) if floor else None
+    if floor:
+        floors = (floor[0], other_floor(window, settings, schedule, make_task))
 
     def above_floor(m: PilotMeasure) -> bool:
         return floors is None or above_floor_curve(m, *floors, pixels)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from bitstream import FieldArch, QuantizedTensor
+from bitstream import FieldArch, QuantizedTensor, encoded_networks_size
 
 from ..core.colour import yuv_to_rgb_torch
 from ..core.device import CUDA_OOM
@@ -26,6 +26,7 @@ from ..core.render import GopRenderer, planes_to_yuv444
 from ..core.video import Planes
 from ..errors import ResourceError
 from ..settings import PRESETS, QuantConfig, Schedule
+from .pilot_measure import GiveUp
 from .progress import StepTicker
 from .steps import BlockFeed, OptimizerSteps
 
@@ -67,6 +68,7 @@ class GopTask:
     # The pilot prices a GOP length by train_psnr, so it scores every block (docs/decisions/0050); an
     # encode's GOPs are measured on the decoded file instead and keep the validation sample's score.
     score_every_block: bool = True
+    give_up: GiveUp | None = None  # the pilot's stops, for a length that cannot reach the floor's curve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +80,7 @@ class GopResult:
     residual: list[QuantizedTensor]
     seconds: float
     train_psnr: float  # RGB PSNR of the quantized networks on the predicted frames (GopTask.score_every_block)
+    given_up: bool = False  # stopped at one of GopTask.give_up, with no networks (train_psnr: the float PSNR there)
 
 
 def task_steps(task: GopTask) -> int:
@@ -188,11 +191,19 @@ def train_gop(task: GopTask, on_steps: Callable[[int], None] | None = None) -> G
             keep_if_best()
         stepper = OptimizerSteps(params, lr, functools.partial(step_loss, quantized=quantized), device)
         blocks = BlockFeed(lambda: draw_blocks(batch, generator), total, device)
+        stops = task.give_up.stop_steps(total) if task.give_up and not quantized else {}
         for step in range(total):
             stepper(blocks.next(), lr * _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0))
             if quantized and ((step + 1) % VALIDATE_EVERY == 0 or step + 1 == total):
                 keep_if_best()
             tick()
+            if step in stops and task.give_up is not None:
+                with torch.no_grad():
+                    reached = _psnr(float(blocks_loss(validation, None)))
+                    now = [quantize(p, c) for p, c in zip(params, configs)]  # their bytes as they stand
+                if reached < task.give_up.least_psnr(encoded_networks_size([now])) - stops[step]:
+                    tick.flush()
+                    return GopResult(gop.index, [], [], time.perf_counter() - started, reached, given_up=True)
         tick.flush()
         del stepper  # frees a captured graph's memory before the next phase captures its own
     with torch.no_grad():
@@ -210,8 +221,12 @@ def train_gop(task: GopTask, on_steps: Callable[[int], None] | None = None) -> G
             )
             mse = sse / every_block.shape[1]
     tensors = [quantize(p, c, s) for p, c, s in zip(params, configs, steps)]
-    psnr = 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
-    return GopResult(gop.index, tensors[:n_flow], tensors[n_flow:], time.perf_counter() - started, psnr)
+    return GopResult(gop.index, tensors[:n_flow], tensors[n_flow:], time.perf_counter() - started, _psnr(mse))
+
+
+def _psnr(mse: float) -> float:
+    """PSNR of an MSE of values in [0, 1]."""
+    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
 
 
 def train_with_fallback(task: GopTask, train: Callable[[GopTask], GopResult], log: Callable[[str], None]) -> GopResult:

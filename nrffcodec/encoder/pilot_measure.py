@@ -58,9 +58,13 @@ class PilotMeasure:
         framing = GOP_FRAMING_BYTES * trained + run * (len(self.gops) - trained)
         return 8.0 * (self.keyframe_bytes + self.network_bytes * trained + framing)
 
+    @property
+    def predicted_frames(self) -> int:
+        """The frames the measure's networks render (none at GOP length 1)."""
+        return sum(len(g.predicted) for g in self.gops)
+
     def distortion(self, pixels_per_frame: int) -> float:
-        predicted = sum(len(g.predicted) for g in self.gops)
-        return self.keyframe_sse + self.network_mse * pixels_per_frame * predicted
+        return self.keyframe_sse + self.network_mse * pixels_per_frame * self.predicted_frames
 
     def cost(self, lam: float, pixels_per_frame: int) -> float:
         return self.distortion(pixels_per_frame) + lam * self.bits()
@@ -84,11 +88,10 @@ def above_floor_curve(
     measure's, where they span different windows."""
     if measure.given_up:
         return False
-    rate, quality, slope = floor_line(floor, other_floor, pixels_per_frame)
-    if math.isnan(slope):
+    line = floor_line(floor, other_floor, pixels_per_frame)
+    if math.isnan(line[2]):
         return True
-    line = quality + slope * (math.log(measure.bits() * rate_scale) - rate)
-    return pilot_psnr(measure, pixels_per_frame) >= line
+    return pilot_psnr(measure, pixels_per_frame) >= curve_psnr(line, measure.bits() * rate_scale)
 
 
 def other_floor_qp(qp: int) -> int:
@@ -107,6 +110,12 @@ def floor_line(floor: PilotMeasure, other_floor: PilotMeasure, pixels_per_frame:
     return ra, pa, (pb - pa) / (rb - ra) if ra != rb else math.nan
 
 
+def curve_psnr(line: tuple[float, float, float], bits: float) -> float:
+    """The PSNR the floor's line (floor_line) gives at `bits`."""
+    rate, quality, slope = line
+    return quality + slope * (math.log(bits) - rate)
+
+
 @dataclasses.dataclass(frozen=True)
 class GiveUp:
     """Where the pilot stops training a length that can no longer reach the floor's curve (decision
@@ -123,13 +132,11 @@ class GiveUp:
     def least_psnr(self, network_bytes: float) -> float:
         """The PSNR-RGB the networks must reach on the predicted frames for the length to lie on the
         curve, their bytes `network_bytes`: inf where the keyframes alone lie below it."""
-        rate, quality, slope = self.line
         measure = dataclasses.replace(self.keyframes_only, network_bytes=network_bytes * self.bytes_share)
-        curve = quality + slope * (math.log(measure.bits()) - rate)
         pixels = self.pixels_per_frame
+        curve = curve_psnr(self.line, measure.bits())
         allowed = mse_of(curve) * pixels * measure.frames - measure.keyframe_sse  # squared error left to spend
-        predicted = sum(len(g.predicted) for g in measure.gops)
-        return psnr(allowed / (pixels * predicted)) if allowed > 0 else math.inf
+        return psnr(allowed / (pixels * measure.predicted_frames)) if allowed > 0 else math.inf
 
     def stop_steps(self, float_steps: int) -> dict[int, float]:
         """{step after which to test: its margin} for a float phase of `float_steps` steps (two points
@@ -152,6 +159,6 @@ def give_up_for(
     """The length's GiveUp, where it has frames to predict and the floor's curve rises with the rate:
     only then does counting fewer bytes than the networks will have ask less of them, not more."""
     line = floor_line(floor, other_floor, pixels_per_frame)
-    if not line[2] > 0 or not any(g.predicted for g in keyframes_only.gops):
+    if not line[2] > 0 or not keyframes_only.predicted_frames:
         return None
     return GiveUp(keyframes_only, line, pixels_per_frame, points, bytes_share)

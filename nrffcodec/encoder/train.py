@@ -191,17 +191,18 @@ def train_gop(task: GopTask, on_steps: Callable[[int], None] | None = None) -> G
             keep_if_best()
         stepper = OptimizerSteps(params, lr, functools.partial(step_loss, quantized=quantized), device)
         blocks = BlockFeed(lambda: draw_blocks(batch, generator), total, device)
-        stops = task.give_up.stop_steps(total) if task.give_up and not quantized else {}
+        give_up = None if quantized else task.give_up
+        stops = give_up.stop_steps(total) if give_up else {}
         for step in range(total):
             stepper(blocks.next(), lr * _lr_factor(step, total, schedule.warmup if phase == "float" else 0.0))
             if quantized and ((step + 1) % VALIDATE_EVERY == 0 or step + 1 == total):
                 keep_if_best()
             tick()
-            if step in stops and task.give_up is not None:
+            if give_up and step in stops:
                 with torch.no_grad():
                     reached = _psnr(float(blocks_loss(validation, None)))
                     now = [quantize(p, c) for p, c in zip(params, configs)]  # their bytes as they stand
-                if reached < task.give_up.least_psnr(encoded_networks_size([now])) - stops[step]:
+                if reached < give_up.least_psnr(encoded_networks_size([now])) - stops[step]:
                     tick.flush()
                     return GopResult(gop.index, [], [], time.perf_counter() - started, reached, given_up=True)
         tick.flush()

@@ -10,6 +10,7 @@ import pytest
 import nrffcodec.encoder.runner
 from nrffcodec import EncodeSettings
 from nrffcodec.core.quality import mse_of
+from nrffcodec.encoder.gop_length import per_frame
 from nrffcodec.encoder.pilot_measure import GiveUp, above_floor_curve, give_up_for
 from nrffcodec.encoder.pipeline import encode_video
 from nrffcodec.encoder.train import GopResult, GopTask, task_steps, train_gop
@@ -82,3 +83,15 @@ def test_a_stop_that_is_not_taken_changes_nothing_and_one_taken_stops_early(clip
     assert stopped.given_up and stopped.flow == stopped.residual == []
     float_steps = task.schedule.steps(len(task.gop.predicted), task.targets[0].shape[1] * task.targets[0].shape[2])[0]
     assert sum(counted) == math.ceil(float_steps * 0.5) < task_steps(task)
+    assert stopped.stopped_after == pytest.approx(0.5, abs=1 / float_steps) and math.isinf(stopped.needed_psnr)
+
+
+def test_a_stopped_length_says_how_far_short_it_stopped() -> None:
+    gave_up = dataclasses.replace(
+        measure(8, 8, 1000, 20.0, 0, mse_of(25.0)), given_up=True, stopped_after=0.5, needed_psnr=31.25
+    )
+    assert (
+        per_frame(gave_up, PIXELS) == "GOP 8: stopped after 50% of its steps at 25.00 dB, where the curve asks 31.25 dB"
+    )
+    hopeless = dataclasses.replace(gave_up, stopped_after=0.8, needed_psnr=math.inf)
+    assert per_frame(hopeless, PIXELS).endswith("after 80% of its steps: its keyframes alone lie below the curve")

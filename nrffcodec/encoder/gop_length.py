@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from bitstream import encoded_networks_size
 
 from ..core.gop import Gop, gop_sizes, plan_gops
-from ..core.quality import mse_of
+from ..core.quality import mse_of, psnr
 from ..core.video import FrameSource, Planes, Video
 from ..settings import EncodeSettings, Schedule
 from .keyframes import CodedKeyframes, code_keyframes, decode_all, keyframe_sse
@@ -58,9 +58,17 @@ def length_label(measure: PilotMeasure) -> str:
 def per_frame(measure: PilotMeasure, pixels_per_frame: int) -> str:
     """The log's 'GOP n: bytes a frame, PSNR-RGB' over the measure's window."""
     if measure.given_up:
-        return f"{length_label(measure)}: stopped short of the curve"
+        reached = psnr(measure.network_mse)
+        return f"{length_label(measure)}: {stopped_text(measure.stopped_after, reached, measure.needed_psnr)}"
     rate, quality = measure.bits() / 8 / measure.frames, pilot_psnr(measure, pixels_per_frame)
     return f"{length_label(measure)}: {rate:,.0f} B, {quality:.2f} dB"
+
+
+def stopped_text(after: float, reached: float, needed: float) -> str:
+    """How far short of the floor's curve a length's pilot GOP stopped (decision 0084)."""
+    if math.isinf(needed):
+        return f"stopped after {after:.0%} of its steps: its keyframes alone lie below the curve"
+    return f"stopped after {after:.0%} of its steps at {reached:.2f} dB, where the curve asks {needed:.2f} dB"
 
 
 def choose(measures: Sequence[PilotMeasure], lam: float, pixels_per_frame: int) -> PilotMeasure:
@@ -175,13 +183,21 @@ def with_give_up(
     return dataclasses.replace(task, give_up=give_up)
 
 
-def network_measure(result: GopResult | None) -> tuple[int, float]:
-    """(bytes, per-pixel squared error) of the pilot GOP's networks; nothing for a GOP with no frame to predict."""
+def with_networks(keyframes_only: PilotMeasure, result: GopResult | None) -> PilotMeasure:
+    """The length's measure with its pilot GOP's networks: their bytes and per-pixel squared error (none
+    for a GOP with no frame to predict; for one given up, no networks and its error where it stopped)."""
     if result is None:
-        return 0, 0.0
-    if result.given_up:  # no networks: its PSNR where it stopped
-        return 0, mse_of(result.train_psnr)
-    return encoded_networks_size([result.flow, result.residual]), mse_of(result.train_psnr)
+        return keyframes_only
+    if result.given_up:
+        return dataclasses.replace(
+            keyframes_only,
+            network_mse=mse_of(result.train_psnr),
+            given_up=True,
+            stopped_after=result.stopped_after,
+            needed_psnr=result.needed_psnr,
+        )
+    network_bytes = encoded_networks_size([result.flow, result.residual])
+    return dataclasses.replace(keyframes_only, network_bytes=network_bytes, network_mse=mse_of(result.train_psnr))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,21 +279,17 @@ def choose_gop_length(
 
         def on_result(position: int, result: GopResult) -> None:
             results[position] = result
-            how = "stopped short of the floor's curve" if result.given_up else f"{result.train_psnr:.2f} dB train"
+            if result.given_up:
+                how = stopped_text(result.stopped_after, result.train_psnr, result.needed_psnr)
+            else:
+                how = f"{result.train_psnr:.2f} dB train"
             steps.finished(position, f"pilot: GOP {trainable[position][0]}: {how}")
 
         runner.run([task for _, task in trainable], on_result, log, steps.steps)
         trained = iter(results[position] for position in range(len(trainable)))
         out = []
         for plan, keyframes, keyframes_only, task in pending:
-            result = next(trained) if task.gop.predicted else None
-            network_bytes, network_mse = network_measure(result)
-            given_up = result is not None and result.given_up
-            out.append(
-                dataclasses.replace(
-                    keyframes_only, network_bytes=network_bytes, network_mse=network_mse, given_up=given_up
-                )
-            )
+            out.append(with_networks(keyframes_only, next(trained) if task.gop.predicted else None))
             if plan.gop_length == 1:
                 floor_keyframes.append(keyframes)
         seen.extend(out)

@@ -46,6 +46,8 @@ class PilotMeasure:
     network_mse: float  # per-pixel squared error of the predicted frames
     keyframe_codec: KeyframeCodec = KeyframeCodec.AV1
     given_up: bool = False  # its training stopped where it could no longer reach the floor's curve
+    stopped_after: float = 0.0  # given up: the share of the float steps taken (network_mse: its error there)
+    needed_psnr: float = math.nan  # given up: the PSNR the floor's curve asked of its networks' bytes there
 
     @property
     def frames(self) -> int:

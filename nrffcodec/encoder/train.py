@@ -81,6 +81,8 @@ class GopResult:
     seconds: float
     train_psnr: float  # RGB PSNR of the quantized networks on the predicted frames (GopTask.score_every_block)
     given_up: bool = False  # stopped at one of GopTask.give_up, with no networks (train_psnr: the float PSNR there)
+    stopped_after: float = 0.0  # given up: the share of the float steps it had taken
+    needed_psnr: float = math.nan  # given up: the PSNR the floor's curve asked of its networks' bytes there
 
 
 def task_steps(task: GopTask) -> int:
@@ -202,9 +204,11 @@ def train_gop(task: GopTask, on_steps: Callable[[int], None] | None = None) -> G
                 with torch.no_grad():
                     reached = _psnr(float(blocks_loss(validation, None)))
                     now = [quantize(p, c) for p, c in zip(params, configs)]  # their bytes as they stand
-                if reached < give_up.least_psnr(encoded_networks_size([now])) - stops[step]:
+                needed = give_up.least_psnr(encoded_networks_size([now]))
+                if reached < needed - stops[step]:
                     tick.flush()
-                    return GopResult(gop.index, [], [], time.perf_counter() - started, reached, given_up=True)
+                    seconds = time.perf_counter() - started
+                    return GopResult(gop.index, [], [], seconds, reached, True, (step + 1) / total, needed)
         tick.flush()
         del stepper  # frees a captured graph's memory before the next phase captures its own
     with torch.no_grad():
